@@ -1,0 +1,536 @@
+"""The configuration file: one YAML document, validated into frozen dataclasses.
+
+The schema *is* the dataclasses below: a field's type says what the YAML value must be, and
+its ``metadata["doc"]`` says what it means (``imagebot config-reference`` and the README are
+generated from the same text). Validation is strict, because a typo in a config key that is
+silently ignored is how a bot ends up pushing to the wrong branch: an unknown key is an error
+naming the file, line and key, with the closest known key as a hint.
+
+Add a setting by adding a field with a default; nothing else needs to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from imagebot.errors import ConfigError
+
+CONFIG_ENV = "IMAGEBOT_CONFIG"
+STATE_DIR_ENV = "IMAGEBOT_STATE_DIR"
+
+
+def doc(text: str, **kwargs: Any) -> Any:
+    """A dataclass field with documentation (and optionally default/default_factory)."""
+    return field(metadata={"doc": text}, **kwargs)
+
+
+class Duration(float):
+    """Seconds, written in YAML as a number or as ``90s``, ``5m``, ``1h30m``, ``2d``."""
+
+    _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    _RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+    @classmethod
+    def parse(cls, value: object) -> Duration:
+        if isinstance(value, bool):
+            raise ValueError("expected a duration such as 30s, 5m or 1h")
+        if isinstance(value, int | float):
+            if value < 0:
+                raise ValueError("a duration cannot be negative")
+            return cls(value)
+        if isinstance(value, str):
+            text = value.strip()
+            if re.fullmatch(r"\d+(?:\.\d+)?", text):
+                return cls(float(text))
+            pos, total = 0, 0.0
+            for match in cls._RE.finditer(text):
+                if match.start() != pos:
+                    break
+                total += float(match.group(1)) * cls._UNIT[match.group(2)]
+                pos = match.end()
+            if text and pos == len(text):
+                return cls(total)
+        raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """Settings for one registry host (the key in ``registries:``)."""
+
+    mirror: str | None = doc(
+        "Base URL of a pull-through cache or mirror that answers for this registry's "
+        "repositories, e.g. https://mirror.example.com (repositories keep their names).",
+        default=None,
+    )
+    insecure: bool = doc(
+        "Use plain HTTP (or accept an unverified TLS certificate) for this host. Hosts on "
+        "loopback are always plain HTTP, as Docker does.",
+        default=False,
+    )
+    username: str | None = doc("User name for HTTP Basic or the token endpoint.", default=None)
+    password: str | None = doc("Password or token (prefer password_file).", default=None)
+    password_file: str | None = doc("File holding the password or token.", default=None)
+    credential_helper: str | None = doc(
+        "Name of a Docker credential helper: imagebot runs `docker-credential-<name> get`.",
+        default=None,
+    )
+    rate_limit: float | None = doc(
+        "Requests per second to this host (the mirror's host when a mirror is set). "
+        "Default: 2 for docker.io, 10 elsewhere.",
+        default=None,
+    )
+    max_concurrency: int | None = doc(
+        "Requests in flight at once to this host. Default: 4.", default=None
+    )
+    interval: Duration | None = doc(
+        "How often the service polls this registry's images (default: service.interval).",
+        default=None,
+    )
+    timeout: Duration = doc("Timeout of one HTTP request.", default=Duration(30))
+
+    def __post_init__(self) -> None:
+        if self.mirror is not None:
+            object.__setattr__(self, "mirror", self.mirror.rstrip("/"))
+
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """Per-image settings (the key in ``images:`` is a repository such as ``ghcr.io/o/app``)."""
+
+    interval: Duration | None = doc(
+        "How often the service polls this image (overrides the registry's interval).",
+        default=None,
+    )
+
+
+@dataclass(frozen=True)
+class CommitConfig:
+    """How the bot writes its commits."""
+
+    message: str | None = doc(
+        "Commit message template (Python str.format fields: see the README). "
+        "Default: a summary line and one line per change.",
+        default=None,
+    )
+    author_name: str = doc("Commit author name.", default="imagebot")
+    author_email: str = doc("Commit author e-mail.", default="imagebot@users.noreply.local")
+    committer_name: str | None = doc("Committer name (default: the author).", default=None)
+    committer_email: str | None = doc("Committer e-mail (default: the author).", default=None)
+    signing_key: str | None = doc(
+        "Sign commits with this key: a GPG key id, or an SSH key file with signing_format ssh.",
+        default=None,
+    )
+    signing_format: Literal["gpg", "ssh"] = doc("openpgp (gpg) or ssh signing.", default="gpg")
+
+
+@dataclass(frozen=True)
+class PullRequestConfig:
+    """Where and how pull/merge requests are opened (write_mode: pull-request)."""
+
+    provider: Literal["github", "gitlab", "gitea"] | None = doc(
+        "Forge API flavour; guessed from the repository URL when omitted.", default=None
+    )
+    api_url: str | None = doc(
+        "API base URL (default: https://api.github.com, https://gitlab.com/api/v4, or the "
+        "Gitea/Forgejo host's /api/v1).",
+        default=None,
+    )
+    project: str | None = doc(
+        "owner/name (GitHub, Gitea) or project path (GitLab); default: taken from the URL.",
+        default=None,
+    )
+    token: str | None = doc("API token (prefer token_file or token_env).", default=None)
+    token_file: str | None = doc("File holding the API token.", default=None)
+    token_env: str | None = doc("Environment variable holding the API token.", default=None)
+    title: str | None = doc("Title template for the pull request.", default=None)
+    labels: list[str] = doc("Labels to put on the pull request.", default_factory=list)
+    reviewers: list[str] = doc("Reviewers to request.", default_factory=list)
+
+
+@dataclass(frozen=True)
+class GitCredentials:
+    """How to authenticate to the Git remote."""
+
+    ssh_key_file: str | None = doc("Private SSH key for ssh:// and git@ URLs.", default=None)
+    known_hosts_file: str | None = doc("known_hosts file for SSH host key checking.", default=None)
+    username: str | None = doc("User name for https:// URLs.", default=None)
+    password_file: str | None = doc("File holding the password or token for https://.", default=None)
+    password_env: str | None = doc("Environment variable holding it instead.", default=None)
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """One notification target."""
+
+    type: Literal["slack", "webhook"] = doc("slack (incoming webhook) or webhook (generic JSON).")
+    url: str | None = doc("Webhook URL.", default=None)
+    url_file: str | None = doc("File holding the webhook URL (it often embeds a secret).", default=None)
+    on: list[Literal["update", "failure"]] = doc(
+        "Which events to send.", default_factory=lambda: ["update", "failure"]
+    )
+
+
+@dataclass(frozen=True)
+class RepositoryConfig:
+    """One GitOps repository the bot keeps up to date."""
+
+    url: str | None = doc(
+        "Git URL (https://, ssh://, git@host:path, file://). Either url or path.", default=None
+    )
+    path: str | None = doc("A local checkout, used in place.", default=None)
+    name: str | None = doc("Short name in logs, metrics and history (default: from url/path).", default=None)
+    branch: str | None = doc("Branch to read and update (default: the remote's HEAD).", default=None)
+    include: list[str] = doc(
+        "Globs of files to read, relative to the repository root.",
+        default_factory=lambda: ["**/*.yaml", "**/*.yml"],
+    )
+    exclude: list[str] = doc("Globs of files to skip.", default_factory=list)
+    write_mode: Literal["direct", "branch", "pull-request"] = doc(
+        "direct: commit and push to the branch; branch: push to push_branch; "
+        "pull-request: push to push_branch and open or update a pull request.",
+        default="direct",
+    )
+    push_branch: str = doc(
+        "Branch the bot owns in branch and pull-request modes (template: {branch}).",
+        default="imagebot/{branch}",
+    )
+    commit: CommitConfig = doc("Commit settings.", default_factory=CommitConfig)
+    pull_request: PullRequestConfig = doc("Pull request settings.", default_factory=PullRequestConfig)
+    credentials: GitCredentials = doc("Git credentials.", default_factory=GitCredentials)
+    interval: Duration | None = doc(
+        "Run an update cycle at least this often (default: service.interval).", default=None
+    )
+    notify: list[NotifyConfig] = doc("Notification targets.", default_factory=list)
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        source = (self.url or self.path or "repository").rstrip("/")
+        tail = re.split(r"[/:]", source)[-1]
+        return tail.removesuffix(".git") or source
+
+
+@dataclass(frozen=True)
+class WebhookReceiverConfig:
+    """One webhook receiver, served at POST /hooks/<name>."""
+
+    type: Literal["dockerhub", "harbor", "quay", "github", "gitlab", "generic"] = doc(
+        "Payload format of the sender."
+    )
+    secret: str | None = doc(
+        "HMAC key (GitHub, generic signed) or shared token (Docker Hub, Harbor, Quay, GitLab).",
+        default=None,
+    )
+    secret_file: str | None = doc("File holding the secret.", default=None)
+    secret_env: str | None = doc("Environment variable holding the secret.", default=None)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Settings for `imagebot run`."""
+
+    listen: str = doc("Address and port of the HTTP endpoint.", default="0.0.0.0:8080")
+    interval: Duration = doc("Default polling interval for registries.", default=Duration(300))
+    jitter: Duration = doc("Random delay added to each scheduled scan.", default=Duration(30))
+    cycle_interval: Duration = doc(
+        "Run each repository's update cycle at least this often.", default=Duration(300)
+    )
+    shutdown_timeout: Duration = doc(
+        "How long SIGTERM waits for a cycle in flight before abandoning it.", default=Duration(30)
+    )
+    blocked_alert_after: Duration = doc(
+        "A workload with an update available but blocked this long is counted as diverged.",
+        default=Duration(86400),
+    )
+    max_body_bytes: int = doc("Largest webhook body accepted.", default=1 << 20)
+    webhooks: dict[str, WebhookReceiverConfig] = doc(
+        "Webhook receivers by name.", default_factory=dict
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration file."""
+
+    state_dir: str | None = doc(
+        f"Where the SQLite store and clones live (default: ${STATE_DIR_ENV}, else "
+        "$XDG_STATE_HOME/imagebot, else ~/.local/state/imagebot).",
+        default=None,
+    )
+    docker_config: str | None = doc(
+        "Directory of a Docker config.json to read credentials from (default: $DOCKER_CONFIG, "
+        "else ~/.docker).",
+        default=None,
+    )
+    tag_cache_ttl: Duration = doc(
+        "How long a fetched tag list is reused before asking the registry again.",
+        default=Duration(60),
+    )
+    registries: dict[str, RegistryConfig] = doc(
+        "Per-registry settings, by host (docker.io, ghcr.io, localhost:5000, ...).",
+        default_factory=dict,
+    )
+    images: dict[str, ImageConfig] = doc("Per-image settings, by repository.", default_factory=dict)
+    repositories: list[RepositoryConfig] = doc(
+        "GitOps repositories to keep up to date.", default_factory=list
+    )
+    service: ServiceConfig = doc("Service mode settings.", default_factory=ServiceConfig)
+
+    #: Where the config was read from (not a YAML key).
+    source: str | None = field(default=None, compare=False, metadata={"internal": True})
+
+    def registry(self, host: str) -> RegistryConfig:
+        """Settings for *host*, or the defaults when it is not configured."""
+        return self.registries.get(host) or self.registries.get(_alias(host)) or RegistryConfig()
+
+    def resolved_state_dir(self) -> Path:
+        if self.state_dir:
+            return Path(self.state_dir).expanduser()
+        return default_state_dir()
+
+
+def _alias(host: str) -> str:
+    return {"index.docker.io": "docker.io", "registry-1.docker.io": "docker.io"}.get(host, host)
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get(STATE_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state"
+    return base / "imagebot"
+
+
+# --------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read the config from *path*, else ``$IMAGEBOT_CONFIG``, else defaults."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV) or None
+    if path is None:
+        return Config()
+    file = os.fspath(path)
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such file", file=file) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=file) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", file=file) from None
+    return parse_config(text, file=file)
+
+
+def parse_config(text: str, *, file: str = "<config>") -> Config:
+    """Validate YAML *text* into a :class:`Config`; errors name file, line and key."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    yaml = YAML(typ="rt")
+    try:
+        data = yaml.load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"not valid YAML: {problem}", file=file, line=line) from None
+    if data is None:
+        data = {}
+    config = _convert(data, Config, _Where(file, "", data, None))
+    return dataclasses.replace(config, source=file)
+
+
+@dataclass(frozen=True)
+class _Where:
+    file: str
+    key: str
+    parent: Any
+    name: Any
+
+    def line(self) -> int | None:
+        """Line of this key in the file, from ruamel's round-trip position data."""
+        lc = getattr(self.parent, "lc", None)
+        if lc is None:
+            return None
+        try:
+            if self.name is None:
+                return lc.line + 1
+            if isinstance(self.parent, Mapping):
+                return lc.key(self.name)[0] + 1
+            return lc.item(self.name)[0] + 1
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return lc.line + 1
+
+    def child(self, container: Any, name: Any) -> _Where:
+        if isinstance(name, int):
+            key = f"{self.key}[{name}]"
+        else:
+            key = f"{self.key}.{name}" if self.key else str(name)
+        return _Where(self.file, key, container, name)
+
+    def error(self, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, file=self.file, line=self.line(), key=self.key or None, hint=hint)
+
+
+_NoneType = type(None)
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is str:
+        return "a string"
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "a whole number"
+    if tp is float:
+        return "a number"
+    if tp is Duration:
+        return "a duration such as 30s, 5m or 1h"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return "a list"
+    if origin is dict or dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return str(tp)
+
+
+def _convert(value: Any, tp: Any, where: _Where) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not _NoneType]
+        if value is None:
+            return None
+        if len(args) == 1:
+            return _convert(value, args[0], where)
+        raise where.error(f"unsupported union type {tp}")  # pragma: no cover - schema bug
+    if value is None:
+        raise where.error(f"expected {_describe(tp)}, got nothing")
+    if dataclasses.is_dataclass(tp):
+        return _convert_dataclass(value, tp, where)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, str) and item_tp is str:
+            value = [value]
+        if not isinstance(value, list):
+            raise where.error(f"expected a list, got {_show(value)}")
+        return [_convert(v, item_tp, where.child(value, i)) for i, v in enumerate(value)]
+    if origin is dict:
+        key_tp, val_tp = typing.get_args(tp)
+        if not isinstance(value, Mapping):
+            raise where.error(f"expected a mapping, got {_show(value)}")
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise where.child(value, k).error("keys must be strings")
+            out[k] = _convert(v, val_tp, where.child(value, k))
+        return out
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            hint = _closest(str(value), [str(a) for a in allowed])
+            raise where.error(f"expected {_describe(tp)}, got {_show(value)}", hint)
+        return value
+    if tp is Duration:
+        try:
+            return Duration.parse(value)
+        except ValueError as exc:
+            raise where.error(str(exc)) from None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise where.error(f"expected true or false, got {_show(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise where.error(f"expected a whole number, got {_show(value)}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise where.error(f"expected a number, got {_show(value)}")
+        if value < 0:
+            raise where.error(f"expected a positive number, got {_show(value)}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, bool | int | float):
+            # Unquoted 1.20 or true in YAML: a string was meant, but the YAML reading lost it.
+            raise where.error(f"expected a string, got {_show(value)}", "quote the value")
+        if not isinstance(value, str):
+            raise where.error(f"expected a string, got {_show(value)}")
+        return str(value)
+    raise where.error(f"unsupported type {tp}")  # pragma: no cover - schema bug
+
+
+def _convert_dataclass(value: Any, tp: Any, where: _Where) -> Any:
+    if not isinstance(value, Mapping):
+        raise where.error(f"expected a mapping, got {_show(value)}")
+    hints = typing.get_type_hints(tp)
+    fields = {f.name: f for f in dataclasses.fields(tp) if not f.metadata.get("internal")}
+    kwargs = {}
+    for key, raw in value.items():
+        child = where.child(value, key)
+        if not isinstance(key, str) or key not in fields:
+            hint = _closest(str(key), list(fields))
+            raise child.error("unknown key", hint)
+        kwargs[key] = _convert(raw, hints[key], child)
+    for name, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and name not in kwargs:
+            raise where.error(f"missing required key {name!r}")
+    try:
+        return tp(**kwargs)
+    except (TypeError, ValueError) as exc:  # pragma: no cover - __post_init__ validation
+        raise where.error(str(exc)) from None
+
+
+def _closest(word: str, choices: list[str]) -> str | None:
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean {match[0]!r}?" if match else None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value) if not isinstance(value, str) else f"'{value}'"
+
+
+def iter_fields(tp: Any, prefix: str = "") -> typing.Iterator[tuple[str, str, str]]:
+    """(key path, type description, doc) for every documented setting: the reference docs."""
+    hints = typing.get_type_hints(tp)
+    for f in dataclasses.fields(tp):
+        if f.metadata.get("internal"):
+            continue
+        path = f"{prefix}{f.name}"
+        hint = hints[f.name]
+        args = [a for a in typing.get_args(hint) if a is not _NoneType]
+        inner = args[0] if typing.get_origin(hint) in (typing.Union, types.UnionType) else hint
+        yield path, _describe(inner), f.metadata.get("doc", "")
+        origin = typing.get_origin(inner)
+        if dataclasses.is_dataclass(inner):
+            yield from iter_fields(inner, path + ".")
+        elif origin is dict and dataclasses.is_dataclass(typing.get_args(inner)[1]):
+            yield from iter_fields(typing.get_args(inner)[1], path + ".<name>.")
+        elif origin is list and dataclasses.is_dataclass(typing.get_args(inner)[0]):
+            yield from iter_fields(typing.get_args(inner)[0], path + "[].")
