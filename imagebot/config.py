@@ -28,6 +28,14 @@ CONFIG_ENV = "IMAGEBOT_CONFIG"
 STATE_DIR_ENV = "IMAGEBOT_STATE_DIR"
 
 
+class FieldError(ValueError):
+    """Raised by a section's ``__post_init__``: the loader reports it under ``key``."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def doc(text: str, **kwargs: Any) -> Any:
     """A dataclass field with documentation (and optionally default/default_factory)."""
     return field(metadata={"doc": text}, **kwargs)
@@ -36,7 +44,7 @@ def doc(text: str, **kwargs: Any) -> Any:
 class Duration(float):
     """Seconds, written in YAML as a number or as ``90s``, ``5m``, ``1h30m``, ``2d``."""
 
-    _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    _UNIT: typing.ClassVar[dict[str, float]] = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
     _RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
     @classmethod
@@ -84,6 +92,9 @@ class RegistryConfig:
     username: str | None = doc("User name for HTTP Basic or the token endpoint.", default=None)
     password: str | None = doc("Password or token (prefer password_file).", default=None)
     password_file: str | None = doc("File holding the password or token.", default=None)
+    password_env: str | None = doc(
+        "Environment variable holding the password or token.", default=None
+    )
     credential_helper: str | None = doc(
         "Name of a Docker credential helper: imagebot runs `docker-credential-<name> get`.",
         default=None,
@@ -101,11 +112,32 @@ class RegistryConfig:
         default=None,
     )
     timeout: Duration = doc("Timeout of one HTTP request.", default=Duration(30))
+    retries: int | None = doc(
+        "How often a request that failed with 429, 502, 503, 504 or a timeout is retried, "
+        "with exponential back-off. Default: 4.",
+        default=None,
+    )
 
     def __post_init__(self) -> None:
         if self.mirror is not None:
             object.__setattr__(self, "mirror", self.mirror.rstrip("/"))
-
+            if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", self.mirror):
+                raise FieldError("mirror", "expected a URL such as https://mirror.example.com")
+        secrets = [k for k in ("password", "password_file", "password_env") if getattr(self, k)]
+        if len(secrets) > 1:
+            raise FieldError(secrets[1], f"give only one of {', '.join(secrets)}")
+        if secrets and not self.username:
+            raise FieldError(secrets[0], "needs a username as well")
+        if self.username and not secrets:
+            raise FieldError("username", "needs password, password_file or password_env")
+        if self.username and self.credential_helper:
+            raise FieldError("credential_helper", "give either username or credential_helper")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise FieldError("rate_limit", "expected a number of requests per second above 0")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise FieldError("max_concurrency", "expected a whole number of at least 1")
+        if self.retries is not None and self.retries < 0:
+            raise FieldError("retries", "expected a whole number of at least 0")
 
 
 @dataclass(frozen=True)
@@ -136,6 +168,11 @@ class CommitConfig:
         default=None,
     )
     signing_format: Literal["gpg", "ssh"] = doc("openpgp (gpg) or ssh signing.", default="gpg")
+    signing_program: str | None = doc(
+        "Program git signs with (git's gpg.program, or gpg.ssh.program with signing_format "
+        "ssh); default: gpg, or ssh-keygen.",
+        default=None,
+    )
 
 
 @dataclass(frozen=True)
@@ -169,7 +206,9 @@ class GitCredentials:
     ssh_key_file: str | None = doc("Private SSH key for ssh:// and git@ URLs.", default=None)
     known_hosts_file: str | None = doc("known_hosts file for SSH host key checking.", default=None)
     username: str | None = doc("User name for https:// URLs.", default=None)
-    password_file: str | None = doc("File holding the password or token for https://.", default=None)
+    password_file: str | None = doc(
+        "File holding the password or token for https://.", default=None
+    )
     password_env: str | None = doc("Environment variable holding it instead.", default=None)
 
 
@@ -179,7 +218,9 @@ class NotifyConfig:
 
     type: Literal["slack", "webhook"] = doc("slack (incoming webhook) or webhook (generic JSON).")
     url: str | None = doc("Webhook URL.", default=None)
-    url_file: str | None = doc("File holding the webhook URL (it often embeds a secret).", default=None)
+    url_file: str | None = doc(
+        "File holding the webhook URL (it often embeds a secret).", default=None
+    )
     on: list[Literal["update", "failure"]] = doc(
         "Which events to send.", default_factory=lambda: ["update", "failure"]
     )
@@ -193,13 +234,23 @@ class RepositoryConfig:
         "Git URL (https://, ssh://, git@host:path, file://). Either url or path.", default=None
     )
     path: str | None = doc("A local checkout, used in place.", default=None)
-    name: str | None = doc("Short name in logs, metrics and history (default: from url/path).", default=None)
-    branch: str | None = doc("Branch to read and update (default: the remote's HEAD).", default=None)
+    name: str | None = doc(
+        "Short name in logs, metrics and history (default: from url/path).", default=None
+    )
+    branch: str | None = doc(
+        "Branch to read and update (default: the remote's HEAD).", default=None
+    )
     include: list[str] = doc(
         "Globs of files to read, relative to the repository root.",
         default_factory=lambda: ["**/*.yaml", "**/*.yml"],
     )
     exclude: list[str] = doc("Globs of files to skip.", default_factory=list)
+    policy_dirs: list[str] = doc(
+        "Directories (relative to the repository root, or absolute) holding imagebot "
+        "ImagePolicy files that marker comments refer to; always read, whatever include and "
+        "exclude say.",
+        default_factory=lambda: ["policies"],
+    )
     write_mode: Literal["direct", "branch", "pull-request"] = doc(
         "direct: commit and push to the branch; branch: push to push_branch; "
         "pull-request: push to push_branch and open or update a pull request.",
@@ -210,10 +261,13 @@ class RepositoryConfig:
         default="imagebot/{branch}",
     )
     commit: CommitConfig = doc("Commit settings.", default_factory=CommitConfig)
-    pull_request: PullRequestConfig = doc("Pull request settings.", default_factory=PullRequestConfig)
+    pull_request: PullRequestConfig = doc(
+        "Pull request settings.", default_factory=PullRequestConfig
+    )
     credentials: GitCredentials = doc("Git credentials.", default_factory=GitCredentials)
     interval: Duration | None = doc(
-        "Run an update cycle at least this often (default: service.interval).", default=None
+        "Run an update cycle at least this often (default: service.cycle_interval).",
+        default=None,
     )
     notify: list[NotifyConfig] = doc("Notification targets.", default_factory=list)
 
@@ -230,11 +284,16 @@ class RepositoryConfig:
 class WebhookReceiverConfig:
     """One webhook receiver, served at POST /hooks/<name>."""
 
-    type: Literal["dockerhub", "harbor", "quay", "github", "gitlab", "generic"] = doc(
-        "Payload format of the sender."
+    type: Literal["dockerhub", "harbor", "quay", "github", "gitlab", "distribution", "generic"] = (
+        doc(
+            "Payload format of the sender (distribution: a CNCF Distribution registry's "
+            "notifications endpoint)."
+        )
     )
     secret: str | None = doc(
-        "HMAC key (GitHub, generic signed) or shared token (Docker Hub, Harbor, Quay, GitLab).",
+        "HMAC key (GitHub, generic signed) or shared token (Docker Hub and Quay: ?token= in "
+        "the URL; Harbor, GitLab, distribution: the Authorization header; generic: either). "
+        "Required (one of secret, secret_file, secret_env).",
         default=None,
     )
     secret_file: str | None = doc("File holding the secret.", default=None)
@@ -262,6 +321,20 @@ class ServiceConfig:
     webhooks: dict[str, WebhookReceiverConfig] = doc(
         "Webhook receivers by name.", default_factory=dict
     )
+    failure_cycles: int = doc(
+        "Notify a failure once it has happened in this many consecutive cycles (and once "
+        "more when it clears).",
+        default=2,
+    )
+
+    def __post_init__(self) -> None:
+        for key in ("interval", "cycle_interval"):
+            if getattr(self, key) <= 0:
+                raise FieldError(key, "expected a duration above 0, such as 5m")
+        if self.failure_cycles < 1:
+            raise FieldError("failure_cycles", "expected a whole number of at least 1")
+        if self.max_body_bytes < 1:
+            raise FieldError("max_body_bytes", "expected a whole number of at least 1")
 
 
 @dataclass(frozen=True)
@@ -277,6 +350,11 @@ class Config:
         "Directory of a Docker config.json to read credentials from (default: $DOCKER_CONFIG, "
         "else ~/.docker).",
         default=None,
+    )
+    pull_secrets: list[str] = doc(
+        "Registry credentials in Kubernetes dockerconfigjson Secrets mounted as files: each "
+        "a file, or a directory holding .dockerconfigjson (or legacy .dockercfg).",
+        default_factory=list,
     )
     tag_cache_ttl: Duration = doc(
         "How long a fetched tag list is reused before asking the registry again.",
@@ -389,7 +467,9 @@ class _Where:
         return _Where(self.file, key, container, name)
 
     def error(self, message: str, hint: str | None = None) -> ConfigError:
-        return ConfigError(message, file=self.file, line=self.line(), key=self.key or None, hint=hint)
+        return ConfigError(
+            message, file=self.file, line=self.line(), key=self.key or None, hint=hint
+        )
 
 
 _NoneType = type(None)
@@ -437,7 +517,7 @@ def _convert(value: Any, tp: Any, where: _Where) -> Any:
             raise where.error(f"expected a list, got {_show(value)}")
         return [_convert(v, item_tp, where.child(value, i)) for i, v in enumerate(value)]
     if origin is dict:
-        key_tp, val_tp = typing.get_args(tp)
+        _key_tp, val_tp = typing.get_args(tp)
         if not isinstance(value, Mapping):
             raise where.error(f"expected a mapping, got {_show(value)}")
         out = {}
@@ -499,6 +579,9 @@ def _convert_dataclass(value: Any, tp: Any, where: _Where) -> Any:
             raise where.error(f"missing required key {name!r}")
     try:
         return tp(**kwargs)
+    except FieldError as exc:
+        child = where.child(value, exc.key) if exc.key in value else where
+        raise child.error(str(exc)) from None
     except (TypeError, ValueError) as exc:  # pragma: no cover - __post_init__ validation
         raise where.error(str(exc)) from None
 

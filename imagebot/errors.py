@@ -121,5 +121,18 @@ class PushRejected(GitError):
     """The remote refused a push because the branch moved; fetch and recompute."""
 
 
+class LocalChanges(GitError):
+    """A local checkout has uncommitted changes in files the bot needs to write."""
+
+    def __init__(self, message: str, *, paths: list[str], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.paths = paths
+
+
 class ForgeError(ImagebotError):
     """A GitHub/GitLab/Gitea API call failed."""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        #: HTTP status of the failed call, None for transport failures.
+        self.status = status

@@ -69,9 +69,8 @@ def validate_digest(text: str) -> str:
 def split_domain(name: str) -> tuple[str, str]:
     """Split a name (no tag, no digest) into normalised registry host and repository path."""
     first, slash, rest = name.partition("/")
-    if (
-        not slash
-        or (not any(c in first for c in ".:") and first != "localhost" and first == first.lower())
+    if not slash or (
+        not any(c in first for c in ".:") and first != "localhost" and first == first.lower()
     ):
         domain, remainder = DEFAULT_DOMAIN, name
     else:
@@ -119,7 +118,9 @@ class ImageReference:
             )
         domain, path = split_domain(name)
         if domain != DEFAULT_DOMAIN and _DOMAIN_RE.fullmatch(domain) is None:
-            raise InvalidReference(f"invalid image reference {text!r}: bad registry host {domain!r}")
+            raise InvalidReference(
+                f"invalid image reference {text!r}: bad registry host {domain!r}"
+            )
         if _PATH_RE.fullmatch(path) is None:
             if path.lower() != path and _PATH_RE.fullmatch(path.lower()):
                 raise InvalidReference(
@@ -136,15 +137,14 @@ class ImageReference:
         cls, repository: str, tag: str | None = None, digest: str | None = None
     ) -> ImageReference:
         """Build from a split form such as Helm values' ``repository`` + ``tag``."""
-        text = repository
-        if tag is not None:
-            text += f":{tag}"
-        if digest is not None:
-            text += f"@{digest}"
-        ref = cls.parse(text)
-        if ref.written_name != repository:
+        name = cls.parse(repository)
+        if name.tag is not None or name.digest is not None:
             raise InvalidReference(f"invalid repository {repository!r}: it has a tag or digest")
-        return ref
+        if tag is not None and not is_valid_tag(tag):
+            raise InvalidReference(f"invalid tag for {repository!r}: {validate_tag_message(tag)}")
+        if digest is not None:
+            validate_digest_in(repository, digest)
+        return cls(name.written_name, name.domain, name.path, tag, digest)
 
     @property
     def repository(self) -> str:

@@ -86,7 +86,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in self._STANDARD and not key.startswith("_"):
                 data[key] = value
-        if record.exc_info:
+        if record.exc_text:  # already formatted (and redacted) by a filter
+            data["exception"] = record.exc_text
+        elif record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str)
 
@@ -94,7 +96,9 @@ class JsonFormatter(logging.Formatter):
 class HumanFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = f"{record.levelname.lower()}: {record.getMessage()}"
-        if record.exc_info:
+        if record.exc_text:
+            text += "\n" + record.exc_text
+        elif record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
 

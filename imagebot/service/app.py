@@ -1,0 +1,244 @@
+"""``imagebot run``: the scheduler, the HTTP endpoint and notifications, assembled.
+
+The scanning and the update cycle are injected (see :mod:`imagebot.service.types`), so this
+module knows nothing of registries or Git: it decides when work runs, reports what happened
+(metrics, logs, notifications) and stops cleanly.
+
+Shutdown (SIGTERM, SIGINT, or :meth:`Service.stop`): the endpoint answers webhooks with 503
+and ``/readyz`` with 503, timers stop, queued work is dropped, and the cancel event handed to
+every cycle is set, so a cycle in flight stops at its next safe point (it finishes a commit
+or push it has begun, and starts no new one). The service waits up to
+``service.shutdown_timeout`` for that; a cycle still running after it is abandoned on its
+daemon thread, which is safe because the cycle only writes the remote in one atomic push.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import FrameType
+
+import httpx
+
+from imagebot.config import Config, RepositoryConfig
+from imagebot.service.hooks import HookEvent, build_receivers
+from imagebot.service.http import Endpoint
+from imagebot.service.logs import install_redaction, log_update
+from imagebot.service.metrics import Metrics
+from imagebot.service.notify import Notifier
+from imagebot.service.scheduler import Scheduler
+from imagebot.service.types import (
+    CycleOutcome,
+    ImagesFor,
+    Readiness,
+    ReposFor,
+    RunCycle,
+    ScanImages,
+)
+from imagebot.service.workers import WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """One running bot. ``start()``/``stop()`` for embedding and tests, ``run_forever()``
+    for the command line."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        scan_images: ScanImages,
+        run_cycle: RunCycle,
+        images_for: ImagesFor,
+        repos_for: ReposFor | None = None,
+        store_ready: Callable[[], bool] = lambda: True,
+        metrics: Metrics | None = None,
+        environ: Mapping[str, str] = os.environ,
+        scan_workers_per_host: int = 2,
+        cycle_workers: int = 4,
+    ) -> None:
+        self.config = config
+        settings = config.service
+        self.metrics = metrics or Metrics(blocked_alert_after=float(settings.blocked_alert_after))
+        self._store_ready = store_ready
+        self._stopping = threading.Event()
+        self._stopped = False
+        self._http_client = httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        self.notifiers: dict[str, Notifier] = {}
+        for index, repo in enumerate(config.repositories):
+            self.notifiers[repo.display_name] = Notifier(
+                repo,
+                failure_cycles=settings.failure_cycles,
+                metrics=self.metrics,
+                client=self._http_client,
+                file=config.source,
+                index=index,
+            )
+        receivers = build_receivers(settings.webhooks, environ=environ, file=config.source)
+        self.scheduler = Scheduler(
+            config,
+            scan_images=scan_images,
+            run_cycle=run_cycle,
+            images_for=images_for,
+            repos_for=repos_for,
+            metrics=self.metrics,
+            on_cycle_done=self._cycle_done,
+            scan_workers_per_host=scan_workers_per_host,
+            cycle_workers=cycle_workers,
+        )
+        self.endpoint = Endpoint(
+            settings.listen,
+            receivers=receivers,
+            on_event=self._on_hook,
+            metrics=self.metrics,
+            readiness=self.readiness,
+            max_body_bytes=settings.max_body_bytes,
+            accepting=lambda: not self._stopping.is_set(),
+        )
+        self._notify_pool = WorkerPool("imagebot-notify", 1)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen, start the timers and the first sync; returns at once."""
+        install_redaction()
+        self.endpoint.start()
+        self.scheduler.start()
+        log.info(
+            "service started: %d repositories, %d webhook receivers",
+            len(self.scheduler.repos),
+            len(self.endpoint.receivers),
+        )
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop taking work, let cycles in flight reach a safe point, close. True when
+        nothing had to be abandoned. Idempotent."""
+        if self._stopped:
+            return True
+        self._stopped = True
+        timeout = float(self.config.service.shutdown_timeout) if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        self._stopping.set()
+        self.scheduler.stop_taking_work()
+        running = self.scheduler.cycles.running()
+        if running:
+            log.info(
+                "stopping: waiting up to %.0fs for cycles in flight: %s",
+                timeout,
+                ", ".join(running),
+            )
+        self.scheduler.cancel.set()
+        clean = self.scheduler.wait_idle(max(0.0, deadline - time.monotonic()))
+        if not clean:
+            log.warning(
+                "stopping: abandoning work still running after %.0fs: %s",
+                timeout,
+                ", ".join(self.scheduler.cycles.running() or self.scheduler.scans.running()),
+            )
+        else:
+            drained = threading.Event()
+            self._notify_pool.submit(drained.set)
+            drained.wait(max(0.0, deadline - time.monotonic()))
+        self.endpoint.stop()
+        self.scheduler.close_pools()
+        self._notify_pool.close()
+        self._http_client.close()
+        log.info("service stopped")
+        return clean
+
+    def run_forever(self) -> int:
+        """Run until SIGTERM or SIGINT, then stop within ``service.shutdown_timeout``;
+        returns the exit status (0). Must be called from the main thread."""
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            if not stop.is_set():
+                log.info("received %s, shutting down", signal.Signals(signum).name)
+            stop.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            while not stop.wait(1.0):
+                pass
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 0
+
+    @property
+    def url(self) -> str:
+        """Base URL of the HTTP endpoint (after :meth:`start`)."""
+        return self.endpoint.url
+
+    # --- state ----------------------------------------------------------------------
+
+    def readiness(self) -> Readiness:
+        try:
+            store_open = bool(self._store_ready())
+        except Exception:
+            log.exception("store readiness check failed")
+            store_open = False
+        state = Readiness(
+            config_loaded=True,
+            store_open=store_open,
+            first_sync_done=self.scheduler.first_sync_done,
+            stopping=self._stopping.is_set(),
+        )
+        pending = self.scheduler.pending_first_sync()
+        if pending:
+            state.details["first_sync_pending"] = ", ".join(pending)
+        return state
+
+    # --- callbacks ------------------------------------------------------------------
+
+    def _on_hook(self, events: list[HookEvent]) -> list[str]:
+        return self.scheduler.webhook(events)
+
+    def _cycle_done(self, repo: RepositoryConfig, outcome: CycleOutcome, duration: float) -> None:
+        name = repo.display_name
+        if not outcome.completed:
+            result = "abandoned"
+        else:
+            result = "ok" if outcome.ok else "failed"
+        self.metrics.cycle_finished(name, duration, result=result)
+        for failure in outcome.failures:
+            self.metrics.failure(failure.kind)
+            log.warning(
+                "%s: %s failure for %s: %s",
+                name,
+                failure.kind,
+                failure.subject,
+                failure.message,
+                extra={"repo": name, "kind": failure.kind, "subject": failure.subject},
+            )
+        if outcome.completed:
+            self.metrics.updates_applied(name, len(outcome.applied))
+            self.metrics.blocked_workloads(name, outcome.blocked)
+            for update in outcome.applied:
+                log_update(
+                    log, name, update, commit=outcome.commit, pull_request=outcome.pull_request
+                )
+        log.info(
+            "%s: cycle %s in %.1fs: %d updated, %d failed, %d blocked",
+            name,
+            result,
+            duration,
+            len(outcome.applied),
+            len(outcome.failures),
+            len(outcome.blocked),
+            extra={"repo": name, "result": result, "duration": round(duration, 3)},
+        )
+        notifier = self.notifiers.get(name)
+        if notifier is None:
+            return
+        notes = notifier.cycle_finished(outcome)
+        if notes and notifier.targets:
+            self._notify_pool.submit(functools.partial(notifier.deliver, notes))

@@ -1,0 +1,483 @@
+"""Webhook receivers: authenticate a registry's push notification, then say which image
+repositories (and tags) it concerns.
+
+Every receiver needs a secret, and a request that fails authentication triggers nothing.
+Each sender is authenticated the strongest way it supports:
+
+============ ================================================= =====================================
+type         authentication                                    payload
+============ ================================================= =====================================
+github       ``X-Hub-Signature-256: sha256=<HMAC-SHA256 hex>`` ``package`` / ``registry_package``
+                                                               events (GHCR), ``ping`` ignored
+generic      ``X-Imagebot-Signature: sha256=<hex>`` (HMAC of   ``{"image": ..., "tag": ...}`` or a
+             the body), or the secret as a token               list of them
+gitlab       ``X-Gitlab-Token`` or ``Authorization`` header     registry notification envelope
+                                                               (``{"events": [...]}``) as the GitLab
+                                                               container registry sends it
+distribution ``Authorization`` header (``notifications.        the same envelope, from a CNCF
+             endpoints[].headers`` in the registry config)     Distribution registry
+harbor       ``Authorization`` header (Harbor's "Auth Header") ``PUSH_ARTIFACT`` (default format)
+dockerhub    ``?token=`` in the webhook URL (Docker Hub         ``push_data`` + ``repository``
+             cannot send headers or sign)
+quay         ``?token=`` in the webhook URL                     repository push notification
+============ ================================================= =====================================
+
+Tokens are compared in constant time. A token may also be given as ``Authorization: Bearer
+<secret>`` to the header-based receivers, and as ``X-Imagebot-Token`` / ``?token=`` to the
+generic one. Missing credentials are 401, wrong ones 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from imagebot.config import WebhookReceiverConfig
+from imagebot.errors import ConfigError, InvalidReference
+from imagebot.reference import ImageReference, is_valid_tag
+from imagebot.service.logs import REDACTOR
+
+
+@dataclass(frozen=True)
+class HookEvent:
+    """A push the sender reported: ``image`` is the normalised repository
+    (``docker.io/library/nginx``), ``tag`` is None when the sender did not name one."""
+
+    image: str
+    tag: str | None
+    receiver: str
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    """What a receiver sees of an HTTP request. Header names are matched case-insensitively."""
+
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, list[str]] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        getter = getattr(self.headers, "get", None)
+        value = getter(name) if getter else None
+        if value is None:
+            lowered = name.lower()
+            for key, val in self.headers.items():
+                if key.lower() == lowered:
+                    return val
+        return value
+
+    def query_value(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+class HookRejected(Exception):
+    """The request is refused with HTTP *status* (400, 401, 403); *reason* is safe to show."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """Events to act on, or why a valid, authenticated request carries nothing to do."""
+
+    events: tuple[HookEvent, ...] = ()
+    ignored: str | None = None
+
+
+class Receiver:
+    """Base class: authenticate, decode JSON, parse. Subclasses set ``type`` and implement
+    :meth:`authenticate` and :meth:`parse`."""
+
+    type: ClassVar[str]
+
+    def __init__(self, name: str, secret: str) -> None:
+        if not secret:
+            raise ValueError("a webhook receiver needs a secret")
+        self.name = name
+        self._secret = secret.encode()
+
+    def handle(self, request: HookRequest) -> HookResult:
+        """Authenticate *request*, then parse it. Raises :class:`HookRejected`."""
+        self.authenticate(request)
+        try:
+            payload = json.loads(request.body)
+        except (UnicodeDecodeError, ValueError):
+            raise HookRejected(400, "body is not JSON") from None
+        return self.parse(payload, request)
+
+    def authenticate(self, request: HookRequest) -> None:
+        raise NotImplementedError
+
+    def parse(self, payload: Any, request: HookRequest) -> HookResult:
+        raise NotImplementedError
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _check_token(self, token: str | None) -> None:
+        if token is None or token == "":
+            raise HookRejected(401, "missing webhook token")
+        if not hmac.compare_digest(token.encode(), self._secret):
+            raise HookRejected(403, "wrong webhook token")
+
+    def _check_authorization(self, request: HookRequest, *extra_headers: str) -> None:
+        """The secret in one of *extra_headers* or in ``Authorization`` (raw or Bearer)."""
+        for name in extra_headers:
+            value = request.header(name)
+            if value is not None:
+                return self._check_token(value)
+        value = request.header("Authorization")
+        if value is not None and value[:7].lower() == "bearer ":
+            value = value[7:].strip()
+        return self._check_token(value)
+
+    def _check_signature(self, signature: str, body: bytes) -> None:
+        algorithm, _, given = signature.strip().partition("=")
+        if algorithm.lower() != "sha256" or not given:
+            raise HookRejected(403, "signature must be sha256=<hex>")
+        expected = hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(given.lower().encode(), expected.encode()):
+            raise HookRejected(403, "wrong signature")
+
+    def _event(self, image: str, tag: str | None) -> HookEvent:
+        """Normalise *image* (``host/path``, no tag) and validate *tag*."""
+        try:
+            ref = ImageReference.parse(image)
+        except InvalidReference as exc:
+            raise HookRejected(400, f"bad image in payload: {exc}") from None
+        if ref.tag is not None or ref.digest is not None:
+            tag = tag or ref.tag
+        if tag is not None and not is_valid_tag(tag):
+            raise HookRejected(400, f"bad tag in payload: {tag[:130]!r}")
+        return HookEvent(ref.repository, tag or None, self.name)
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise HookRejected(400, f"payload: expected {what} to be an object")
+    return value
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _split_name_tag(text: str) -> tuple[str, str | None]:
+    """``host/a/b:tag`` -> (``host/a/b``, ``tag``); a trailing ``:`` means no tag."""
+    name = text.partition("@")[0]
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        return name[:colon], name[colon + 1 :] or None
+    return name, None
+
+
+class GitHubReceiver(Receiver):
+    """GitHub ``package`` / ``registry_package`` webhooks for container packages (GHCR)."""
+
+    type = "github"
+    EVENTS = frozenset({"package", "registry_package"})
+    ACTIONS = frozenset({"published", "updated"})
+
+    def authenticate(self, request: HookRequest) -> None:
+        signature = request.header("X-Hub-Signature-256")
+        if not signature:
+            raise HookRejected(401, "missing X-Hub-Signature-256")
+        self._check_signature(signature, request.body)
+
+    def parse(self, payload: Any, request: HookRequest) -> HookResult:
+        event = request.header("X-GitHub-Event") or ""
+        if event == "ping":
+            return HookResult(ignored="ping")
+        if event not in self.EVENTS:
+            return HookResult(ignored=f"event {event or '(none)'!r} is not a package event")
+        body = _obj(payload, "the body")
+        action = body.get("action")
+        if action not in self.ACTIONS:
+            return HookResult(ignored=f"action {action!r}")
+        package = _obj(body.get(event), event)
+        kinds = {
+            str(v).lower()
+            for v in (
+                package.get("package_type"),
+                package.get("ecosystem"),
+                (package.get("registry") or {}).get("type"),
+            )
+            if v
+        }
+        if not kinds & {"container", "docker"}:
+            return HookResult(ignored="not a container package")
+        version = _obj(package.get("package_version") or {}, "package_version")
+        tag_info = (version.get("container_metadata") or {}).get("tag") or {}
+        tag = _str(tag_info.get("name"))
+        # GitHub keeps the owner's capitals; registries only know lowercase names.
+        package_url = _str(version.get("package_url"))
+        if package_url:
+            image, url_tag = _split_name_tag(package_url.lower())
+            tag = tag or url_tag
+        else:
+            owner = _str((package.get("owner") or {}).get("login"))
+            name = _str(package.get("name"))
+            if not owner or not name:
+                raise HookRejected(400, "payload: package has no owner login or name")
+            image = f"ghcr.io/{owner}/{name}".lower()
+        if tag is None:
+            return HookResult(ignored="untagged package version")
+        return HookResult((self._event(image, tag),))
+
+
+class GenericReceiver(Receiver):
+    """``{"image": "ghcr.io/o/app", "tag": "1.2.3"}`` (or ``"image": "ghcr.io/o/app:1.2.3"``),
+    or a list of such objects. Signed with ``X-Imagebot-Signature`` or given the token."""
+
+    type = "generic"
+    SIGNATURE_HEADER = "X-Imagebot-Signature"
+    TOKEN_HEADER = "X-Imagebot-Token"
+
+    def authenticate(self, request: HookRequest) -> None:
+        signature = request.header(self.SIGNATURE_HEADER)
+        if signature:
+            return self._check_signature(signature, request.body)
+        token = request.header(self.TOKEN_HEADER)
+        if token is None:
+            auth = request.header("Authorization")
+            if auth is not None and auth[:7].lower() == "bearer ":
+                token = auth[7:].strip()
+        if token is None:
+            token = request.query_value("token")
+        return self._check_token(token)
+
+    def parse(self, payload: Any, request: HookRequest) -> HookResult:
+        items = payload if isinstance(payload, list) else [payload]
+        if not items:
+            raise HookRejected(400, "payload: empty list")
+        events = []
+        for item in items:
+            obj = _obj(item, "each item")
+            image = _str(obj.get("image"))
+            if image is None:
+                raise HookRejected(400, 'payload: missing "image"')
+            tag = obj.get("tag")
+            if tag is not None and not isinstance(tag, str):
+                raise HookRejected(400, 'payload: "tag" must be a string')
+            events.append(self._event(image, tag or None))
+        return HookResult(tuple(events))
+
+
+class DistributionReceiver(Receiver):
+    """Registry notifications (``application/vnd.docker.distribution.events.v1+json``):
+    manifest pushes that carry a tag; blob pushes, pulls and deletes are ignored."""
+
+    type = "distribution"
+    TOKEN_HEADERS: tuple[str, ...] = ()
+
+    def authenticate(self, request: HookRequest) -> None:
+        self._check_authorization(request, *self.TOKEN_HEADERS)
+
+    def parse(self, payload: Any, request: HookRequest) -> HookResult:
+        envelope = _obj(payload, "the body")
+        raw_events = envelope.get("events")
+        if not isinstance(raw_events, list):
+            raise HookRejected(400, 'payload: expected an "events" list')
+        events: list[HookEvent] = []
+        for raw in raw_events:
+            item = _obj(raw, "each event")
+            if item.get("action") != "push":
+                continue
+            target = item.get("target") or {}
+            tag = _str(target.get("tag"))
+            repository = _str(target.get("repository"))
+            if not tag or not repository:
+                continue  # a blob, or a manifest pushed by digest only
+            host = _str((item.get("request") or {}).get("host"))
+            if host is None:
+                raise HookRejected(400, "payload: push event without request.host")
+            host = host.removeprefix("https://").removeprefix("http://").rstrip("/")
+            event = self._event(f"{host}/{repository}", tag)
+            if event not in events:
+                events.append(event)
+        if not events:
+            return HookResult(ignored="no tagged manifest push")
+        return HookResult(tuple(events))
+
+
+class GitLabReceiver(DistributionReceiver):
+    """The GitLab container registry's notifications (the same envelope); the token comes
+    as ``X-Gitlab-Token`` or as the ``Authorization`` header configured for the endpoint."""
+
+    type = "gitlab"
+    TOKEN_HEADERS = ("X-Gitlab-Token",)
+
+
+class HarborReceiver(Receiver):
+    """Harbor ``PUSH_ARTIFACT`` webhooks in the default payload format."""
+
+    type = "harbor"
+
+    def authenticate(self, request: HookRequest) -> None:
+        self._check_authorization(request)
+
+    def parse(self, payload: Any, request: HookRequest) -> HookResult:
+        body = _obj(payload, "the body")
+        if body.get("type") != "PUSH_ARTIFACT":
+            return HookResult(ignored=f"event type {body.get('type')!r}")
+        data = _obj(body.get("event_data"), "event_data")
+        resources = data.get("resources")
+        if not isinstance(resources, list) or not resources:
+            raise HookRejected(400, "payload: event_data.resources is empty")
+        events: list[HookEvent] = []
+        for raw in resources:
+            resource = _obj(raw, "each resource")
+            url = _str(resource.get("resource_url"))
+            if url is None:
+                raise HookRejected(400, "payload: resource without resource_url")
+            image, url_tag = _split_name_tag(url)
+            event = self._event(image, _str(resource.get("tag")) or url_tag)
+            if event not in events:
+                events.append(event)
+        return HookResult(tuple(events))
+
+
+class DockerHubReceiver(Receiver):
+    """Docker Hub repository webhooks; Docker Hub can only be given a URL, so the token
+    travels as ``?token=`` (use HTTPS)."""
+
+    type = "dockerhub"
+
+    def authenticate(self, request: HookRequest) -> None:
+        self._check_token(request.query_value("token"))
+
+    def parse(self, payload: Any, request: HookRequest) -> HookResult:
+        body = _obj(payload, "the body")
+        repository = _obj(body.get("repository"), "repository")
+        push = _obj(body.get("push_data") or {}, "push_data")
+        name = _str(repository.get("repo_name"))
+        if name is None:
+            namespace, short = _str(repository.get("namespace")), _str(repository.get("name"))
+            if not namespace or not short:
+                raise HookRejected(400, "payload: repository has no repo_name")
+            name = f"{namespace}/{short}"
+        tag = push.get("tag")
+        if tag is not None and not isinstance(tag, str):
+            raise HookRejected(400, "payload: push_data.tag must be a string")
+        return HookResult((self._event(f"docker.io/{name.lower()}", tag or None),))
+
+
+class QuayReceiver(Receiver):
+    """Quay repository push notifications; the token travels as ``?token=``."""
+
+    type = "quay"
+
+    def authenticate(self, request: HookRequest) -> None:
+        self._check_token(request.query_value("token"))
+
+    def parse(self, payload: Any, request: HookRequest) -> HookResult:
+        body = _obj(payload, "the body")
+        image = _str(body.get("docker_url"))
+        if image is None:
+            repository = _str(body.get("repository"))
+            if repository is None:
+                raise HookRejected(400, "payload: no docker_url or repository")
+            image = f"quay.io/{repository}"
+        image = image.removeprefix("https://").removeprefix("http://")
+        tags = body.get("updated_tags")
+        # Documented as a list; older Quay versions sent {tag: image id}.
+        names = list(tags) if isinstance(tags, list | dict) else []
+        if not all(isinstance(t, str) for t in names):
+            raise HookRejected(400, "payload: updated_tags must be tag names")
+        if not names:
+            return HookResult((self._event(image, None),))
+        return HookResult(tuple(self._event(image, t) for t in dict.fromkeys(names)))
+
+
+RECEIVER_TYPES: dict[str, type[Receiver]] = {
+    cls.type: cls
+    for cls in (
+        GitHubReceiver,
+        GenericReceiver,
+        GitLabReceiver,
+        DistributionReceiver,
+        HarborReceiver,
+        DockerHubReceiver,
+        QuayReceiver,
+    )
+}
+
+
+def resolve_secret(
+    name: str,
+    config: WebhookReceiverConfig,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    file: str | None = None,
+) -> str:
+    """The receiver's secret from ``secret``, ``secret_file`` or ``secret_env`` (exactly
+    one); registered with the log redactor."""
+    key = f"service.webhooks.{name}"
+    given = [k for k in ("secret", "secret_file", "secret_env") if getattr(config, k)]
+    if not given:
+        raise ConfigError(
+            "a webhook receiver needs secret, secret_file or secret_env",
+            file=file,
+            key=key,
+            hint="unauthenticated webhooks would let anyone trigger the bot",
+        )
+    if len(given) > 1:
+        raise ConfigError(f"give only one of {', '.join(given)}", file=file, key=key)
+    if config.secret:
+        secret = config.secret
+    elif config.secret_file:
+        path = Path(config.secret_file).expanduser()
+        try:
+            secret = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read secret_file {config.secret_file}: {exc.strerror}",
+                file=file,
+                key=f"{key}.secret_file",
+            ) from None
+    else:
+        assert config.secret_env is not None
+        secret = environ.get(config.secret_env, "").strip()
+        if not secret:
+            raise ConfigError(
+                f"environment variable {config.secret_env} is not set or empty",
+                file=file,
+                key=f"{key}.secret_env",
+            )
+    if not secret:
+        raise ConfigError("the secret is empty", file=file, key=key)
+    REDACTOR.register(secret)
+    return secret
+
+
+def build_receivers(
+    configs: Mapping[str, WebhookReceiverConfig],
+    *,
+    environ: Mapping[str, str] = os.environ,
+    file: str | None = None,
+) -> dict[str, Receiver]:
+    """One :class:`Receiver` per configured name; :class:`ConfigError` names the bad one."""
+    receivers: dict[str, Receiver] = {}
+    for name, config in configs.items():
+        if not name or "/" in name or name != name.strip():
+            raise ConfigError(
+                f"receiver name {name!r} cannot be used in a URL path",
+                file=file,
+                key="service.webhooks",
+            )
+        cls = RECEIVER_TYPES.get(config.type)
+        if cls is None:
+            raise ConfigError(
+                f"unknown receiver type {config.type!r}", file=file, key=f"service.webhooks.{name}"
+            )
+        receivers[name] = cls(name, resolve_secret(name, config, environ=environ, file=file))
+    return receivers

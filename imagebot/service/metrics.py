@@ -1,0 +1,252 @@
+"""Prometheus metrics: what the bot did, what it asked registries, and what it could not do.
+
+Everything lives in one :class:`Metrics` object with its own ``CollectorRegistry`` (never the
+process-global one), so two services in one process (tests) do not share counters. The
+scanner, the update cycle and the service call its methods; ``GET /metrics`` renders it.
+
+Metric names (all prefixed ``imagebot_``):
+
+=========================================== ===================== ==============================
+name                                        labels                meaning
+=========================================== ===================== ==============================
+scans_total                                 host, result          image scans run (ok, failed)
+registry_requests_total                     host, status          HTTP requests to registries
+rate_limit_waits_total                      host                  times a request waited for its
+                                                                  rate limit (or a 429)
+rate_limit_wait_seconds_total               host                  time spent waiting
+image_tags                                  image                 tags in the last scan
+new_tags_total                              image                 tags seen for the first time
+updates_applied_total                       repository            image values changed
+failures_total                              kind                  failures by kind
+cycles_total                                repository, result    cycles (ok, failed, abandoned)
+cycle_duration_seconds                      repository            histogram of cycle durations
+last_successful_cycle_timestamp_seconds     repository            Unix time of last clean cycle
+workloads_blocked                           repository, reason    update available, not applied
+workloads_diverged                          repository, reason    ... for longer than
+                                                                  service.blocked_alert_after
+webhook_requests_total                      receiver, code        webhook requests by response
+notifications_total                         repository, result    notifications sent / failed
+=========================================== ===================== ==============================
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from imagebot.reference import split_domain
+from imagebot.service.types import BlockedWorkload, BlockReason
+
+CYCLE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+REASONS: tuple[BlockReason, ...] = ("locked", "no_match", "failing")
+
+
+def registry_host(image: str) -> str:
+    """``docker.io/library/nginx`` -> ``docker.io``; bare names count as Docker Hub."""
+    return split_domain(image)[0]
+
+
+class Metrics:
+    """The service's metrics. Every method is thread-safe and cheap; call freely."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(
+        self,
+        *,
+        blocked_alert_after: float = 86400.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        reg = self.registry
+        self._scans = Counter(
+            "imagebot_scans", "Image repository scans, by registry host and result.",
+            ["host", "result"], registry=reg,
+        )  # fmt: skip
+        self._requests = Counter(
+            "imagebot_registry_requests",
+            "HTTP requests to registries, by host and response status (or 'error').",
+            ["host", "status"], registry=reg,
+        )  # fmt: skip
+        self._waits = Counter(
+            "imagebot_rate_limit_waits",
+            "Requests that waited for the host's rate limit or a 429 Retry-After.",
+            ["host"], registry=reg,
+        )  # fmt: skip
+        self._wait_seconds = Counter(
+            "imagebot_rate_limit_wait_seconds", "Seconds spent waiting for rate limits.",
+            ["host"], registry=reg,
+        )  # fmt: skip
+        self._tags = Gauge(
+            "imagebot_image_tags", "Tags in the last successful scan of the image repository.",
+            ["image"], registry=reg,
+        )  # fmt: skip
+        self._new_tags = Counter(
+            "imagebot_new_tags", "Tags seen for the first time.", ["image"], registry=reg
+        )
+        self._updates = Counter(
+            "imagebot_updates_applied", "Image values changed in Git (committed or proposed).",
+            ["repository"], registry=reg,
+        )  # fmt: skip
+        self._failures = Counter(
+            "imagebot_failures", "Failures by kind (rate_limited, not_found, push_rejected, ...).",
+            ["kind"], registry=reg,
+        )  # fmt: skip
+        self._cycles = Counter(
+            "imagebot_cycles", "Update cycles by result (ok, failed, abandoned).",
+            ["repository", "result"], registry=reg,
+        )  # fmt: skip
+        self._cycle_duration = Histogram(
+            "imagebot_cycle_duration_seconds", "Duration of update cycles.",
+            ["repository"], buckets=CYCLE_BUCKETS, registry=reg,
+        )  # fmt: skip
+        self._last_success = Gauge(
+            "imagebot_last_successful_cycle_timestamp_seconds",
+            "Unix time the repository's last cycle finished without failures.",
+            ["repository"], registry=reg,
+        )  # fmt: skip
+        self._webhooks = Counter(
+            "imagebot_webhook_requests", "Webhook requests by receiver and response code.",
+            ["receiver", "code"], registry=reg,
+        )  # fmt: skip
+        self._notifications = Counter(
+            "imagebot_notifications", "Notifications by repository and result (sent, failed).",
+            ["repository", "result"], registry=reg,
+        )  # fmt: skip
+        self.blocked = BlockedTracker(blocked_alert_after, clock=clock)
+        reg.register(self.blocked)
+        self._clock = clock
+
+    # --- scanner --------------------------------------------------------------------
+
+    def scan(self, image: str, *, ok: bool) -> None:
+        """One scan of *image* (``host/path``) finished."""
+        self._scans.labels(registry_host(image), "ok" if ok else "failed").inc()
+
+    def registry_request(self, host: str, status: int | str) -> None:
+        """One HTTP request to *host* got *status* (an HTTP code, or ``"error"`` when no
+        response came: connection refused, TLS, timeout)."""
+        self._requests.labels(host, str(status)).inc()
+
+    def rate_limit_wait(self, host: str, seconds: float) -> None:
+        """A request to *host* waited *seconds* for its rate limit or a 429's Retry-After."""
+        self._waits.labels(host).inc()
+        if seconds > 0:
+            self._wait_seconds.labels(host).inc(seconds)
+
+    def tags_seen(self, image: str, count: int, *, new: int = 0) -> None:
+        """A scan of *image* listed *count* tags, *new* of them not seen before."""
+        self._tags.labels(image).set(count)
+        if new:
+            self._new_tags.labels(image).inc(new)
+
+    # --- cycle ----------------------------------------------------------------------
+
+    def updates_applied(self, repository: str, count: int = 1) -> None:
+        if count:
+            self._updates.labels(repository).inc(count)
+
+    def failure(self, kind: str, count: int = 1) -> None:
+        """Count a failure; *kind* from :func:`imagebot.service.types.failure_kind`."""
+        if count:
+            self._failures.labels(kind).inc(count)
+
+    def cycle_finished(
+        self, repository: str, duration: float, *, result: str, at: float | None = None
+    ) -> None:
+        """A cycle ended: *result* is ``ok``, ``failed`` or ``abandoned``."""
+        self._cycles.labels(repository, result).inc()
+        if result != "abandoned":
+            self._cycle_duration.labels(repository).observe(duration)
+        if result == "ok":
+            self._last_success.labels(repository).set(self._clock() if at is None else at)
+
+    def blocked_workloads(self, repository: str, workloads: Iterable[BlockedWorkload]) -> None:
+        """The complete set of *repository*'s blocked workloads after a cycle."""
+        self.blocked.update(repository, workloads)
+
+    # --- service --------------------------------------------------------------------
+
+    def webhook(self, receiver: str, code: int) -> None:
+        self._webhooks.labels(receiver, str(code)).inc()
+
+    def notification(self, repository: str, *, ok: bool) -> None:
+        self._notifications.labels(repository, "sent" if ok else "failed").inc()
+
+    def render(self) -> bytes:
+        """The exposition text ``GET /metrics`` serves."""
+        return generate_latest(self.registry)
+
+
+@dataclass
+class _Blocked:
+    since: float
+    reason: BlockReason
+
+
+class BlockedTracker(Collector):
+    """Remembers since when each workload has been blocked; computed at scrape time so the
+    'diverged' gauge rises when the threshold passes, not only when a cycle runs."""
+
+    def __init__(self, alert_after: float, *, clock: Callable[[], float] = time.time) -> None:
+        self.alert_after = alert_after
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._by_repo: dict[str, dict[tuple[str, str], _Blocked]] = {}
+
+    def update(self, repository: str, workloads: Iterable[BlockedWorkload]) -> None:
+        now = self._clock()
+        with self._lock:
+            before = self._by_repo.get(repository, {})
+            after: dict[tuple[str, str], _Blocked] = {}
+            for item in workloads:
+                previous = before.get(item.key)
+                since = previous.since if previous else now
+                after[item.key] = _Blocked(since, item.reason)
+            self._by_repo[repository] = after
+
+    def counts(self) -> dict[str, dict[BlockReason, tuple[int, int]]]:
+        """repository -> reason -> (blocked, diverged)."""
+        now = self._clock()
+        out: dict[str, dict[BlockReason, tuple[int, int]]] = {}
+        with self._lock:
+            for repo, items in self._by_repo.items():
+                per: dict[BlockReason, tuple[int, int]] = {r: (0, 0) for r in REASONS}
+                for entry in items.values():
+                    blocked, diverged = per.get(entry.reason, (0, 0))
+                    late = now - entry.since >= self.alert_after
+                    per[entry.reason] = (blocked + 1, diverged + int(late))
+                out[repo] = per
+        return out
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        blocked = GaugeMetricFamily(
+            "imagebot_workloads_blocked",
+            "Workloads with a newer tag available that was not applied (locked, no_match, "
+            "failing).",
+            labels=["repository", "reason"],
+        )
+        diverged = GaugeMetricFamily(
+            "imagebot_workloads_diverged",
+            "Workloads blocked for longer than service.blocked_alert_after.",
+            labels=["repository", "reason"],
+        )
+        for repo, per in sorted(self.counts().items()):
+            for reason, (count, late) in per.items():
+                blocked.add_metric([repo, reason], count)
+                diverged.add_metric([repo, reason], late)
+        yield blocked
+        yield diverged
