@@ -1,0 +1,741 @@
+"""The OCI distribution API v2 client: tag lists, digests and image metadata.
+
+One :class:`RegistryClient` serves one scan. It is gentle by construction: every request
+waits for a slot and a rate token of the host it goes to, transient failures (429, 502, 503,
+504, timeouts) are retried with exponential back-off and jitter honouring ``Retry-After``,
+and nothing is fetched twice that can be cached (tokens until they expire, tag lists for the
+configured TTL, image metadata by digest forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import hashlib
+import json
+import logging
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import httpx
+
+from imagebot.config import Config
+from imagebot.errors import (
+    IncompleteTagList,
+    NotFound,
+    RateLimited,
+    RegistryError,
+    Unauthorized,
+    Unreachable,
+)
+from imagebot.reference import ImageReference, is_valid_digest, is_valid_tag, validate_tag
+from imagebot.registry import auth
+from imagebot.registry.credentials import CredentialResolver, Credentials
+from imagebot.registry.endpoints import Endpoint, is_loopback, resolve_endpoint
+from imagebot.registry.metadata import describe_manifest, parse_config_blob
+from imagebot.registry.models import MANIFEST_ACCEPT, ImageInfo, TagList
+from imagebot.registry.ratelimit import Limiters, Sleep
+
+if TYPE_CHECKING:
+    from imagebot.store import Store
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_REDIRECTS = 5
+USER_AGENT = "imagebot (+https://github.com/imagebot/imagebot)"
+_LINK_RE = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
+
+
+@dataclass
+class RetryPolicy:
+    """How hard to try: ``attempts`` retries after the first try, delays doubling from
+    ``base_delay`` (half fixed, half random) up to ``max_delay``; a ``Retry-After`` longer than
+    ``max_retry_after`` is not waited for. ``sleep`` is injectable so tests need not wait."""
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+    sleep: Sleep = asyncio.sleep
+    random: Callable[[], float] = random.random
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff = min(self.max_delay, self.base_delay * (2**attempt))
+        jittered = backoff / 2 + self.random() * backoff / 2
+        return max(jittered, retry_after or 0.0)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def next_link(headers: list[str], current: str) -> str | None:
+    """The absolute URL of ``rel="next"`` in ``Link`` headers, resolved against *current*."""
+    for header in headers:
+        for match in _LINK_RE.finditer(header):
+            params = match.group(2)
+            rel = re.search(r';\s*rel\s*=\s*"?([^";]+)"?', params, re.IGNORECASE)
+            if rel and "next" in rel.group(1).lower().split():
+                return urljoin(current, match.group(1).strip())
+    return None
+
+
+class RequestObserver(Protocol):
+    """Told about every request and rate-limit wait; ``service.metrics.Metrics`` is one."""
+
+    def registry_request(self, host: str, status: int | str) -> None: ...
+
+    def rate_limit_wait(self, host: str, seconds: float) -> None: ...
+
+
+@dataclass
+class _HostAuth:
+    """What a contacted host asked for on its last 401."""
+
+    scheme: str  # "basic" or "bearer"
+    realm: str | None = None
+    service: str | None = None
+    scopes: dict[str, str] = field(default_factory=dict)  # repository path -> scope
+
+
+class RegistryClient:
+    """Async OCI registry client; use ``async with RegistryClient(config) as client``."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiters: Limiters | None = None,
+        credentials: CredentialResolver | None = None,
+        retry: RetryPolicy | None = None,
+        page_size: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+        observer: RequestObserver | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.retry = retry or RetryPolicy()
+        # Limiters wait on the same clock and sleep as retries, so tests can fake time.
+        self.observer = observer
+        self.limiters = limiters or Limiters(
+            config,
+            clock=clock,
+            sleep=self.retry.sleep,
+            on_wait=observer.rate_limit_wait if observer else None,
+        )
+        self.credentials = credentials or CredentialResolver(config)
+        self.page_size = page_size
+        self._transport = transport
+        self._clients: dict[bool, httpx.AsyncClient] = {}
+        self._tokens = auth.TokenCache(clock)
+        self._token_locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}
+        self._host_auth: dict[str, _HostAuth] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+        self._images: dict[str, ImageInfo] = {}
+        #: Requests sent, by contacted host (redirect hops and token requests included).
+        self.requests: Counter[str] = Counter()
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+    # ----------------------------------------------------------------------------------
+    # Public API
+    # ----------------------------------------------------------------------------------
+
+    def endpoint(self, registry: str) -> Endpoint:
+        if registry not in self._endpoints:
+            self._endpoints[registry] = resolve_endpoint(self.config, registry)
+        return self._endpoints[registry]
+
+    async def list_tags(self, image: ImageReference, *, fresh: bool = False) -> TagList:
+        """Every valid tag of *image*'s repository; a cached list younger than the TTL is
+        reused unless *fresh*. Raises a :class:`RegistryError`, never returns a partial list."""
+        repository = image.repository
+        ttl = float(self.config.tag_cache_ttl)
+        if self.store is not None and not fresh and ttl > 0:
+            cached = self.store.get_tags(repository, max_age=ttl)
+            if cached is not None:
+                return TagList(repository, cached.tags, cached.dropped, cached.fetched_at, True)
+        endpoint = self.endpoint(image.domain)
+        raw = await self._fetch_tag_pages(endpoint, image.path)
+        tags, dropped = _clean_tags(raw)
+        if dropped:
+            shown = ", ".join(repr(t) for t in dropped[:5]) + (" ..." if len(dropped) > 5 else "")
+            log.warning(
+                "%s: ignoring %d tag(s) that break the OCI tag grammar: %s",
+                repository,
+                len(dropped),
+                shown,
+            )
+        fetched_at = datetime.now(UTC)
+        if self.store is not None:
+            self.store.put_tags(repository, tags, dropped, fetched_at=fetched_at)
+        return TagList(repository, tags, dropped, fetched_at, False)
+
+    async def get_digest(self, image: ImageReference, tag: str) -> str:
+        """The digest *tag* points at, from a ``HEAD`` (Docker Hub does not count it as a pull)."""
+        validate_tag(tag)
+        endpoint = self.endpoint(image.domain)
+        url = endpoint.url(image.path, f"manifests/{tag}")
+        what = f"tag {tag!r}"
+        response = await self._call(endpoint, "HEAD", url, image.path, accept=MANIFEST_ACCEPT)
+        if response.status_code == 405:  # a registry without HEAD support
+            response = await self._call(endpoint, "GET", url, image.path, accept=MANIFEST_ACCEPT)
+        self._check(response, endpoint, image.path, what)
+        digest = response.headers.get("docker-content-digest", "")
+        if is_valid_digest(digest):
+            return digest
+        if response.request.method == "HEAD":
+            response = await self._call(endpoint, "GET", url, image.path, accept=MANIFEST_ACCEPT)
+            self._check(response, endpoint, image.path, what)
+        return "sha256:" + hashlib.sha256(response.content).hexdigest()
+
+    async def image_info(self, image: ImageReference, tag: str) -> ImageInfo:
+        """Digest, media type, platforms and build time of *tag* (cached by digest forever)."""
+        digest = await self.get_digest(image, tag)
+        return await self.image_info_by_digest(image, digest)
+
+    async def image_info_by_digest(self, image: ImageReference, digest: str) -> ImageInfo:
+        cached = self._images.get(digest)
+        if cached is None and self.store is not None:
+            record = self.store.get_image(digest)
+            if record is not None:
+                cached = ImageInfo(
+                    record.digest, record.media_type, record.platforms, record.created
+                )
+        if cached is not None:
+            self._images[digest] = cached
+            return cached
+        endpoint = self.endpoint(image.domain)
+        info = await self._describe(endpoint, image.path, digest)
+        self._images[digest] = info
+        if self.store is not None:
+            self.store.put_image(info.digest, info.media_type, info.platforms, info.created)
+        return info
+
+    # ----------------------------------------------------------------------------------
+    # Tags
+    # ----------------------------------------------------------------------------------
+
+    async def _fetch_tag_pages(self, endpoint: Endpoint, path: str) -> list[str]:
+        url: str | None = endpoint.url(path, "tags/list") + "?" + urlencode({"n": self.page_size})
+        tags: list[str] = []
+        seen: set[str] = set()
+        pages = 0
+        while url is not None:
+            if url in seen:
+                raise IncompleteTagList(
+                    f"tag list pagination loops back to {url} after {len(tags)} tags",
+                    registry=endpoint.registry,
+                    repository=path,
+                )
+            seen.add(url)
+            try:
+                response = await self._call(endpoint, "GET", url, path, accept="application/json")
+                self._check(response, endpoint, path, "tag list")
+                page = _tags_of(response)
+            except RegistryError as exc:
+                if pages == 0 and not isinstance(exc, IncompleteTagList):
+                    raise
+                raise IncompleteTagList(
+                    f"tag list could not be read to its end (page {pages + 1}, after "
+                    f"{len(tags)} tags): {exc.reason}",
+                    registry=endpoint.registry,
+                    repository=path,
+                ) from exc
+            except ValueError as exc:
+                raise IncompleteTagList(
+                    f"tag list page {pages + 1} is not a valid answer: {exc}",
+                    registry=endpoint.registry,
+                    repository=path,
+                ) from None
+            tags.extend(page)
+            pages += 1
+            # A short page is not the end: only the absence of a next link is.
+            url = next_link(response.headers.get_list("link"), str(response.url))
+        return tags
+
+    # ----------------------------------------------------------------------------------
+    # Manifests and config blobs
+    # ----------------------------------------------------------------------------------
+
+    async def _get_manifest(self, endpoint: Endpoint, path: str, digest: str) -> tuple[str, dict]:
+        url = endpoint.url(path, f"manifests/{digest}")
+        response = await self._call(endpoint, "GET", url, path, accept=MANIFEST_ACCEPT)
+        self._check(response, endpoint, path, f"manifest {digest}")
+        _verify(response.content, digest, endpoint, path, "manifest")
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            raise RegistryError(
+                f"manifest {digest} is not JSON", registry=endpoint.registry, repository=path
+            ) from None
+        if not isinstance(body, dict):
+            raise RegistryError(
+                f"manifest {digest} is not a JSON object",
+                registry=endpoint.registry,
+                repository=path,
+            )
+        media_type = body.get("mediaType") or response.headers.get("content-type", "")
+        return media_type.split(";")[0].strip(), body
+
+    async def _get_blob(self, endpoint: Endpoint, path: str, digest: str) -> bytes:
+        url = endpoint.url(path, f"blobs/{digest}")
+        response = await self._call(endpoint, "GET", url, path)
+        self._check(response, endpoint, path, f"blob {digest}")
+        _verify(response.content, digest, endpoint, path, "blob")
+        return response.content
+
+    async def _describe(self, endpoint: Endpoint, path: str, digest: str) -> ImageInfo:
+        media_type, body = await self._get_manifest(endpoint, path, digest)
+        described = describe_manifest(media_type, body)
+        created = described.created
+        platforms = described.platforms
+        config_digest = described.config_digest
+        if described.child_digest is not None and created is None:
+            _, child = await self._get_manifest(endpoint, path, described.child_digest)
+            child_described = describe_manifest(child.get("mediaType", ""), child)
+            created = child_described.created
+            config_digest = child_described.config_digest
+        if config_digest is not None and (created is None or not platforms):
+            blob = await self._get_blob(endpoint, path, config_digest)
+            from_config = parse_config_blob(blob)
+            created = created or from_config.created
+            if not platforms and from_config.platform:
+                platforms = [from_config.platform]
+        return ImageInfo(digest, media_type, platforms, created)
+
+    # ----------------------------------------------------------------------------------
+    # HTTP: auth, retries, redirects, limits
+    # ----------------------------------------------------------------------------------
+
+    def _http(self, verify: bool) -> httpx.AsyncClient:
+        client = self._clients.get(verify)
+        if client is None:
+            client = httpx.AsyncClient(
+                http2=True,
+                verify=verify,
+                transport=self._transport,
+                follow_redirects=False,
+                headers={"User-Agent": USER_AGENT},
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            )
+            self._clients[verify] = client
+        return client
+
+    async def _call(
+        self, endpoint: Endpoint, method: str, url: str, path: str, *, accept: str | None = None
+    ) -> httpx.Response:
+        """One logical request with auth (one re-try after a 401 challenge) and retries."""
+        headers = {"Accept": accept} if accept else {}
+        challenged = False
+        while True:
+            authorization = await self._authorization(endpoint, path)
+            response = await self._with_retries(
+                endpoint, method, url, headers, authorization, path=path
+            )
+            if response.status_code != 401 or challenged:
+                return response
+            challenged = True
+            if not await self._learn_challenge(endpoint, path, response, authorization):
+                return response
+
+    async def _with_retries(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        authorization: str | None,
+        *,
+        path: str | None,
+        data: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        attempt = 0
+        retries = endpoint.entry.retries
+        attempts = self.retry.attempts if retries is None else retries
+        while True:
+            try:
+                response = await self._send(endpoint, method, url, headers, authorization, data)
+            except httpx.TransportError as exc:
+                if endpoint.http_fallback and _is_tls_mismatch(exc):
+                    # An `insecure` registry that speaks plain HTTP, as Docker allows.
+                    log.info("%s: no TLS; using plain HTTP as it is marked insecure", endpoint.host)
+                    endpoint = self._downgrade(endpoint)
+                    url = "http" + url[len("https") :] if url.startswith("https:") else url
+                    continue
+                if attempt >= attempts:
+                    raise Unreachable(
+                        f"{_describe_transport_error(exc)} (after {attempt + 1} attempts)",
+                        registry=endpoint.registry,
+                        repository=path,
+                    ) from None
+                delay = self.retry.delay(attempt, None)
+                log.info(
+                    "%s: %s; retrying in %.1fs",
+                    endpoint.host,
+                    _describe_transport_error(exc),
+                    delay,
+                )
+                await self.retry.sleep(delay)
+                attempt += 1
+                continue
+            if response.status_code not in RETRY_STATUSES:
+                return response
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            contacted = urlsplit(str(response.url)).netloc
+            if retry_after is not None and retry_after > self.retry.max_retry_after:
+                return self._give_up(response, endpoint, path, f"asks to wait {retry_after:.0f}s")
+            if attempt >= attempts:
+                return self._give_up(response, endpoint, path, f"after {attempt + 1} attempts")
+            delay = self.retry.delay(attempt, retry_after)
+            if response.status_code == 429:
+                self.limiters.for_host(contacted).pause(delay)
+                if self.observer is not None:
+                    self.observer.rate_limit_wait(contacted, delay)
+            log.info("%s answered %d; retrying in %.1fs", contacted, response.status_code, delay)
+            await self.retry.sleep(delay)
+            attempt += 1
+
+    def _give_up(
+        self, response: httpx.Response, endpoint: Endpoint, path: str | None, why: str
+    ) -> httpx.Response:
+        status = response.status_code
+        if status == 429:
+            raise RateLimited(
+                f"rate limited (HTTP 429), {why}", registry=endpoint.registry, repository=path
+            )
+        raise Unreachable(
+            f"HTTP {status} {response.reason_phrase}, {why}",
+            registry=endpoint.registry,
+            repository=path,
+        )
+
+    def _downgrade(self, endpoint: Endpoint) -> Endpoint:
+        plain = endpoint.with_scheme("http")
+        self._endpoints[endpoint.registry] = plain
+        return plain
+
+    async def _send(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        authorization: str | None,
+        data: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send, following redirects by hand: Authorization only ever goes to the host it
+        was made for, so a redirect to blob storage (S3, a CDN) carries none."""
+        owner = urlsplit(url).netloc
+        timeout = float(endpoint.entry.timeout)
+        for _ in range(MAX_REDIRECTS + 1):
+            target = urlsplit(url).netloc
+            hop_headers = dict(headers)
+            if authorization and target == owner:
+                hop_headers["Authorization"] = authorization
+            client = self._http(endpoint.verify or target != endpoint.host)
+            async with self.limiters.for_host(target).slot():
+                self.requests[target] += 1
+                try:
+                    response = await client.request(
+                        method, url, headers=hop_headers, data=data, timeout=timeout
+                    )
+                except httpx.TransportError:
+                    if self.observer is not None:
+                        self.observer.registry_request(target, "error")
+                    raise
+            if self.observer is not None:
+                self.observer.registry_request(target, response.status_code)
+            if not (response.is_redirect and method in ("GET", "HEAD")):
+                return response
+            location = response.headers.get("location")
+            if not location:
+                return response
+            url = urljoin(url, location)
+            if urlsplit(url).scheme not in ("http", "https"):
+                return response
+        raise Unreachable(f"more than {MAX_REDIRECTS} redirects", registry=endpoint.registry)
+
+    def _check(self, response: httpx.Response, endpoint: Endpoint, path: str, what: str) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        detail = _error_detail(response)
+        if status in (401, 403):
+            known = self.credentials.cached(endpoint.host)
+            if status == 403:
+                reason = "access denied"
+            elif known is None:
+                reason = "authentication required and no credentials found"
+            else:
+                reason = f"credentials rejected or not allowed to pull (from {known.source})"
+            raise Unauthorized(
+                f"{what}: {reason} (HTTP {status}{detail})",
+                registry=endpoint.registry,
+                repository=path,
+            )
+        if status == 404:
+            raise NotFound(
+                f"{what}: not found (HTTP 404{detail})", registry=endpoint.registry, repository=path
+            )
+        raise RegistryError(
+            f"{what}: unexpected HTTP {status} {response.reason_phrase}{detail}",
+            registry=endpoint.registry,
+            repository=path,
+        )
+
+    async def _authorization(self, endpoint: Endpoint, path: str) -> str | None:
+        host_auth = self._host_auth.get(endpoint.host)
+        if host_auth is None:
+            return None
+        credentials = await self._credentials(endpoint)
+        if host_auth.scheme == "basic":
+            if credentials is None or credentials.username is None or credentials.password is None:
+                return None
+            return basic_authorization(credentials.username, credentials.password)
+        scope = host_auth.scopes.get(path) or auth.pull_scope(endpoint.prefix + path)
+        token = await self._token(endpoint, host_auth, scope, credentials, path)
+        return f"Bearer {token}"
+
+    async def _credentials(self, endpoint: Endpoint) -> Credentials | None:
+        return await self.credentials.resolve(endpoint.host, endpoint.entry, endpoint.entry_name)
+
+    async def _learn_challenge(
+        self, endpoint: Endpoint, path: str, response: httpx.Response, sent: str | None
+    ) -> bool:
+        """Record what a 401 asks for; True when a retry with new authorization makes sense."""
+        challenge = auth.pick_challenge(response.headers.get_list("www-authenticate"))
+        if challenge is None:
+            return False
+        if challenge.scheme == "basic":
+            self._host_auth[endpoint.host] = _HostAuth("basic")
+            if sent is not None:
+                return False  # our credentials were already refused
+            credentials = await self._credentials(endpoint)
+            return credentials is not None and credentials.password is not None
+        if not challenge.realm:
+            return False
+        previous = self._host_auth.get(endpoint.host)
+        host_auth = _HostAuth("bearer", challenge.realm, challenge.service)
+        if previous is not None and previous.scheme == "bearer":
+            host_auth.scopes = previous.scopes
+        scope = challenge.scope or auth.pull_scope(endpoint.prefix + path)
+        host_auth.scopes[path] = scope
+        self._host_auth[endpoint.host] = host_auth
+        if sent is not None:
+            credentials = await self._credentials(endpoint)
+            self._tokens.forget(_token_key(host_auth, scope, credentials))
+        return True
+
+    async def _token(
+        self,
+        endpoint: Endpoint,
+        host_auth: _HostAuth,
+        scope: str,
+        credentials: Credentials | None,
+        path: str,
+    ) -> str:
+        key = _token_key(host_auth, scope, credentials)
+        lock = self._token_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            cached = self._tokens.get(key)
+            if cached is not None:
+                return cached
+            token = await self._fetch_token(endpoint, host_auth, scope, credentials, path)
+            self._tokens.put(key, token)
+            return token.value
+
+    async def _fetch_token(
+        self,
+        endpoint: Endpoint,
+        host_auth: _HostAuth,
+        scope: str,
+        credentials: Credentials | None,
+        path: str,
+    ) -> auth.Token:
+        realm = host_auth.realm or ""
+        realm_parts = urlsplit(realm)
+        if realm_parts.scheme not in ("http", "https") or not realm_parts.netloc:
+            raise Unauthorized(
+                f"token realm {realm!r} is not an http(s) URL",
+                registry=endpoint.registry,
+                repository=path,
+            )
+        secure = (
+            realm_parts.scheme == "https"
+            or is_loopback(realm_parts.netloc)
+            or endpoint.entry.insecure
+            or endpoint.scheme == "http"
+        )
+        if credentials is not None and not secure:
+            raise Unauthorized(
+                f"refusing to send credentials to the plain-HTTP token realm {realm}",
+                registry=endpoint.registry,
+                repository=path,
+            )
+        params = {"scope": scope}
+        if host_auth.service:
+            params["service"] = host_auth.service
+        authorization = None
+        method, data = "GET", None
+        if credentials is not None and credentials.identity_token:
+            method = "POST"
+            data = {
+                "grant_type": "refresh_token",
+                "refresh_token": credentials.identity_token,
+                "client_id": "imagebot",
+                **params,
+            }
+            url = realm
+        else:
+            if credentials and credentials.username and credentials.password is not None:
+                params["account"] = credentials.username
+                authorization = basic_authorization(credentials.username, credentials.password)
+            separator = "&" if realm_parts.query else "?"
+            url = realm + separator + urlencode(params)
+        token_endpoint = Endpoint(
+            endpoint.registry,
+            realm_parts.scheme,
+            realm_parts.netloc,
+            "",
+            endpoint.verify,
+            endpoint.entry,
+            endpoint.entry_name,
+        )
+        response = await self._with_retries(
+            token_endpoint,
+            method,
+            url,
+            {"Accept": "application/json"},
+            authorization,
+            path=path,
+            data=data,
+        )
+        if response.status_code in (401, 403):
+            reason = "credentials rejected" if credentials else "anonymous access refused"
+            raise Unauthorized(
+                f"token server {realm_parts.netloc}: {reason} (HTTP {response.status_code})",
+                registry=endpoint.registry,
+                repository=path,
+            )
+        if response.status_code >= 300:
+            raise Unauthorized(
+                f"token server {realm_parts.netloc} answered HTTP {response.status_code}",
+                registry=endpoint.registry,
+                repository=path,
+            )
+        try:
+            return auth.token_from_response(response.json(), now=self._tokens.now())
+        except ValueError as exc:
+            raise Unauthorized(
+                f"token server {realm_parts.netloc}: {exc}",
+                registry=endpoint.registry,
+                repository=path,
+            ) from None
+
+
+def basic_authorization(username: str, password: str) -> str:
+    raw = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _token_key(
+    host_auth: _HostAuth, scope: str, credentials: Credentials | None
+) -> tuple[str, str, str, str]:
+    account = credentials.username or credentials.source if credentials else ""
+    return (host_auth.realm or "", host_auth.service or "", scope, account or "")
+
+
+def _tags_of(response: httpx.Response) -> list[str]:
+    try:
+        data = response.json()
+    except ValueError:
+        raise ValueError("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("the body is not a JSON object")
+    tags = data.get("tags")
+    if tags is None:  # an emptied repository
+        return []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ValueError("'tags' is not a list of strings")
+    return tags
+
+
+def _clean_tags(raw: list[str]) -> tuple[list[str], list[str]]:
+    tags: list[str] = []
+    dropped: list[str] = []
+    seen: set[str] = set()
+    for tag in raw:
+        if tag in seen:
+            continue
+        seen.add(tag)
+        (tags if is_valid_tag(tag) else dropped).append(tag)
+    return tags, dropped
+
+
+def _verify(content: bytes, digest: str, endpoint: Endpoint, path: str, what: str) -> None:
+    algorithm, _, expected = digest.partition(":")
+    if algorithm not in ("sha256", "sha512"):
+        return
+    actual = hashlib.new(algorithm, content).hexdigest()
+    if actual != expected:
+        raise RegistryError(
+            f"{what} {digest} does not match its content (got {algorithm}:{actual[:12]}...)",
+            registry=endpoint.registry,
+            repository=path,
+        )
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        errors = response.json().get("errors") or []
+        first = errors[0]
+        return f": {first.get('code', '')} {first.get('message', '')}".rstrip()
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return ""
+
+
+def _is_tls_mismatch(exc: Exception) -> bool:
+    text = repr(exc).lower() + repr(exc.__cause__ or "").lower() + str(exc).lower()
+    return "ssl" in text or "wrong version number" in text or "tls" in text
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect: {exc}" if str(exc) else "cannot connect"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

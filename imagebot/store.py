@@ -1,0 +1,275 @@
+"""The SQLite store in the state directory: caches now, history and service state later.
+
+Two processes (``imagebot run`` and a one-off ``imagebot tags``) may open the same file, so
+the database runs in WAL mode (readers never block the writer) with a busy timeout, and
+every write is a short ``BEGIN IMMEDIATE`` transaction.
+
+Schema changes are :data:`MIGRATIONS`, an ordered list applied once each and recorded in
+``PRAGMA user_version``. To add tables, append a migration; never edit one that shipped.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from imagebot.config import Config
+from imagebot.errors import ImagebotError
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(ImagebotError):
+    """The state store cannot be opened or is from a newer imagebot."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: SQL statements (a script) or a function of the connection."""
+
+    name: str
+    apply: str | Callable[[sqlite3.Connection], None]
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        "registry caches: tag lists and image metadata",
+        """
+        CREATE TABLE tag_cache (
+            repository TEXT PRIMARY KEY,
+            tags       TEXT NOT NULL,   -- JSON list, in registry order
+            dropped    TEXT NOT NULL,   -- JSON list of tags that broke the OCI grammar
+            fetched_at REAL NOT NULL    -- Unix time
+        );
+        CREATE TABLE image_metadata (
+            digest     TEXT PRIMARY KEY,
+            media_type TEXT NOT NULL,
+            platforms  TEXT NOT NULL,   -- JSON list of os/arch[/variant]
+            created    TEXT,            -- ISO 8601 build time, NULL when unknown
+            fetched_at REAL NOT NULL
+        );
+        """,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class CachedTags:
+    repository: str
+    tags: list[str]
+    dropped: list[str]
+    fetched_at: datetime
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    digest: str
+    media_type: str
+    platforms: list[str]
+    created: datetime | None
+
+
+class Store:
+    """One connection to the state database; ``with Store.open(path) as store: ...``."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self._lock = threading.RLock()
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str, *, migrations: Sequence[Migration] | None = None) -> Store:
+        """Open (creating it and its directory if needed) and bring the schema up to date."""
+        path = Path(path).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{path}: cannot open the state store: {exc}") from None
+        store = cls(connection, path)
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{path}: the state store cannot use WAL mode (got {mode})")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            store._migrate(MIGRATIONS if migrations is None else migrations)
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            raise StoreError(f"{path}: not a usable imagebot state store: {exc}") from None
+        except BaseException:
+            connection.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, else rolled back."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only statement."""
+        with self._lock:
+            cursor = self._db.execute(sql, parameters)
+            cursor.row_factory = sqlite3.Row
+            return cursor.fetchall()
+
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        with self.transaction() as db:  # IMMEDIATE: two processes never migrate at once
+            current = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if current > len(migrations):
+                raise StoreError(
+                    f"{self.path}: the state store has schema version {current}, newer than "
+                    f"this imagebot knows ({len(migrations)}); upgrade imagebot or use "
+                    "another state_dir"
+                )
+            for number, migration in enumerate(migrations[current:], start=current + 1):
+                if isinstance(migration.apply, str):
+                    for statement in _statements(migration.apply):
+                        db.execute(statement)
+                else:
+                    migration.apply(db)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    # ----------------------------------------------------------------------------------
+    # Tag cache
+    # ----------------------------------------------------------------------------------
+
+    def get_tags(self, repository: str, *, max_age: float | None = None) -> CachedTags | None:
+        """The cached tag list of *repository*, if any (and no older than *max_age* seconds)."""
+        rows = self.query(
+            "SELECT tags, dropped, fetched_at FROM tag_cache WHERE repository = ?", (repository,)
+        )
+        if not rows:
+            return None
+        tags, dropped, fetched_at = rows[0]
+        if max_age is not None and time.time() - fetched_at > max_age:
+            return None
+        return CachedTags(
+            repository,
+            json.loads(tags),
+            json.loads(dropped),
+            datetime.fromtimestamp(fetched_at, UTC),
+        )
+
+    def put_tags(
+        self,
+        repository: str,
+        tags: Sequence[str],
+        dropped: Sequence[str] = (),
+        *,
+        fetched_at: datetime | None = None,
+    ) -> None:
+        stamp = (fetched_at or datetime.now(UTC)).timestamp()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO tag_cache (repository, tags, dropped, fetched_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (repository) DO UPDATE SET tags = excluded.tags, "
+                "dropped = excluded.dropped, fetched_at = excluded.fetched_at",
+                (repository, json.dumps(list(tags)), json.dumps(list(dropped)), stamp),
+            )
+
+    def forget_tags(self, repository: str) -> None:
+        """Drop a cached list (a webhook said the repository changed)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM tag_cache WHERE repository = ?", (repository,))
+
+    def prune_tags(self, older_than: float) -> int:
+        """Delete tag lists fetched more than *older_than* seconds ago; returns how many."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM tag_cache WHERE fetched_at < ?", (time.time() - older_than,)
+            )
+            return cursor.rowcount
+
+    # ----------------------------------------------------------------------------------
+    # Image metadata by digest (immutable, kept forever)
+    # ----------------------------------------------------------------------------------
+
+    def get_image(self, digest: str) -> ImageRecord | None:
+        rows = self.query(
+            "SELECT media_type, platforms, created FROM image_metadata WHERE digest = ?", (digest,)
+        )
+        if not rows:
+            return None
+        media_type, platforms, created = rows[0]
+        return ImageRecord(
+            digest,
+            media_type,
+            json.loads(platforms),
+            datetime.fromisoformat(created) if created else None,
+        )
+
+    def put_image(
+        self,
+        digest: str,
+        media_type: str,
+        platforms: Sequence[str],
+        created: datetime | None,
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO image_metadata "
+                "(digest, media_type, platforms, created, fetched_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    digest,
+                    media_type,
+                    json.dumps(list(platforms)),
+                    created.isoformat() if created else None,
+                    time.time(),
+                ),
+            )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into statements (executescript would commit our transaction)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statement = buffer.strip()
+            if statement:
+                yield statement
+            buffer = ""
+    if buffer.strip():
+        yield buffer.strip()
+
+
+STORE_FILE = "imagebot.sqlite3"
+
+
+def store_path(config: Config) -> Path:
+    """Where the store of *config* lives: ``<state dir>/imagebot.sqlite3``."""
+    return config.resolved_state_dir() / STORE_FILE

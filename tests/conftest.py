@@ -1,0 +1,51 @@
+"""Shared fixtures: real registries started once per test session (per xdist worker).
+
+``registry`` (no auth), ``basic_registry`` (htpasswd Basic) and ``token_registry`` (Bearer
+tokens from a test token server) are :class:`tests.harness.RegistryServer` objects with
+``.host`` ("127.0.0.1:PORT"), ``.url`` and ``.push(repo, tags, created=..., platforms=...)``.
+They are shared by the whole session: push under a repository name of your own (the
+``repo_name`` fixture gives one per test). A missing ``docker-registry`` fails, never skips.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tests.harness import RegistryServer, start_registry
+
+
+def _start(tmp_path_factory: pytest.TempPathFactory, auth: str) -> Iterator[RegistryServer]:
+    server = start_registry(tmp_path_factory.mktemp(f"registry-{auth}"), auth=auth)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """A registry without authentication."""
+    yield from _start(tmp_path_factory, "none")
+
+
+@pytest.fixture(scope="session")
+def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """A registry behind HTTP Basic auth (users in ``.users``: admin and reader)."""
+    yield from _start(tmp_path_factory, "basic")
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """A registry behind the Bearer token flow; ``.token_server`` records token requests.
+    Anonymous users may pull, except repositories under ``private/``."""
+    yield from _start(tmp_path_factory, "token")
+
+
+@pytest.fixture
+def repo_name(request: pytest.FixtureRequest) -> str:
+    """A repository name unique to the running test (valid under the OCI name grammar)."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
+    return f"t/{name[:120]}"

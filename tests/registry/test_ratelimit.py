@@ -1,0 +1,78 @@
+"""Per-host concurrency caps and request rates, on virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from imagebot.reference import ImageReference
+from imagebot.registry import Limiters, Scanner
+from imagebot.registry.ratelimit import HostLimiter
+from tests.harness import Fault, FaultProxy
+from tests.registry.helpers import FakeTime, make_config, run
+
+
+def test_rate_limit_spaces_request_starts():
+    time = FakeTime()
+    limiter = HostLimiter(2.0, 10, clock=time.clock, sleep=time.sleep)
+    starts = []
+
+    async def one():
+        async with limiter.slot():
+            starts.append(time.now)
+
+    async def go():
+        await asyncio.gather(*(one() for _ in range(7)))
+
+    run(go())
+    elapsed = max(starts) - min(starts)
+    # a bucket of 2 (one second's worth) then one every half second
+    assert 2.4 <= elapsed <= 2.6
+
+
+def test_concurrency_cap_holds_requests_in_flight():
+    limiter = HostLimiter(1000.0, 3)
+    in_flight, peak = 0, 0
+
+    async def one():
+        nonlocal in_flight, peak
+        async with limiter.slot():
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+
+    async def go():
+        await asyncio.gather(*(one() for _ in range(12)))
+
+    run(go())
+    assert peak == 3
+
+
+def test_defaults_are_conservative_for_docker_hub():
+    limiters = Limiters(make_config())
+    assert limiters.limits("registry-1.docker.io") == (2.0, 4)
+    assert limiters.limits("ghcr.io") == (10.0, 4)
+    configured = Limiters(make_config({"ghcr.io": {"rate_limit": 25, "max_concurrency": 2}}))
+    assert configured.limits("ghcr.io") == (25, 2)
+
+
+def test_a_scan_respects_the_hosts_concurrency_cap(registry, new_client):
+    names = [f"t/cap-{i}" for i in range(6)]
+    for name in names:
+        registry.push(name, ["1"])
+    with FaultProxy(registry.host) as slow:
+        for _ in names:
+            slow.inject(r"/tags/list", Fault(delay=0.15))
+
+        async def go():
+            config = make_config({slow.host: {"rate_limit": 1000, "max_concurrency": 2}})
+            async with new_client(config) as client:
+                await Scanner(client).scan(
+                    [ImageReference.parse(f"{slow.host}/{n}") for n in names]
+                )
+
+        run(go())
+        starts = sorted(s.at for s in slow.requests_to("/tags/list"))
+    # with two in flight, the 3rd request waits for the 1st to finish
+    assert starts[2] - starts[0] >= 0.14
+    assert starts[1] - starts[0] < 0.1
