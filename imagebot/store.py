@@ -58,6 +58,33 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        "history of applied updates",
+        """
+        CREATE TABLE history (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            time         REAL NOT NULL,   -- Unix time the change was committed
+            repository   TEXT NOT NULL,   -- repository name (repositories[].name or from URL)
+            url          TEXT,            -- remote URL, credentials removed
+            branch       TEXT NOT NULL,   -- branch the change is for
+            target       TEXT NOT NULL,   -- branch it was pushed to (the bot's in PR mode)
+            mode         TEXT NOT NULL,   -- direct, branch, pull-request, release
+            file         TEXT NOT NULL,
+            workload     TEXT NOT NULL,   -- namespace:kind/name
+            container    TEXT NOT NULL,
+            image        TEXT NOT NULL,   -- repository, e.g. docker.io/library/alpine
+            old_tag      TEXT,
+            new_tag      TEXT,
+            old_digest   TEXT,
+            new_digest   TEXT,
+            policy       TEXT,
+            commit_sha   TEXT,
+            pull_request TEXT,
+            pushed       INTEGER NOT NULL
+        );
+        CREATE INDEX history_by_repository ON history (repository, time);
+        """,
+    ),
 ]
 
 

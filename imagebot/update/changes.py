@@ -1,0 +1,199 @@
+"""From resolutions to new file contents, a diff, a commit message and a pull request text.
+
+Pure: reads the files concerned, never writes them. The Git writer commits the returned
+contents; the dry run prints the diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+import string
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagebot.errors import ConfigError
+from imagebot.manifests import Edit, rewrite
+from imagebot.update.resolve import Problem, Resolution
+
+DEFAULT_MESSAGE = "{subject}\n\n{changes}\n"
+DEFAULT_TITLE = "{subject}"
+
+#: Fields a commit message or PR title template may use, with what they hold.
+TEMPLATE_FIELDS: dict[str, str] = {
+    "subject": "a one-line summary: 'Update podinfo to 6.5.1' or 'Update 3 images'",
+    "changes": "one line per change: 'file: kind/namespace/name container old -> new'",
+    "count": "how many image values changed",
+    "images": "the images changed, comma-separated (as written in the manifests)",
+    "repository": "the repository's name (repositories[].name, or from its URL)",
+    "branch": "the branch being updated",
+}
+
+
+@dataclass
+class ChangeSet:
+    """New contents for the files an update touches, and what was applied or refused."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    old: dict[str, bytes] = field(default_factory=dict)
+    applied: list[Resolution] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def diff(self) -> str:
+        """A unified diff of every changed file, as `git diff` would show it."""
+        out: list[str] = []
+        for path in sorted(self.files):
+            old = self.old[path].decode("utf-8", "replace").splitlines(keepends=True)
+            new = self.files[path].decode("utf-8", "replace").splitlines(keepends=True)
+            lines = difflib.unified_diff(old, new, f"a/{path}", f"b/{path}")
+            out.extend(line if line.endswith("\n") else line + "\n" for line in lines)
+        return "".join(out)
+
+
+def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
+    """Rewrite every file with updates; a refused edit fails its site, the rest still apply."""
+    out = ChangeSet()
+    by_file: dict[str, list[Resolution]] = defaultdict(list)
+    for res in resolutions:
+        if res.changed:
+            by_file[res.site.file].append(res)
+    for path, group in sorted(by_file.items()):
+        try:
+            content = (root / path).read_bytes()
+        except OSError as exc:
+            for res in group:
+                _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
+            continue
+        edits = [Edit(r.site, r.new_tag, r.new_digest) for r in group]
+        result = rewrite(content, edits)
+        applied_ids = {id(edit.site) for edit in result.applied}
+        for res in group:
+            if id(res.site) in applied_ids:
+                out.applied.append(res)
+        for res in group:
+            if id(res.site) not in applied_ids:
+                _refuse(res, _error_for(res, result.errors), out)
+        if result.content != content:
+            out.files[path] = result.content
+            out.old[path] = content
+        out.notes.extend(f"{path}: {note}" for note in result.notes)
+    return out
+
+
+def _error_for(res: Resolution, errors: list[str]) -> str:
+    """The rewriter's message for this site (its messages start with file, line, workload)."""
+    site = res.site
+    prefix = f"{site.file}:{site.line}: {site.workload} container {site.container}"
+    for message in errors:
+        if message.startswith(prefix):
+            return message
+    return errors[0] if errors else f"{prefix}: the rewriter did not apply the change"
+
+
+def _refuse(res: Resolution, message: str, out: ChangeSet) -> None:
+    res.status = "error"
+    res.reason = message
+    res.problem = Problem("rewrite", res.site.id, message)
+    out.problems.append(res.problem)
+
+
+def change_line(res: Resolution) -> str:
+    """``file: kind/namespace/name container old -> new`` (digests shortened)."""
+    site = res.site
+    workload = f"{site.kind}/{site.namespace or '-'}/{site.name}"
+    return f"{site.file}: {workload} {site.container} {_version(res, old=True)} -> {_version(res)}"
+
+
+def _version(res: Resolution, *, old: bool = False) -> str:
+    tag = res.site.tag if old else res.new_tag
+    digest = res.site.digest if old else res.new_digest
+    text = tag or "(none)"
+    if digest and (old or res.new_digest):
+        text += f"@{digest[:19]}"
+    return text
+
+
+def template_fields(
+    applied: Sequence[Resolution], *, repository: str, branch: str
+) -> dict[str, Any]:
+    images = list(dict.fromkeys(_image_name(r) for r in applied))
+    if len(applied) == 1:
+        subject = f"Update {images[0]} to {applied[0].new_tag}"
+    elif len(images) == 1:
+        subject = f"Update {images[0]} to {applied[0].new_tag} in {len(applied)} places"
+    else:
+        subject = f"Update {len(applied)} images"
+    return {
+        "subject": subject,
+        "changes": "\n".join(change_line(r) for r in applied),
+        "count": len(applied),
+        "images": ", ".join(images),
+        "repository": repository,
+        "branch": branch,
+    }
+
+
+def _image_name(res: Resolution) -> str:
+    image = res.site.image
+    return image.familiar_name if image is not None else res.site.reference_text
+
+
+def render(template: str, fields: Mapping[str, Any], *, key: str) -> str:
+    """Fill a user's template; an unknown field is a config error naming it."""
+    try:
+        return _Formatter().format(template, **fields)
+    except KeyError as exc:
+        raise ConfigError(
+            f"unknown field {{{exc.args[0]}}} in template",
+            key=key,
+            hint="fields: " + ", ".join(f"{{{name}}}" for name in TEMPLATE_FIELDS),
+        ) from None
+    except (ValueError, IndexError) as exc:
+        raise ConfigError(f"invalid template: {exc}", key=key) from None
+
+
+class _Formatter(string.Formatter):
+    """str.format without attribute or index access: a template cannot reach into objects."""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        if not field_name.isidentifier():
+            raise ValueError(f"field {{{field_name}}} is not a plain name")
+        return super().get_field(field_name, args, kwargs)
+
+
+def commit_message(
+    applied: Sequence[Resolution], *, template: str | None, repository: str, branch: str
+) -> str:
+    fields = template_fields(applied, repository=repository, branch=branch)
+    message = render(template or DEFAULT_MESSAGE, fields, key="commit.message")
+    return message if message.endswith("\n") else message + "\n"
+
+
+def pull_request_text(
+    applied: Sequence[Resolution], *, title_template: str | None, repository: str, branch: str
+) -> tuple[str, str]:
+    """Title and Markdown body: a table of every change with its policy and registry."""
+    fields = template_fields(applied, repository=repository, branch=branch)
+    title = render(title_template or DEFAULT_TITLE, fields, key="pull_request.title")
+    rows = [
+        "| file | workload | container | image | old | new | policy | registry |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for res in applied:
+        site = res.site
+        rows.append(
+            f"| `{site.file}` | `{site.workload}` | `{site.container}` | "
+            f"`{_image_name(res)}` | `{_version(res, old=True)}` | `{_version(res)}` | "
+            f"`{res.policy or '-'}` | {res.registry or '-'} |"
+        )
+    body = (
+        f"imagebot updates {fields['count']} image value(s) on `{branch}`.\n\n"
+        + "\n".join(rows)
+        + "\n\nEach change edits only the image value; every other byte of the files is "
+        "unchanged. This pull request is updated by imagebot on every cycle and closed when "
+        "its changes are no longer wanted.\n"
+    )
+    return title.strip().splitlines()[0] if title.strip() else fields["subject"], body

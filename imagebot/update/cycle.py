@@ -1,0 +1,373 @@
+"""One update cycle: read the repository, ask the registries, decide, rewrite, commit.
+
+The stages meet here and only here:
+
+1. the Git writer syncs the checkout to the remote tip (:mod:`imagebot.gitops`);
+2. discovery reads every manifest (:mod:`imagebot.manifests`);
+3. resolution lists tags and applies policies (:mod:`imagebot.update.resolve`);
+4. the rewriter computes new file contents in memory (:mod:`imagebot.update.changes`);
+5. the writer commits them atomically and pushes; a push rejected because the branch moved
+   starts over at 1 on the new tip (steps 2–4 again, with the registry answers cached);
+6. in pull-request mode the forge's pull request is opened, updated or closed;
+7. the history records every applied change.
+
+A failure on one manifest, workload or registry is a :class:`Problem` in the report and the
+rest goes on. A cancelled cycle (service shutdown) stops before committing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from imagebot.config import Config, RepositoryConfig
+from imagebot.errors import ForgeError, GitError, ImagebotError
+from imagebot.gitops import Change, Published, Workspace
+from imagebot.gitops.forge import forge_for
+from imagebot.manifests import Discovery, FileIssue, discover
+from imagebot.store import Store
+from imagebot.update import history
+from imagebot.update.changes import ChangeSet, build_changes, commit_message, pull_request_text
+from imagebot.update.resolve import Problem, Resolution, Resolved, resolve
+from imagebot.update.runner import Runner
+
+log = logging.getLogger(__name__)
+
+PUSH_ATTEMPTS = 3
+
+
+class Cancelled(Exception):
+    """The cycle was asked to stop; raised only at points where nothing is half done."""
+
+
+@dataclass(frozen=True)
+class CycleChange(Change):
+    """What one attempt computed: the files to commit plus everything behind them."""
+
+    discovery: Discovery = field(default_factory=Discovery)
+    resolved: Resolved = field(default_factory=Resolved)
+    changeset: ChangeSet = field(default_factory=ChangeSet)
+
+
+@dataclass
+class CycleReport:
+    """What a cycle did, for the CLI, the service, metrics and notifications."""
+
+    repository: str
+    url: str | None
+    branch: str | None
+    mode: str
+    dry_run: bool
+    base: str | None = None
+    commit: str | None = None
+    target: str | None = None
+    pushed: bool = False
+    pull_request: str | None = None
+    attempts: int = 0
+    completed: bool = True
+    resolutions: list[Resolution] = field(default_factory=list)
+    applied: list[Resolution] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: list[FileIssue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    diff: str = ""
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.completed and not self.problems
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every image was resolved, 1 when something failed (the rest was done)."""
+        return 0 if self.ok else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "url": self.url,
+            "branch": self.branch,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "base": self.base,
+            "commit": self.commit,
+            "target": self.target,
+            "pushed": self.pushed,
+            "pull_request": self.pull_request,
+            "attempts": self.attempts,
+            "completed": self.completed,
+            "updates": [r.to_dict() for r in self.applied],
+            "images": [r.to_dict() for r in self.resolutions],
+            "problems": [p.to_dict() for p in self.problems],
+            "skipped": [s.to_dict() for s in self.skipped],
+            "notes": list(self.notes),
+            "diff": self.diff,
+            "duration": round(self.duration, 3),
+        }
+
+
+class UpdateCycle:
+    """Runs cycles for configured repositories, sharing one registry client and store."""
+
+    def __init__(
+        self,
+        config: Config,
+        runner: Runner,
+        *,
+        store: Store | None = None,
+        forge_client: httpx.AsyncClient | None = None,
+        push_attempts: int = PUSH_ATTEMPTS,
+    ) -> None:
+        self.config = config
+        self.runner = runner
+        self.store = store
+        self._forge_client = forge_client
+        self._push_attempts = push_attempts
+
+    def run(
+        self,
+        repo: RepositoryConfig,
+        *,
+        dry_run: bool = False,
+        fresh: bool = False,
+        cancel: threading.Event | None = None,
+    ) -> CycleReport:
+        """One cycle for *repo*. Raises only for configuration errors and unusable
+        repositories (clone, checkout); everything else is reported."""
+        started = time.monotonic()
+        cancel = cancel or threading.Event()
+        report = CycleReport(
+            repository=repo.display_name,
+            url=repo.url or repo.path,
+            branch=repo.branch,
+            mode="dry-run" if dry_run else repo.write_mode,
+            dry_run=dry_run,
+        )
+        with Workspace.open(repo, self.config.resolved_state_dir()) as ws:
+            report.url = ws.url or str(ws.root)
+            report.branch = ws.branch
+
+            def compute(base: str) -> CycleChange:
+                return self._compute(ws, repo, base, fresh=fresh, cancel=cancel)
+
+            try:
+                if dry_run:
+                    base = ws.sync() if ws.kind == "clone" else ws.head()
+                    change = compute(base)
+                    report.base = base
+                    self._fill(report, change)
+                else:
+                    published = ws.publish(
+                        compute, repo.commit, mode=repo.write_mode, attempts=self._push_attempts
+                    )
+                    self._publish_report(report, ws, published)
+                    if repo.write_mode == "pull-request":
+                        self._pull_request(report, ws, repo, published)
+                    self._record(report, ws)
+            except Cancelled:
+                report.completed = False
+                log.info("%s: cycle cancelled before committing", report.repository)
+            except (GitError, ForgeError) as exc:
+                if isinstance(exc, GitError) and report.base is None and not report.resolutions:
+                    raise
+                report.problems.append(Problem(_kind(exc), _subject(exc), str(exc)))
+        report.duration = time.monotonic() - started
+        return report
+
+    # ------------------------------------------------------------------ steps
+
+    def _compute(
+        self,
+        ws: Workspace,
+        repo: RepositoryConfig,
+        base: str,
+        *,
+        fresh: bool,
+        cancel: threading.Event,
+    ) -> CycleChange:
+        if cancel.is_set():
+            raise Cancelled
+        discovery = discover(ws.root, include=repo.include, exclude=repo.exclude)
+        resolved = self.runner.run(resolve(discovery.sites, self.runner.scanner, fresh=fresh))
+        if cancel.is_set():
+            raise Cancelled
+        changeset = build_changes(ws.root, resolved.resolutions)
+        if ws.kind == "local" and changeset.files:
+            _leave_user_changes(changeset, ws.modified(sorted(changeset.files)))
+        message = ""
+        if changeset.applied:
+            message = commit_message(
+                changeset.applied,
+                template=repo.commit.message,
+                repository=repo.display_name,
+                branch=ws.branch,
+            )
+        if cancel.is_set():
+            raise Cancelled
+        return CycleChange(
+            files=changeset.files,
+            message=message,
+            discovery=discovery,
+            resolved=resolved,
+            changeset=changeset,
+        )
+
+    def _fill(self, report: CycleReport, change: CycleChange) -> None:
+        report.resolutions = change.resolved.resolutions
+        report.applied = list(change.changeset.applied)
+        report.skipped = list(change.discovery.skipped)
+        report.notes = list(change.changeset.notes)
+        report.diff = change.changeset.diff()
+        problems: dict[tuple[str, str], Problem] = {}
+        for issue in change.discovery.errors:
+            problem = Problem("manifest", issue.file, str(issue))
+            problems.setdefault((problem.kind, problem.subject), problem)
+        for problem in change.resolved.problems + change.changeset.problems:
+            problems.setdefault((problem.kind, problem.subject), problem)
+        report.problems = list(problems.values())
+
+    def _publish_report(
+        self, report: CycleReport, ws: Workspace, published: Published[CycleChange]
+    ) -> None:
+        report.base = published.base
+        report.target = published.branch
+        report.attempts = published.attempts
+        if published.change is not None:
+            self._fill(report, published.change)
+        report.commit = published.sha
+        report.pushed = published.pushed
+        if published.sha is None:
+            report.applied = []
+        for res in report.applied:
+            log.info(
+                "%s: %s %s %s -> %s (%s)",
+                report.repository,
+                res.site.workload,
+                res.site.container,
+                res.site.tag,
+                res.new_tag,
+                res.site.file,
+                extra={
+                    "repo": report.repository,
+                    "workload": res.site.workload,
+                    "container": res.site.container,
+                    "old_tag": res.site.tag,
+                    "new_tag": res.new_tag,
+                    "commit": published.sha,
+                },
+            )
+
+    def _pull_request(
+        self,
+        report: CycleReport,
+        ws: Workspace,
+        repo: RepositoryConfig,
+        published: Published[CycleChange],
+    ) -> None:
+        url = repo.url or ws.url
+        if not url:
+            raise ForgeError(f"{report.repository}: pull-request mode needs a remote URL")
+        wanted = published.change is not None and bool(published.change.changeset.applied)
+
+        async def talk() -> str | None:
+            async with forge_for(
+                url, repo.pull_request, credentials=repo.credentials, client=self._forge_client
+            ) as forge:
+                if not wanted:
+                    closed = await forge.close_for(
+                        ws.bot_branch,
+                        ws.branch,
+                        comment="imagebot: these updates are no longer needed; closing.",
+                    )
+                    return closed.url if closed else None
+                assert published.change is not None
+                title, body = pull_request_text(
+                    published.change.changeset.applied,
+                    title_template=repo.pull_request.title,
+                    repository=repo.display_name,
+                    branch=ws.branch,
+                )
+                result = await forge.ensure(
+                    head=ws.bot_branch,
+                    base=ws.branch,
+                    title=title,
+                    body=body,
+                    labels=repo.pull_request.labels,
+                    reviewers=repo.pull_request.reviewers,
+                )
+                for warning in result.warnings:
+                    report.notes.append(f"pull request: {warning}")
+                return result.pull_request.url
+
+        pr_url = self.runner.run(talk())
+        if wanted:
+            report.pull_request = pr_url
+        elif pr_url:
+            report.notes.append(f"closed {pr_url}: its changes are no longer wanted")
+            if ws.remote_tip(ws.bot_branch) is not None:
+                ws.delete_bot_branch()
+
+    def _record(self, report: CycleReport, ws: Workspace) -> None:
+        if self.store is None or report.commit is None or not report.applied:
+            return
+        history.record(
+            self.store,
+            report.applied,
+            repository=report.repository,
+            url=ws.url,
+            branch=ws.branch,
+            target=report.target or ws.branch,
+            mode=report.mode,
+            commit=report.commit,
+            pushed=report.pushed,
+            pull_request=report.pull_request,
+        )
+
+
+def _leave_user_changes(changeset: ChangeSet, modified: list[str]) -> None:
+    """Files with uncommitted changes in a user's checkout are theirs: skip and report them."""
+    for path in modified:
+        changeset.files.pop(path, None)
+        changeset.old.pop(path, None)
+        message = f"{path}: has uncommitted changes in the checkout; not updated"
+        for res in [r for r in changeset.applied if r.site.file == path]:
+            changeset.applied.remove(res)
+            res.status = "error"
+            res.reason = message
+            res.problem = Problem("manifest", path, message)
+        changeset.problems.append(Problem("manifest", path, message))
+
+
+def _kind(exc: ImagebotError) -> str:
+    return "forge" if isinstance(exc, ForgeError) else "git"
+
+
+def _subject(exc: ImagebotError) -> str:
+    return "pull-request" if isinstance(exc, ForgeError) else "push"
+
+
+def repository_for_target(
+    config: Config, target: str | None, *, branch: str | None = None
+) -> list[RepositoryConfig]:
+    """The repositories a ``--repo`` argument (path or URL) or the config file names."""
+    if target is None:
+        repos = list(config.repositories)
+    else:
+        from imagebot.gitops import is_remote_url
+
+        matching = [r for r in config.repositories if target in (r.url, r.path)]
+        if matching:
+            repos = matching
+        elif is_remote_url(target):
+            repos = [RepositoryConfig(url=target)]
+        else:
+            repos = [RepositoryConfig(path=str(Path(target)))]
+    if branch is not None:
+        repos = [replace(r, branch=branch) for r in repos]
+    return repos

@@ -1,0 +1,300 @@
+"""Resolve discovered image sites against the registries: which tag should each one run?
+
+This is where the scanner's data meets the policy engine. The registry is asked as little as
+possible: each repository is listed once however many sites use it, build times are fetched
+only for policies that rank by build time and only for the tags those policies admit, and
+digests only for references pinned by digest. Whatever fails (a registry, a policy, a
+manifest) fails for the sites concerned and is reported; every other site is still resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from imagebot.errors import ImagebotError, PolicyError, RegistryError
+from imagebot.manifests import ImageSite
+from imagebot.policy import Candidate, Decision, Policy, decide, parse_policy
+from imagebot.reference import ImageReference
+from imagebot.registry import Scanner, TagList
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLICY = "glob:*"  # Flux v1's default for an automated container without a tag policy
+
+Status = Literal[
+    "update",  # a newer tag (or a moved digest) is to be written
+    "up-to-date",
+    "locked",
+    "not-automated",
+    "ignored",
+    "no-match",  # no tag qualifies under the policy
+    "error",
+]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that failed for a subject (an image repository, a file, a workload).
+
+    ``kind`` is short and stable (``registry``, ``policy``, ``manifest``, ``rewrite``, ``git``,
+    ``forge``); ``subject`` is stable from run to run so repeated failures can be recognised.
+    """
+
+    kind: str
+    subject: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "subject": self.subject, "message": self.message}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Resolution:
+    """What should happen to one site, and why."""
+
+    site: ImageSite
+    status: Status
+    reason: str
+    policy: str | None = None
+    decision: Decision | None = None
+    new_tag: str | None = None
+    new_digest: str | None = None
+    problem: Problem | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.status == "update"
+
+    @property
+    def old_tag(self) -> str | None:
+        return self.site.tag
+
+    @property
+    def registry(self) -> str | None:
+        return self.site.image.domain if self.site.image is not None else None
+
+    @property
+    def available(self) -> str | None:
+        """The tag the policy picks (even when locked or manual), if any."""
+        if self.decision is None:
+            return None
+        if self.decision.changed:
+            return self.decision.tag
+        return _would_pick(self.decision)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.site.file,
+            "line": self.site.line,
+            "workload": self.site.workload,
+            "kind": self.site.kind,
+            "namespace": self.site.namespace,
+            "name": self.site.name,
+            "container": self.site.container,
+            "image": self.site.reference_text,
+            "repository": self.site.repository,
+            "status": self.status,
+            "reason": self.reason,
+            "policy": self.policy,
+            "current": self.site.tag,
+            "latest": self.available,
+            "new_tag": self.new_tag,
+            "new_digest": self.new_digest,
+            "error": self.problem.message if self.problem else None,
+        }
+
+
+def _would_pick(decision: Decision) -> str | None:
+    for verdict in decision.verdicts:
+        if verdict.category == "selected":
+            return verdict.tag
+    return decision.tag
+
+
+@dataclass
+class Resolved:
+    """Every site's resolution plus the registry failures behind them."""
+
+    resolutions: list[Resolution] = field(default_factory=list)
+    registry_errors: dict[str, RegistryError] = field(default_factory=dict)
+    tag_lists: dict[str, TagList] = field(default_factory=dict)
+
+    @property
+    def updates(self) -> list[Resolution]:
+        return [r for r in self.resolutions if r.changed]
+
+    @property
+    def problems(self) -> list[Problem]:
+        seen: dict[tuple[str, str], Problem] = {}
+        for res in self.resolutions:
+            if res.problem is not None:
+                seen.setdefault((res.problem.kind, res.problem.subject), res.problem)
+        return list(seen.values())
+
+
+async def resolve(
+    sites: Sequence[ImageSite],
+    scanner: Scanner,
+    *,
+    manual: bool = False,
+    fresh: bool = False,
+    now: datetime | None = None,
+) -> Resolved:
+    """Decide every site's tag.
+
+    Only automated, unlocked sites are looked up unless *manual* is set (``list-images
+    --latest``, ``explain``): then every site with a usable image is, and locked or manual
+    ones report what their policy would pick without changing. *fresh* bypasses the tag cache.
+    """
+    out = Resolved()
+    work: list[tuple[Resolution, Policy]] = []
+    for site in sites:
+        res, policy = _screen(site, manual)
+        out.resolutions.append(res)
+        if policy is not None:
+            work.append((res, policy))
+    if not work:
+        return out
+
+    images: dict[str, ImageReference] = {}
+    for res, _ in work:
+        assert res.site.image is not None
+        images.setdefault(res.site.image.repository, res.site.image)
+    scanned = await scanner.scan(images.values(), fresh=fresh)
+    for repo, result in scanned.items():
+        if isinstance(result, RegistryError):
+            out.registry_errors[repo] = result
+        else:
+            out.tag_lists[repo] = result
+
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for res, policy in work:
+        repo = res.site.image.repository  # type: ignore[union-attr]
+        if repo in out.tag_lists and policy.needs_build_times:
+            wanted[repo].update(policy.candidates(out.tag_lists[repo].tags, res.site.tag))
+    times: dict[str, dict[str, datetime | None]] = {}
+    for repo, tags in wanted.items():
+        try:
+            times[repo] = await scanner.build_times(images[repo], sorted(tags))
+        except RegistryError as exc:
+            out.registry_errors[repo] = exc
+
+    for res, policy in work:
+        site = res.site
+        repo = site.image.repository  # type: ignore[union-attr]
+        if repo in out.registry_errors:
+            _fail(res, "registry", repo, out.registry_errors[repo])
+            continue
+        tags = out.tag_lists[repo].tags
+        built = times.get(repo, {})
+        candidates = [Candidate(tag, built.get(tag)) for tag in tags]
+        decision = decide(
+            policy,
+            candidates,
+            site.tag,
+            automated=site.automated or manual,
+            locked=site.locked and not manual,
+        )
+        _settle(res, decision, manual)
+
+    await _pin_digests([r for r, _ in work if r.status in ("update", "up-to-date")], scanner)
+    return out
+
+
+def _screen(site: ImageSite, manual: bool) -> tuple[Resolution, Policy | None]:
+    """Sort out the sites that need no registry at all; parse the others' policies."""
+    if site.error:
+        return Resolution(site, "error", site.error, site.policy, problem=_site_problem(site)), None
+    if site.image is None:
+        reason = f"{site.file}:{site.line}: no usable image reference"
+        return Resolution(site, "error", reason, problem=Problem("manifest", site.id, reason)), None
+    if site.ignored:
+        return Resolution(site, "ignored", "ignored by annotation", site.policy), None
+    if not manual and not site.automated:
+        return Resolution(site, "not-automated", "automation is off", site.policy), None
+    if not manual and site.locked:
+        return Resolution(site, "locked", _lock_reason(site), site.policy), None
+    if manual and not site.automated and site.policy is None:
+        return Resolution(site, "not-automated", "automation is off; no tag policy"), None
+    text = site.policy or DEFAULT_POLICY
+    try:
+        policy = parse_policy(
+            text, filter=site.filter, extract=site.extract, same_family=site.same_family
+        )
+    except PolicyError as exc:
+        reason = f"{site.file}:{site.line}: {site.workload} {site.container}: {exc}"
+        return Resolution(
+            site, "error", reason, text, problem=Problem("policy", site.id, reason)
+        ), None
+    return Resolution(site, "up-to-date", "", policy.text), policy
+
+
+def _site_problem(site: ImageSite) -> Problem:
+    kind = "policy" if "polic" in (site.error or "") else "manifest"
+    return Problem(kind, site.id, f"{site.file}:{site.line}: {site.error}")
+
+
+def _lock_reason(site: ImageSite) -> str:
+    reason = "locked"
+    if site.lock_message:
+        reason += f": {site.lock_message}"
+    if site.lock_user:
+        reason += f" ({site.lock_user})"
+    return reason
+
+
+def _fail(res: Resolution, kind: str, subject: str, exc: ImagebotError) -> None:
+    res.status = "error"
+    res.reason = str(exc)
+    res.problem = Problem(kind, subject, str(exc))
+
+
+def _settle(res: Resolution, decision: Decision, manual: bool) -> None:
+    site = res.site
+    res.decision = decision
+    res.reason = decision.reason
+    if decision.tag is None:
+        res.status = "no-match"
+    elif decision.changed:
+        res.status = "update"
+        res.new_tag = decision.tag
+    elif manual and site.locked:
+        res.status = "locked"
+        res.reason = f"{_lock_reason(site)}; {decision.reason}"
+    elif manual and not site.automated:
+        res.status = "not-automated"
+        res.reason = f"automation is off; {decision.reason}"
+    else:
+        res.status = "up-to-date"
+
+
+async def _pin_digests(resolutions: Iterable[Resolution], scanner: Scanner) -> None:
+    """References pinned by digest get the chosen tag's digest; a moved digest is an update."""
+    client = scanner.client
+    for res in resolutions:
+        site = res.site
+        if site.digest is None or site.image is None:
+            continue
+        tag = res.new_tag or site.tag
+        if tag is None:
+            continue
+        try:
+            digest = await client.get_digest(site.image, tag)
+        except RegistryError as exc:
+            _fail(res, "registry", site.image.repository, exc)
+            continue
+        if res.status == "update":
+            res.new_digest = digest
+        elif digest != site.digest:
+            res.status = "update"
+            res.new_tag = tag
+            res.new_digest = digest
+            res.reason = f"{tag} now points at {digest[:19]}... (was {site.digest[:19]}...)"
