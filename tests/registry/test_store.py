@@ -30,16 +30,16 @@ def test_appended_migrations_run_once_in_order(tmp_path):
     calls = []
     extra = [
         *MIGRATIONS,
-        Migration("history", "CREATE TABLE history (id INTEGER PRIMARY KEY, note TEXT);"),
+        Migration("notes", "CREATE TABLE test_notes (id INTEGER PRIMARY KEY, note TEXT);"),
         Migration("python step", lambda db: calls.append(db.execute("SELECT 1").fetchone())),
     ]
     path = tmp_path / "s.db"
     with Store.open(path, migrations=extra) as store:
         assert store.schema_version == len(MIGRATIONS) + 2
         with store.transaction() as db:
-            db.execute("INSERT INTO history (note) VALUES ('x')")
+            db.execute("INSERT INTO test_notes (note) VALUES ('x')")
     with Store.open(path, migrations=extra) as store:
-        assert store.query("SELECT note FROM history")[0][0] == "x"
+        assert store.query("SELECT note FROM test_notes")[0][0] == "x"
     assert len(calls) == 1
 
 

@@ -40,7 +40,8 @@ def test_a_cycle_commits_and_pushes_one_commit_listing_every_change(bot: Bot, ap
     report = bot.run(remote)
 
     assert report.exit_code == 0
-    assert report.pushed and report.commit == remote.tip()
+    assert report.pushed
+    assert report.commit == remote.tip()
     assert remote.count() == before + 1
     message = git(remote.path, "log", "-1", "--format=%B")
     assert "apps/api.yaml: Deployment/apps/api app 1.0.0 -> 1.1.0" in message
@@ -77,7 +78,8 @@ def test_a_second_run_with_nothing_new_makes_no_commit(bot: Bot, app: str):
 
     again = bot.run(remote)
 
-    assert again.commit is None and not again.pushed
+    assert again.commit is None
+    assert not again.pushed
     assert remote.tip() == tip
     assert again.exit_code == 0
 

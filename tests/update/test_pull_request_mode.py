@@ -150,7 +150,8 @@ def test_pull_request_mode_opens_one_pr_updates_it_then_closes_it(
 
     assert third.pull_request is None
     assert github.pulls[1]["state"] == "closed"
-    assert github.comments and "no longer needed" in github.comments[0]
+    assert github.comments
+    assert "no longer needed" in github.comments[0]
     assert remote.tip("imagebot/main") is None
     assert third.exit_code == 0
 
