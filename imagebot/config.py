@@ -360,6 +360,11 @@ class Config:
         "How long a fetched tag list is reused before asking the registry again.",
         default=Duration(60),
     )
+    digest_cache_ttl: Duration = doc(
+        "How long the digest a tag pointed at is reused when reading build times for glob, "
+        "regex and newest-build policies (webhooks and digest-pinned references always ask).",
+        default=Duration(3600),
+    )
     registries: dict[str, RegistryConfig] = doc(
         "Per-registry settings, by host (docker.io, ghcr.io, localhost:5000, ...).",
         default_factory=dict,

@@ -85,6 +85,18 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX history_by_repository ON history (repository, time);
         """,
     ),
+    Migration(
+        "tag digests: which digest a tag pointed at, and when that was seen",
+        """
+        CREATE TABLE tag_digests (
+            repository TEXT NOT NULL,
+            tag        TEXT NOT NULL,
+            digest     TEXT NOT NULL,
+            fetched_at REAL NOT NULL,
+            PRIMARY KEY (repository, tag)
+        );
+        """,
+    ),
 ]
 
 
@@ -240,6 +252,27 @@ class Store:
                 "DELETE FROM tag_cache WHERE fetched_at < ?", (time.time() - older_than,)
             )
             return cursor.rowcount
+
+    # ----------------------------------------------------------------------------------
+    # Tag -> digest (tags can move: kept with the time they were seen)
+    # ----------------------------------------------------------------------------------
+
+    def get_tag_digest(self, repository: str, tag: str, *, max_age: float) -> str | None:
+        """The digest *tag* pointed at no more than *max_age* seconds ago, if known."""
+        rows = self.query(
+            "SELECT digest FROM tag_digests WHERE repository = ? AND tag = ? AND fetched_at >= ?",
+            (repository, tag, time.time() - max_age),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def put_tag_digest(self, repository: str, tag: str, digest: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO tag_digests (repository, tag, digest, fetched_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, "
+                "fetched_at = excluded.fetched_at",
+                (repository, tag, digest, time.time()),
+            )
 
     # ----------------------------------------------------------------------------------
     # Image metadata by digest (immutable, kept forever)

@@ -222,9 +222,21 @@ class RegistryClient:
             self._check(response, endpoint, image.path, what)
         return "sha256:" + hashlib.sha256(response.content).hexdigest()
 
-    async def image_info(self, image: ImageReference, tag: str) -> ImageInfo:
-        """Digest, media type, platforms and build time of *tag* (cached by digest forever)."""
-        digest = await self.get_digest(image, tag)
+    async def image_info(self, image: ImageReference, tag: str, *, fresh: bool = True) -> ImageInfo:
+        """Digest, media type, platforms and build time of *tag* (cached by digest forever).
+
+        With ``fresh=False`` the digest the tag pointed at within ``digest_cache_ttl`` is
+        reused: a scan that ranks 200 tags by build time then costs no request at all for
+        the tags it has seen, instead of one ``HEAD`` per tag per cycle.
+        """
+        ttl = float(self.config.digest_cache_ttl)
+        digest = None
+        if not fresh and self.store is not None and ttl > 0:
+            digest = self.store.get_tag_digest(image.repository, tag, max_age=ttl)
+        if digest is None:
+            digest = await self.get_digest(image, tag)
+            if self.store is not None:
+                self.store.put_tag_digest(image.repository, tag, digest)
         return await self.image_info_by_digest(image, digest)
 
     async def image_info_by_digest(self, image: ImageReference, digest: str) -> ImageInfo:

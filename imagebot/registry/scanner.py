@@ -82,14 +82,15 @@ class Scanner:
         await asyncio.gather(*(worker() for _ in range(min(concurrency, len(images)))))
 
     async def build_times(
-        self, image: ImageReference, tags: Iterable[str]
+        self, image: ImageReference, tags: Iterable[str], *, fresh: bool = False
     ) -> dict[str, datetime | None]:
         """Build time per tag (None when unknown or the tag vanished); fetched only for the
         tags asked and cached by digest. Registry failures other than a missing tag raise, so
         a policy never decides on a partial picture."""
         wanted = list(dict.fromkeys(tags))
         answers = await asyncio.gather(
-            *(self.client.image_info(image, tag) for tag in wanted), return_exceptions=True
+            *(self.client.image_info(image, tag, fresh=fresh) for tag in wanted),
+            return_exceptions=True,
         )
         times: dict[str, datetime | None] = {}
         for tag, answer in zip(wanted, answers, strict=True):

@@ -183,7 +183,7 @@ async def resolve(
     times: dict[str, dict[str, datetime | None]] = {}
     for repo, tags in wanted.items():
         try:
-            times[repo] = await scanner.build_times(images[repo], sorted(tags))
+            times[repo] = await scanner.build_times(images[repo], sorted(tags), fresh=fresh)
         except RegistryError as exc:
             out.registry_errors[repo] = exc
 
@@ -263,15 +263,15 @@ def _settle(res: Resolution, decision: Decision, manual: bool) -> None:
     res.reason = decision.reason
     if decision.tag is None:
         res.status = "no-match"
-    elif decision.changed:
-        res.status = "update"
-        res.new_tag = decision.tag
     elif manual and site.locked:
         res.status = "locked"
         res.reason = f"{_lock_reason(site)}; {decision.reason}"
     elif manual and not site.automated:
         res.status = "not-automated"
         res.reason = f"automation is off; {decision.reason}"
+    elif decision.changed:
+        res.status = "update"
+        res.new_tag = decision.tag
     else:
         res.status = "up-to-date"
 
