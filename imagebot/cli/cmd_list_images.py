@@ -1,0 +1,179 @@
+"""``imagebot list-images``: every container image in a checkout and the policy for it.
+
+Like ``fluxctl list-images``, but read from the manifests in Git rather than a cluster: one
+row per image occurrence with its file, workload, container, current tag, policy, and whether
+it is automated or locked. Rows whose annotations, policy or marker could not be understood
+are still shown, with the error; the command then exits 1. Files that are not YAML (Helm
+templates) are reported on stderr as skipped and are not errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from imagebot.cli.common import config_option, output_option, print_json
+from imagebot.config import Config, RepositoryConfig, load_config
+from imagebot.manifests import DEFAULT_INCLUDE, Discovery, ImageSite, discover
+
+log = logging.getLogger(__name__)
+
+#: Table columns: (header, row key). ``--latest`` adds ``latest`` and ``status`` to rows.
+COLUMNS: list[tuple[str, str]] = [
+    ("FILE", "where"),
+    ("WORKLOAD", "workload"),
+    ("CONTAINER", "container"),
+    ("IMAGE", "image_name"),
+    ("TAG", "tag_shown"),
+    ("POLICY", "policy"),
+    ("AUTOMATED", "automated_shown"),
+    ("LOCKED", "locked_shown"),
+]
+LATEST_COLUMNS: list[tuple[str, str]] = [("LATEST", "latest"), ("STATUS", "status")]
+
+
+@click.command("list-images")
+@click.option(
+    "--repo",
+    "repo",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Checkout to read (default: the one repository with a `path` in the config, else "
+    "the current directory).",
+)
+@config_option
+@output_option
+def command(repo: Path | None, config_path: str | None, output: str) -> None:
+    """List every container image in a GitOps checkout with its tag and policy.
+
+    Exits 0 when everything was read, 1 when some manifest or policy had errors (the rows
+    are still printed), 2 for usage or configuration errors.
+    """
+    config = load_config(config_path)
+    root, settings = _repository(config, repo)
+    log.debug("reading %s", root)
+    found = discover(
+        root,
+        include=settings.include if settings else DEFAULT_INCLUDE,
+        exclude=settings.exclude if settings else (),
+        policy_dirs=settings.policy_dirs if settings else ("policies",),
+    )
+    _report_files(found)
+    rows = [_row(site) for site in found.sites]
+    columns = list(COLUMNS)
+    # --latest: ask the registries here (the same scan and policy decision as an update
+    # cycle), then set rows[i]["latest"] and rows[i]["status"] and add LATEST_COLUMNS.
+    if output == "json":
+        print_json([_public(row) for row in rows])
+    else:
+        _print_table(rows, columns)
+    with_errors = sum(1 for site in found.sites if site.error)
+    log.info(
+        "%d image(s) in %d file(s) read; %d with errors; %d file(s) skipped, %d unreadable",
+        len(found.sites),
+        found.files_read,
+        with_errors,
+        len(found.skipped),
+        len(found.errors),
+    )
+    if found.has_errors:
+        sys.exit(1)
+
+
+def _repository(config: Config, repo: Path | None) -> tuple[Path, RepositoryConfig | None]:
+    """The checkout to read and its configured settings (include/exclude/policy dirs)."""
+    local = [r for r in config.repositories if r.path]
+    if repo is None:
+        if len(local) == 1:
+            path = Path(local[0].path).expanduser()  # type: ignore[arg-type]
+            if not path.is_dir():
+                raise click.UsageError(f"configured repository path {path} is not a directory")
+            return path, local[0]
+        repo = Path(os.curdir)
+    wanted = repo.resolve()
+    for settings in local:
+        if Path(settings.path).expanduser().resolve() == wanted:  # type: ignore[arg-type]
+            return repo, settings
+    return repo, None
+
+
+def _report_files(found: Discovery) -> None:
+    for issue in found.skipped:
+        log.info("skipped %s", issue)
+    for issue in found.errors:
+        log.error("%s", issue)
+
+
+def _row(site: ImageSite) -> dict[str, Any]:
+    data = site.to_dict()
+    data.pop("parts", None)
+    data["workload"] = site.workload
+    return data
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if not k.endswith("_shown")}
+
+
+def _shown(row: dict[str, Any]) -> dict[str, str]:
+    digest = row["digest"]
+    tag = row["tag"] or ""
+    if digest:
+        tag += f"@{digest[:19]}…" if len(digest) > 20 else f"@{digest}"
+    image = row["image"]
+    if row["repository"] is not None:
+        name, _, _ = image.partition("@")
+        colon = name.rfind(":")
+        image = name[:colon] if colon > name.rfind("/") else name
+    automated = "yes" if row["automated"] else ""
+    if row["ignored"]:
+        automated = "ignored"
+    locked = "locked" if row["locked"] else ""
+    if row["locked"] and (row["lock_message"] or row["lock_user"]):
+        who = f" by {row['lock_user']}" if row["lock_user"] else ""
+        locked += f"{who}: {row['lock_message'] or ''}".rstrip(": ")
+    return {
+        "where": f"{row['file']}:{row['line']}",
+        "image_name": image,
+        "tag_shown": tag or "-",
+        "automated_shown": automated,
+        "locked_shown": locked,
+    }
+
+
+def _print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(file=sys.stdout, highlight=False, no_color=True, width=100_000)
+    if not rows:
+        console.print("no container images found")
+        return
+    errors = any(row["error"] for row in rows)
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for header, _ in columns:
+        table.add_column(header, overflow="fold")
+    if errors:
+        table.add_column("ERROR", overflow="fold", style="red")
+    for row in rows:
+        shown = {**row, **_shown(row)}
+        cells = [Text(str(shown.get(key) or "")) for _, key in columns]
+        if errors:
+            cells.append(Text(row["error"] or ""))
+        table.add_row(*cells)
+    if console.is_terminal:
+        console.print(table)
+        return
+    # piped: plain lines without the padding rich adds after the last column
+    with console.capture() as captured:
+        console.print(table)
+    for line in captured.get().splitlines():
+        click.echo(line.rstrip())

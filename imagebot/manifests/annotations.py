@@ -1,0 +1,341 @@
+"""Policies written as workload annotations.
+
+imagebot's own keys (``imagebot.io/...``) come first. Flux v1's keys (``fluxcd.io/...``, the
+older ``flux.weave.works/...`` and ``filter.fluxcd.io/<container>``) are read exactly as Flux v1
+read them, so a Flux v1 repository works unchanged; Argo CD Image Updater's keys are mapped
+where their meaning carries over cleanly and reported otherwise.
+
+A boolean annotation counts only when its value is exactly ``"true"``. Any problem with a
+workload's annotations is an error for the whole workload: none of its images is updated,
+because a misspelt container name or policy would otherwise quietly fall back to ``glob:*``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from imagebot.errors import ImagebotError
+from imagebot.manifests.policycheck import check_policy
+from imagebot.reference import ImageReference
+
+IMAGEBOT = "imagebot.io/"
+FLUX = "fluxcd.io/"
+WEAVE = "flux.weave.works/"
+FILTER = "filter.fluxcd.io/"
+ARGO = "argocd-image-updater.argoproj.io/"
+
+#: Flux v1's default for an automated container without a tag policy.
+DEFAULT_POLICY = "glob:*"
+
+_IMAGEBOT_KEYS = ("automated", "locked", "locked_msg", "locked_user", "ignore", "tag.<container>")
+_LEGACY_PREFIXES = (FLUX, WEAVE)
+_ARGO_IGNORED = ("write-back-method", "write-back-target", "git-branch", "git-repository")
+_ARGO_ALIAS_KEYS = ("update-strategy", "allow-tags", "ignore-tags")
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """An annotation value as written: ``is_string`` is False for an unquoted ``true``/``1``."""
+
+    value: str
+    is_string: bool = True
+    line: int | None = None
+
+
+@dataclass
+class ContainerPolicy:
+    """What the annotations say about one container."""
+
+    policy: str | None = None
+    filter: str | None = None
+    extract: str | None = None
+    same_family: bool = True
+    automated: bool = False
+    automated_explicit: bool = False
+    locked: bool = False
+    lock_message: str | None = None
+    lock_user: str | None = None
+    ignored: bool = False
+    source: str = "none"
+
+
+@dataclass(frozen=True)
+class _ArgoImage:
+    alias: str | None
+    name: str
+    repository: str
+    constraint: str | None
+
+
+class AnnotationPolicies:
+    """Reads one workload's annotations; ``errors`` apply to every container of it."""
+
+    def __init__(self, annotations: Mapping[str, Annotation], containers: Sequence[str]) -> None:
+        self.annotations = dict(annotations)
+        self.containers = list(containers)
+        self.errors: list[str] = []
+        self._argo: list[_ArgoImage] = []
+        self._argo_options: dict[str, dict[str, str]] = {}
+        self._check_keys()
+        self._read_argo()
+
+    # --- reading keys ------------------------------------------------------------------
+
+    def _text(self, key: str) -> str | None:
+        ann = self.annotations.get(key)
+        if ann is None:
+            return None
+        if not ann.is_string:
+            self._error(
+                f"annotation {key}: {ann.value} is not a string (Kubernetes rejects it); "
+                f'write "{ann.value}"'
+            )
+        return ann.value
+
+    def _error(self, message: str) -> None:
+        if message not in self.errors:
+            self.errors.append(message)
+
+    def _check_keys(self) -> None:
+        known = set(self.containers)
+        for key in self.annotations:
+            rest = None
+            if key.startswith(IMAGEBOT):
+                rest = key[len(IMAGEBOT) :]
+                if rest not in _IMAGEBOT_KEYS[:-1] and not rest.startswith("tag."):
+                    close = difflib.get_close_matches(rest, _IMAGEBOT_KEYS, n=1, cutoff=0.6)
+                    hint = f" (did you mean {IMAGEBOT}{close[0]}?)" if close else ""
+                    self._error(f"unknown annotation {key}{hint}")
+                    continue
+            elif key.startswith(_LEGACY_PREFIXES):
+                prefix = FLUX if key.startswith(FLUX) else WEAVE
+                rest = key[len(prefix) :]
+            elif key.startswith(FILTER):
+                rest = "tag." + key[len(FILTER) :]
+            if (
+                rest is not None
+                and rest.startswith("tag.")
+                and key.startswith((IMAGEBOT, FLUX, WEAVE, FILTER))
+            ):
+                container = rest[len("tag.") :]
+                if container not in known:
+                    names = ", ".join(self.containers) or "none"
+                    self._error(
+                        f"annotation {key} names no container of this workload "
+                        f"(containers: {names})"
+                    )
+
+    def _flag(self, name: str) -> tuple[bool, bool, str | None]:
+        """(value, explicitly set, source prefix) of a boolean policy."""
+        value = self._text(IMAGEBOT + name)
+        if value is not None:
+            return value == "true", True, IMAGEBOT
+        found = self._legacy(name)
+        if found is not None:
+            prefix, text = found
+            return text == "true", True, prefix
+        return False, False, None
+
+    def _string(self, name: str) -> str | None:
+        value = self._text(IMAGEBOT + name)
+        if value is not None:
+            return value
+        found = self._legacy(name)
+        return found[1] if found else None
+
+    def _legacy(self, name: str, *, with_filter: str | None = None) -> tuple[str, str] | None:
+        """Flux v1's value for *name*; two prefixes saying different things is an error."""
+        keys = [prefix + name for prefix in _LEGACY_PREFIXES]
+        if with_filter is not None:
+            keys.append(FILTER + with_filter)
+        found = [(k, v) for k in keys if (v := self._text(k)) is not None]
+        if not found:
+            return None
+        if len({v for _, v in found}) > 1:
+            listed = ", ".join(f"{k}={v!r}" for k, v in found)
+            self._error(f"conflicting annotations {listed}")
+        key = found[0][0]
+        return key[: key.index("/") + 1], found[0][1]
+
+    # --- Argo CD Image Updater -----------------------------------------------------------
+
+    def _read_argo(self) -> None:
+        keys = [k for k in self.annotations if k.startswith(ARGO)]
+        if not keys:
+            return
+        listing = self._text(ARGO + "image-list")
+        if listing is not None:
+            self._argo = self._parse_image_list(listing)
+        aliases = {image.alias for image in self._argo if image.alias}
+        for key in keys:
+            rest = key[len(ARGO) :]
+            if rest == "image-list" or rest in _ARGO_IGNORED:
+                continue  # how Argo CD writes back does not change which tag is chosen
+            alias, dot, option = rest.partition(".")
+            if not dot or alias not in aliases:
+                self._error(
+                    f"annotation {key} is not supported by imagebot"
+                    if not dot
+                    else f"annotation {key}: no image with alias {alias!r} in {ARGO}image-list"
+                )
+                continue
+            if option not in _ARGO_ALIAS_KEYS:
+                self._error(
+                    f"annotation {key} is not supported by imagebot "
+                    f"(supported: {', '.join(_ARGO_ALIAS_KEYS)})"
+                )
+                continue
+            text = self._text(key)
+            if text is not None:
+                self._argo_options.setdefault(alias, {})[option] = text
+
+    def _parse_image_list(self, listing: str) -> list[_ArgoImage]:
+        images = []
+        for raw in listing.split(","):
+            spec = raw.strip()
+            if not spec:
+                continue
+            alias, eq, rest = spec.partition("=")
+            if not eq:
+                alias, rest = "", spec
+            name, constraint = rest.strip(), None
+            colon = name.rfind(":")
+            if colon > name.rfind("/"):
+                name, constraint = name[:colon], name[colon + 1 :].strip() or None
+            try:
+                ref = ImageReference.parse(name)
+                if ref.tag or ref.digest:
+                    raise ValueError
+            except (ImagebotError, ValueError):
+                self._error(f"annotation {ARGO}image-list: cannot read image {spec!r}")
+                continue
+            images.append(_ArgoImage(alias.strip() or None, name, ref.repository, constraint))
+        return images
+
+    def _argo_policy(self, image: ImageReference | None, result: ContainerPolicy) -> bool:
+        if image is None or not self._argo:
+            return False
+        matches = [a for a in self._argo if a.repository == image.repository]
+        if not matches:
+            return False
+        if len(matches) > 1:
+            self._error(f"{ARGO}image-list names {image.repository} more than once")
+            return False
+        entry = matches[0]
+        options = self._argo_options.get(entry.alias or "", {})
+        strategy = options.get("update-strategy", "semver").strip()
+        where = f"{ARGO}{entry.alias}.update-strategy" if entry.alias else f"{ARGO}image-list"
+        if strategy == "semver":
+            result.policy = f"semver:{entry.constraint or '*'}"
+        elif strategy in ("latest", "newest-build", "name", "alphabetical"):
+            if entry.constraint:
+                self._error(
+                    f"{ARGO}image-list: the version constraint {entry.constraint!r} of "
+                    f"{entry.name} only applies to the semver strategy, not {strategy!r}"
+                )
+            result.policy = (
+                "newest-build" if strategy in ("latest", "newest-build") else ("alphabetical:asc")
+            )
+        else:
+            self._error(f"{where}: update strategy {strategy!r} is not supported by imagebot")
+            return False
+        allow = options.get("allow-tags")
+        allow_re: str | None = None
+        if allow is not None:
+            allow = allow.strip()
+            if allow.startswith("regexp:"):
+                allow_re = allow[len("regexp:") :]
+            elif allow != "any":
+                self._error(
+                    f"{ARGO}{entry.alias}.allow-tags: {allow!r} is not supported "
+                    "(use regexp:<expression> or any)"
+                )
+        ignore = options.get("ignore-tags")
+        globs = [g.strip() for g in ignore.split(",") if g.strip()] if ignore else []
+        result.filter = _combine_filter(allow_re, globs)
+        result.automated = True
+        result.automated_explicit = True
+        result.source = "annotation:" + ARGO.rstrip("/")
+        return True
+
+    # --- per container -------------------------------------------------------------------
+
+    def for_container(self, container: str, image: ImageReference | None) -> ContainerPolicy:
+        """The policy for *container*. Read ``errors`` once every container has been asked:
+        problems found on the way are the whole workload's."""
+        result = ContainerPolicy()
+        policy_source = None
+        text = self._text(f"{IMAGEBOT}tag.{container}")
+        if text is not None:
+            result.policy, policy_source = text, IMAGEBOT
+        else:
+            found = self._legacy(f"tag.{container}", with_filter=container)
+            if found is None:
+                found = self._legacy("tag_all")
+            if found is not None:
+                policy_source, result.policy = found
+        if policy_source is None and self._argo_policy(image, result):
+            policy_source = ARGO
+        if policy_source != ARGO:
+            automated, explicit, automated_source = self._flag("automated")
+            result.automated, result.automated_explicit = automated, explicit
+            if policy_source is None and automated_source is not None:
+                policy_source = automated_source
+        result.locked, _, _ = self._flag("locked")
+        result.lock_message = self._string("locked_msg")
+        result.lock_user = self._string("locked_user")
+        ignore = self._text(IMAGEBOT + "ignore")
+        if ignore is None:
+            legacy_ignore = self._legacy("ignore")
+            ignore = legacy_ignore[1] if legacy_ignore else None
+        result.ignored = ignore == "true"
+        if result.policy is None and result.automated:
+            result.policy = DEFAULT_POLICY
+        if policy_source is not None:
+            result.source = "annotation:" + policy_source.rstrip("/")
+        if result.policy is not None:
+            result.policy, problem = check_policy(
+                result.policy, filter=result.filter, extract=result.extract
+            )
+            if problem:
+                self._error(f"container {container}: policy {result.policy!r}: {problem}")
+        return result
+
+
+def _glob_regex(glob: str) -> str:
+    """A shell-style wildcard (``*``, ``?``, ``[...]``) as a regular expression."""
+    out, i = [], 0
+    while i < len(glob):
+        ch = glob[i]
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "[":
+            end = glob.find("]", i + 2)
+            if end == -1:
+                out.append(re.escape(ch))
+            else:
+                body = glob[i + 1 : end]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def _combine_filter(allow: str | None, ignore: Sequence[str]) -> str | None:
+    """One searched regex: tags matching *allow* and none of the *ignore* wildcards."""
+    if not ignore:
+        return allow
+    negative = "|".join(_glob_regex(g) for g in ignore)
+    combined = rf"^(?!(?:{negative})$)"
+    if allow:
+        combined += rf".*?(?:{allow})"
+    return combined

@@ -1,0 +1,921 @@
+"""Finding every container image in a checkout, and the policy that governs each.
+
+Images are read from workloads (containers and initContainers), Flux v1 and v2
+``HelmRelease`` values, kustomize ``images:`` entries and any scalar carrying a Flux v2 marker
+comment (``# {"$imagepolicy": "<ns>:<name>[:tag|:name|:digest]"}``). Every site remembers the
+exact scalars it was read from (:class:`~imagebot.manifests.models.Part`), so the rewriter can
+change those bytes and nothing else.
+
+Nothing here stops a scan: a file that is not YAML, a bad annotation or a marker naming a
+missing policy is reported (on the file or on the site) and the rest carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from imagebot.errors import ImagebotError
+from imagebot.manifests import yamlsource as ys
+from imagebot.manifests.annotations import (
+    ARGO,
+    FILTER,
+    FLUX,
+    IMAGEBOT,
+    WEAVE,
+    Annotation,
+    AnnotationPolicies,
+    ContainerPolicy,
+)
+from imagebot.manifests.models import Discovery, FileIssue, ImageSite, Part, Role
+from imagebot.manifests.policyfiles import PolicyIndex
+from imagebot.reference import ImageReference
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INCLUDE = ("**/*.yaml", "**/*.yml")
+
+#: Pod spec location per workload kind.
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+CONTAINER_SECTIONS = ("initContainers", "containers")
+
+#: Flux v1's name for an image at the top of a HelmRelease's values.
+CHART_IMAGE = "chart-image"
+FLUX1_HELM_APIS = ("helm.fluxcd.io/", "flux.weave.works/")
+FLUX2_HELM_API = "helm.toolkit.fluxcd.io/"
+KUSTOMIZE_API = "kustomize.config.k8s.io/"
+FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+PATH_PREFIXES = {
+    "registry": "registry.fluxcd.io/",
+    "repository": "repository.fluxcd.io/",
+    "tag": "tag.fluxcd.io/",
+}
+
+_COMPOSE_FILE = re.compile(r"^(?:docker-)?compose(?:[.-][^/]*)?\.ya?ml$")
+_MARKER = re.compile(r'#[ \t]*\{[ \t]*"\$imagepolicy"[ \t]*:[ \t]*"([^"\\]*)"[ \t]*\}')
+_MARKER_FIELDS: dict[str | None, Role] = {
+    None: "image",
+    "tag": "tag",
+    "name": "name",
+    "digest": "digest",
+}
+_ROLE_ORDER: tuple[Role, ...] = ("image", "registry", "name", "tag", "digest")
+
+
+# --- the walk -----------------------------------------------------------------------------
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A path glob as a regex over posix paths: ``**`` spans directories, ``*`` does not."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        ch = pattern[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[" and (end := pattern.find("]", i + 2)) != -1:
+            body = pattern[i + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+@dataclass
+class _Walk:
+    files: list[tuple[str, Path]] = field(default_factory=list)
+    skipped: list[FileIssue] = field(default_factory=list)
+    charts: set[str] = field(default_factory=set)
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _walk(
+    root: Path, include: Sequence[str], exclude: Sequence[str], policy_dirs: Sequence[str]
+) -> _Walk:
+    walk = _Walk()
+    seen: set[str] = set()
+    includes = [glob_regex(p) for p in include]
+    excludes = [glob_regex(p) for p in exclude]
+
+    def excluded(rel: str) -> bool:
+        return any(rx.match(rel) for rx in excludes)
+
+    def scan(top: Path, prefix: str, inc: list[re.Pattern[str]], use_exclude: bool) -> None:
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+            here = Path(dirpath)
+            rel_dir = here.relative_to(top).as_posix()
+            rel_dir = "" if rel_dir == "." else rel_dir
+            if "Chart.yaml" in filenames:
+                walk.charts.add(prefix + rel_dir)
+            dirnames.sort()
+            keep = []
+            for d in dirnames:
+                rel = f"{rel_dir}/{d}" if rel_dir else d
+                if d == ".git" or (use_exclude and (excluded(rel) or excluded(rel + "/"))):
+                    continue
+                if (here / d).is_symlink():
+                    # Never followed: inside the repository its target is read at its own
+                    # path; outside, it is not ours to read (or to rewrite).
+                    if not _is_within((here / d).resolve(), root):
+                        walk.skipped.append(
+                            FileIssue(
+                                prefix + rel,
+                                None,
+                                "symlink to a directory outside the repository; not followed",
+                            )
+                        )
+                    continue
+                keep.append(d)
+            dirnames[:] = keep
+            for name in sorted(filenames):
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if not any(rx.match(rel) for rx in inc):
+                    continue
+                if use_exclude and excluded(rel):
+                    continue
+                shown = prefix + rel
+                if shown in seen:
+                    continue
+                seen.add(shown)
+                path = here / name
+                if path.is_symlink():
+                    target = path.resolve()
+                    where = (
+                        "outside the repository"
+                        if not _is_within(target, root)
+                        else ("inside the repository; read at its own path")
+                    )
+                    walk.skipped.append(FileIssue(shown, None, f"symlink to a file {where}"))
+                    continue
+                if not path.is_file():
+                    continue
+                walk.files.append((shown, path))
+
+    scan(root, "", includes, True)
+    default_includes = [glob_regex(p) for p in DEFAULT_INCLUDE]
+    for d in policy_dirs:
+        given = Path(d).expanduser()
+        top = given if given.is_absolute() else root / given
+        if not top.is_dir():
+            continue
+        resolved = top.resolve()
+        if given.is_absolute():
+            prefix = resolved.as_posix().rstrip("/") + "/"
+            if _is_within(resolved, root):
+                prefix = _rel_prefix(resolved, root)
+        else:
+            if not _is_within(resolved, root):
+                walk.skipped.append(
+                    FileIssue(
+                        d, None, "policy directory is a symlink out of the repository; not read"
+                    )
+                )
+                continue
+            prefix = _rel_prefix(resolved, root)
+        scan(resolved, prefix, default_includes, False)
+    return walk
+
+
+def _rel_prefix(path: Path, root: Path) -> str:
+    rel = path.relative_to(root).as_posix()
+    return "" if rel == "." else rel + "/"
+
+
+def _chart_template(rel: str, charts: set[str]) -> bool:
+    parts = rel.split("/")
+    for i in range(len(parts) - 1):
+        if parts[i] == "templates" and "/".join(parts[:i]) in charts:
+            return True
+    return False
+
+
+def _first_template_line(text: str) -> int | None:
+    pos = text.find("{{")
+    return text.count("\n", 0, pos) + 1 if pos != -1 else None
+
+
+# --- the scan ------------------------------------------------------------------------------
+
+
+def discover(
+    root: Path,
+    *,
+    include: Sequence[str] = DEFAULT_INCLUDE,
+    exclude: Sequence[str] = (),
+    policy_dirs: Sequence[str] = ("policies",),
+) -> Discovery:
+    """Every image site under *root*, with its policy; problems are collected, not raised."""
+    root = Path(root).resolve()
+    result = Discovery()
+    walk = _walk(root, include, exclude, policy_dirs)
+    result.skipped.extend(walk.skipped)
+    index = PolicyIndex()
+    pending: list[_Draft] = []
+    for rel, path in walk.files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            result.errors.append(FileIssue(rel, None, f"cannot read: {exc.strerror}"))
+            continue
+        if b"{{" in data and _chart_template(rel, walk.charts):
+            # Even when a template happens to parse, its values are Helm's to fill in.
+            line = _first_template_line(data.decode("utf-8", "replace"))
+            result.skipped.append(
+                FileIssue(rel, line, "Helm chart template: not YAML until Helm renders it")
+            )
+            continue
+        try:
+            source = ys.load(data)
+        except ys.YamlSyntaxError as exc:
+            text = data.decode("utf-8", "replace")
+            if "{{" in text:
+                result.skipped.append(
+                    FileIssue(rel, exc.line, f"template, not YAML: {exc.message}")
+                )
+            else:
+                result.errors.append(FileIssue(rel, exc.line, exc.message))
+            continue
+        result.files_read += 1
+        result.files.append(rel)
+        folder, _, basename = rel.rpartition("/")
+        chart_values = folder in walk.charts and basename.startswith("values")
+        scanner = _FileScanner(rel, source, index, chart_values=chart_values)
+        pending.extend(scanner.scan())
+        result.errors.extend(scanner.issues)
+    index.finish()
+    for draft in pending:
+        result.sites.append(draft.finish(index))
+    result.errors.extend(index.errors)
+    result.sites.sort(key=lambda s: (s.file, s.line, s.container))
+    return result
+
+
+def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
+    """Discover the sites of one file's bytes, as if it were the whole checkout.
+
+    Markers resolve only against policies in the same bytes. For re-reading a file that was
+    just rewritten, or checking content before it is written.
+    """
+    result = Discovery()
+    index = PolicyIndex()
+    try:
+        source = ys.load(data)
+    except ys.YamlSyntaxError as exc:
+        result.errors.append(FileIssue(file, exc.line, exc.message))
+        return result
+    result.files_read, result.files = 1, [file]
+    scanner = _FileScanner(file, source, index)
+    drafts = scanner.scan()
+    result.errors.extend(scanner.issues)
+    index.finish()
+    result.sites = sorted(
+        (d.finish(index) for d in drafts), key=lambda s: (s.file, s.line, s.container)
+    )
+    result.errors.extend(index.errors)
+    return result
+
+
+# --- one file -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Doc:
+    index: int
+    node: Node
+    kind: str
+    api: str
+    namespace: str | None
+    name: str
+    annotations: dict[str, Annotation]
+    prefix: tuple[str | int, ...] = ()
+
+
+@dataclass
+class _Draft:
+    """A site being assembled: its scalars, its annotations' verdict, its marker."""
+
+    file: str
+    doc: _Doc
+    container: str
+    parts: dict[Role, Part]
+    fixed_name: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    errors: list[str] = field(default_factory=list)
+    marker: tuple[str, str] | None = None
+    sibling_name: str | None = None
+    annotation_policy: ContainerPolicy | None = None
+    workload_errors: list[str] = field(default_factory=list)
+
+    def reference(
+        self, name_hint: str | None = None
+    ) -> tuple[ImageReference | None, str, str | None]:
+        """(parsed reference, text as written, error)."""
+        texts = {role: part.value for role, part in self.parts.items()}
+        registry = texts.get("registry")
+        if "image" in texts:
+            text = texts["image"] if registry is None else f"{registry}/{texts['image']}"
+            try:
+                return ImageReference.parse(text), text, None
+            except ImagebotError as exc:
+                return None, text, str(exc)
+        name = texts.get("name") or self.fixed_name or name_hint
+        tag, digest = texts.get("tag"), texts.get("digest")
+        shown = (
+            (name or "?")
+            + (f":{tag}" if tag is not None else "")
+            + (f"@{digest}" if digest is not None else "")
+        )
+        if name is None:
+            return None, shown, "cannot tell which image this tag belongs to"
+        if registry is not None:
+            name = f"{registry}/{name}"
+            shown = f"{registry}/{shown}"
+        try:
+            ref = ImageReference.from_parts(name, tag, digest)
+        except ImagebotError as exc:
+            return None, shown, str(exc)
+        return ref, str(ref), None
+
+    def finish(self, index: PolicyIndex) -> ImageSite:
+        errors = list(self.errors)
+        policy_image = None
+        definition = None
+        if self.marker is not None:
+            ns, pname = self.marker
+            definition = index.lookup(ns, pname)
+            if definition is None:
+                errors.append(
+                    f"marker names image policy {ns}:{pname}, which is not defined in the "
+                    "repository (no Flux ImagePolicy or imagebot policy file has that name)"
+                )
+            elif definition.error:
+                errors.append(f"image policy {ns}:{pname} is invalid: {definition.error}")
+            else:
+                policy_image = definition.image
+        hint = policy_image or self.sibling_name
+        ref, text, problem = self.reference(hint)
+        if problem:
+            errors.append(problem)
+        if (
+            ref is not None
+            and policy_image is not None
+            and ImageReference.parse(policy_image).repository != ref.repository
+        ):
+            errors.append(
+                f"image policy {':'.join(self.marker or ())} is for {policy_image}, "
+                f"but this image is {ref.familiar_name}"
+            )
+        ordered = [self.parts[r] for r in _ROLE_ORDER if r in self.parts]
+        first = min(ordered, key=lambda p: p.start) if ordered else None
+        site = ImageSite(
+            file=self.file,
+            line=first.line if first else self.doc.node.start_mark.line + 1,
+            kind=self.kind if self.kind is not None else self.doc.kind,
+            namespace=self.namespace if self.namespace is not None else self.doc.namespace,
+            name=self.name if self.name is not None else self.doc.name,
+            container=self.container,
+            image=ref,
+            reference_text=text,
+            tag=ref.tag if ref else self.parts["tag"].value if "tag" in self.parts else None,
+            digest=ref.digest if ref else None,
+            parts=ordered,
+            fixed_name=None
+            if "image" in self.parts or "name" in self.parts
+            else (self.fixed_name or hint),
+        )
+        cp = self.annotation_policy or ContainerPolicy()
+        site.policy, site.filter, site.extract = cp.policy, cp.filter, cp.extract
+        site.same_family, site.automated, site.source = cp.same_family, cp.automated, cp.source
+        site.locked, site.lock_message, site.lock_user = cp.locked, cp.lock_message, cp.lock_user
+        site.ignored = cp.ignored
+        if self.marker is not None:
+            # Flux v2 updates every marked value; only an explicit "automated: false"
+            # annotation on the workload says otherwise.
+            site.source = f"marker:{self.marker[0]}:{self.marker[1]}"
+            site.automated = not (cp.automated_explicit and not cp.automated)
+            if definition is not None and not definition.error:
+                site.policy, site.filter = definition.policy, definition.filter
+                site.extract, site.same_family = definition.extract, definition.same_family
+        errors.extend(e for e in self.workload_errors if e not in errors)
+        if errors:
+            site.error = "; ".join(errors)
+        return site
+
+
+class _FileScanner:
+    def __init__(
+        self, file: str, source: ys.Source, index: PolicyIndex, *, chart_values: bool = False
+    ) -> None:
+        self.file = file
+        self.chart_values = chart_values
+        self.source = source
+        self.index = index
+        self.issues: list[FileIssue] = []
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def part(self, role: Role, doc: _Doc, path: tuple[str | int, ...], node: ScalarNode) -> Part:
+        start, end = ys.scalar_extent(self.source.text, node)
+        return Part(
+            role=role,
+            doc=doc.index,
+            path=doc.prefix + path,
+            value=node.value,
+            style=ys.style_of(node),
+            start=self.source.byte_offset(start),
+            end=self.source.byte_offset(end),
+            line=node.start_mark.line + 1,
+        )
+
+    def draft(self, doc: _Doc, container: str, parts: dict[Role, Part], **kw) -> _Draft:
+        return _Draft(self.file, doc, container, parts, **kw)
+
+    # --- documents ---------------------------------------------------------------------------
+
+    def scan(self) -> list[_Draft]:
+        drafts: list[_Draft] = []
+        docs: list[_Doc] = []
+        for i, node in enumerate(self.source.docs):
+            if self.index.add_document(self.file, node):
+                continue
+            for doc in self._documents(i, node):
+                docs.append(doc)
+        by_doc: dict[int, list[_Draft]] = {}
+        for doc in docs:
+            found = self._sites(doc)
+            by_doc.setdefault(id(doc), []).extend(found)
+            drafts.extend(found)
+        markers = self._markers(docs, drafts)
+        for draft in markers:
+            by_doc.setdefault(id(draft.doc), []).append(draft)
+            drafts.append(draft)
+        for doc in docs:
+            members = by_doc.get(id(doc), [])
+            if not members:
+                continue
+            policies = AnnotationPolicies(doc.annotations, [d.container for d in members])
+            for draft in members:
+                image, _, _ = draft.reference()
+                draft.annotation_policy = policies.for_container(draft.container, image)
+            for draft in members:
+                draft.workload_errors = list(policies.errors)
+        return drafts
+
+    def _documents(self, index: int, node: Node) -> Iterator[_Doc]:
+        doc = self._doc(index, node, ())
+        yield doc
+        if doc.kind == "List" or doc.kind.endswith("List"):
+            for j, item in enumerate(ys.seq(ys.get(node, "items"))):
+                yield self._doc(index, item, ("items", j))
+
+    def _doc(self, index: int, node: Node, prefix: tuple[str | int, ...]) -> _Doc:
+        metadata = ys.get(node, "metadata")
+        annotations: dict[str, Annotation] = {}
+        for key, _, value in ys.items(ys.get(metadata, "annotations")):
+            if isinstance(value, ScalarNode):
+                annotations[key] = Annotation(
+                    value.value, ys.is_str(value), value.start_mark.line + 1
+                )
+            else:
+                annotations[key] = Annotation("<not a string>", False, value.start_mark.line + 1)
+        return _Doc(
+            index=index,
+            node=node,
+            kind=ys.get_str(node, "kind") or "",
+            api=ys.get_str(node, "apiVersion") or "",
+            namespace=ys.get_str(metadata, "namespace"),
+            name=ys.get_str(metadata, "name") or ys.get_str(metadata, "generateName") or "",
+            annotations=annotations,
+            prefix=prefix,
+        )
+
+    def _sites(self, doc: _Doc) -> list[_Draft]:
+        if doc.kind in POD_SPEC_PATHS:
+            return self._workload(doc)
+        if doc.kind in ("HelmRelease", "FluxHelmRelease"):
+            if doc.api.startswith(FLUX1_HELM_APIS):
+                return self._helm_release(doc, flux_v1=True)
+            if doc.api.startswith(FLUX2_HELM_API):
+                return self._helm_release(doc, flux_v1=False)
+            return []
+        if doc.kind in ("Kustomization", "Component") and doc.api.startswith(FLUX_KUSTOMIZE_API):
+            return self._kustomize_images(doc, ("spec", "images"))
+        basename = self.file.rsplit("/", 1)[-1]
+        if self.chart_values and not doc.kind and not doc.prefix:
+            return self._chart_values(doc)
+        if not doc.kind and not doc.prefix and _COMPOSE_FILE.match(basename):
+            return self._compose(doc)
+        if (doc.kind in ("Kustomization", "Component") and doc.api.startswith(KUSTOMIZE_API)) or (
+            not doc.kind and not doc.prefix and basename in KUSTOMIZATION_FILES
+        ):
+            return self._kustomize_images(doc, ("images",))
+        return []
+
+    # --- workloads ---------------------------------------------------------------------------
+
+    def _workload(self, doc: _Doc) -> list[_Draft]:
+        spec_path = POD_SPEC_PATHS[doc.kind]
+        pod = ys.get_path(doc.node, spec_path)
+        drafts = []
+        for section in CONTAINER_SECTIONS:
+            for i, container in enumerate(ys.seq(ys.get(pod, section))):
+                image = ys.get(container, "image")
+                if image is None:
+                    continue  # patches often name a container without its image
+                name = ys.get_str(container, "name") or f"{section}[{i}]"
+                path = (*spec_path, section, i, "image")
+                if not isinstance(image, ScalarNode):
+                    drafts.append(self.draft(doc, name, {}, errors=["image is not a string"]))
+                    continue
+                if ys.scalar_text(image) is None or image.value == "":
+                    continue
+                drafts.append(
+                    self.draft(doc, name, {"image": self.part("image", doc, path, image)})
+                )
+        return drafts
+
+    # --- HelmRelease values --------------------------------------------------------------------
+
+    def _helm_release(self, doc: _Doc, *, flux_v1: bool) -> list[_Draft]:
+        values_path = ("spec", "values")
+        values = ys.get_path(doc.node, values_path)
+        found: dict[str, _Draft] = {}
+        if isinstance(values, MappingNode):
+            if flux_v1:
+                draft = self._values_container(doc, values, values_path, CHART_IMAGE, flux_v1=True)
+                if draft:
+                    found[CHART_IMAGE] = draft
+                for key, _, value in ys.items(values):
+                    draft = self._values_container(
+                        doc, value, (*values_path, key), key, flux_v1=True
+                    )
+                    if draft:
+                        found[key] = draft
+            else:
+                for draft in self._values_tree(doc, values, values_path):
+                    found.setdefault(draft.container, draft)
+        mapped, problems = self._path_annotations(doc, values, values_path)
+        taken = {(p.doc, p.path) for d in mapped.values() for p in d.parts.values()}
+        for name, draft in list(found.items()):
+            if name in mapped or any((p.doc, p.path) in taken for p in draft.parts.values()):
+                del found[name]
+        found.update(mapped)
+        drafts = list(found.values())
+        if problems:
+            for draft in drafts:
+                draft.errors.extend(problems)
+            if not drafts:
+                drafts.append(self.draft(doc, "", {}, errors=problems))
+        return drafts
+
+    def _values_container(
+        self, doc: _Doc, node: Node, path: tuple[str | int, ...], name: str, *, flux_v1: bool
+    ) -> _Draft | None:
+        """Flux v1's reading of a values mapping holding ``image`` (string or mapping).
+
+        Beyond Flux v1 (Flux v2 values, chart values files) ``image: {repo: ..., tag: ...}``
+        is read too; for Flux v1 releases only what Flux v1 read, so that its annotations
+        govern the same containers."""
+        image = ys.get(node, "image")
+        if isinstance(image, ScalarNode):
+            if ys.scalar_text(image) in (None, ""):
+                return None
+            parts: dict[Role, Part] = {}
+            tag = _scalar(ys.get(node, "tag"))
+            registry = _scalar(ys.get(node, "registry"))
+            role: Role = "name" if tag is not None else "image"
+            parts[role] = self.part(role, doc, (*path, "image"), image)
+            if tag is not None:
+                parts["tag"] = self.part("tag", doc, (*path, "tag"), tag)
+            if registry is not None:
+                parts["registry"] = self.part("registry", doc, (*path, "registry"), registry)
+            return self.draft(doc, name, parts)
+        if isinstance(image, MappingNode):
+            keys = ("repository",) if flux_v1 else ("repository", "repo")
+            return self._image_mapping(doc, image, (*path, "image"), name, repo_keys=keys)
+        return None
+
+    def _image_mapping(
+        self,
+        doc: _Doc,
+        node: MappingNode,
+        path: tuple[str | int, ...],
+        name: str,
+        *,
+        strict: bool = True,
+        repo_keys: tuple[str, ...] = ("repository",),
+    ) -> _Draft | None:
+        """``{registry?, repository, tag?, digest?}`` as Helm charts write an image."""
+        repo_key = next((k for k in repo_keys if ys.get(node, k) is not None), repo_keys[0])
+        repository = _scalar(ys.get(node, repo_key))
+        if repository is None or repository.value == "":
+            return None
+        tag = _scalar(ys.get(node, "tag"))
+        digest = _scalar(ys.get(node, "digest"))
+        registry = _scalar(ys.get(node, "registry"))
+        if tag is not None and tag.value == "":
+            tag = None
+        if digest is not None and digest.value == "":
+            digest = None
+        if not strict:
+            if tag is None and digest is None:
+                return None
+            try:
+                ImageReference.parse(
+                    (f"{registry.value}/" if registry is not None else "") + repository.value
+                )
+            except ImagebotError:
+                return None
+        parts: dict[Role, Part] = {}
+        split = tag is not None or digest is not None
+        role: Role = "name" if split else "image"
+        parts[role] = self.part(role, doc, (*path, repo_key), repository)
+        if tag is not None:
+            parts["tag"] = self.part("tag", doc, (*path, "tag"), tag)
+        if digest is not None:
+            parts["digest"] = self.part("digest", doc, (*path, "digest"), digest)
+        if registry is not None and registry.value != "":
+            parts["registry"] = self.part("registry", doc, (*path, "registry"), registry)
+        return self.draft(doc, name, parts)
+
+    def _values_tree(
+        self, doc: _Doc, node: Node, path: tuple[str | int, ...], *, base: int = 2
+    ) -> Iterator[_Draft]:
+        """Flux v2: images anywhere in the values (``image:`` or ``repository`` + ``tag``).
+
+        *base* is how many leading path keys lead to the values (``spec.values``)."""
+        if len(path) - base > 50:
+            return
+        rel = path[base:]
+        name = CHART_IMAGE if not rel else ".".join(str(p) for p in rel)
+        if isinstance(node, MappingNode):
+            skip: set[str] = set()
+            draft = self._values_container(doc, node, path, name, flux_v1=False)
+            if draft is not None:
+                skip = {"image", "tag", "registry"}
+                yield draft
+            elif "image" not in (k for k, _, _ in ys.items(node)):
+                draft = self._image_mapping(doc, node, path, name, strict=False)
+                if draft is not None:
+                    yield draft
+                    return
+            for key, _, value in ys.items(node):
+                if key not in skip:
+                    yield from self._values_tree(doc, value, (*path, key), base=base)
+        elif isinstance(node, SequenceNode):
+            for i, item in enumerate(node.value):
+                yield from self._values_tree(doc, item, (*path, i), base=base)
+
+    def _path_annotations(
+        self, doc: _Doc, values: Node | None, values_path: tuple[str, ...]
+    ) -> tuple[dict[str, _Draft], list[str]]:
+        """Flux v1's ``repository.fluxcd.io/<alias>`` (+ registry, tag) value paths."""
+        maps: dict[str, dict[str, tuple[str, Annotation]]] = {}
+        for key, ann in doc.annotations.items():
+            for field_name, prefix in PATH_PREFIXES.items():
+                if key.startswith(prefix):
+                    maps.setdefault(key[len(prefix) :], {})[field_name] = (key, ann)
+        drafts: dict[str, _Draft] = {}
+        problems: list[str] = []
+        for alias, fields in sorted(maps.items()):
+            if "repository" not in fields:
+                key = next(iter(fields.values()))[0]
+                problems.append(f"annotation {key} needs {PATH_PREFIXES['repository']}{alias}")
+                continue
+            parts: dict[Role, Part] = {}
+            for field_name in ("repository", "registry", "tag"):
+                if field_name not in fields:
+                    continue
+                key, ann = fields[field_name]
+                rel = tuple(int(p) if p.isdigit() else p for p in ann.value.split("."))
+                node = ys.get_path(values, rel)
+                if not isinstance(node, ScalarNode) or ys.scalar_text(node) is None:
+                    problems.append(f"annotation {key}: no value at spec.values.{ann.value}")
+                    continue
+                role: Role = {"registry": "registry", "tag": "tag"}.get(field_name, "name")
+                if field_name == "repository" and "tag" not in fields:
+                    role = "image"
+                parts[role] = self.part(role, doc, (*values_path, *rel), node)
+            if "image" in parts or "name" in parts:
+                drafts[alias] = self.draft(doc, alias, parts)
+        return drafts, problems
+
+    def _chart_values(self, doc: _Doc) -> list[_Draft]:
+        """A Helm chart's own values file: its default images, read like Flux v2 values."""
+        chart = self.file.rsplit("/", 2)[-2] if self.file.count("/") >= 1 else "."
+        drafts = list(self._values_tree(doc, doc.node, (), base=0))
+        for draft in drafts:
+            draft.kind, draft.name = "HelmValues", chart
+        return drafts
+
+    def _compose(self, doc: _Doc) -> list[_Draft]:
+        """Docker Compose ``services.<name>.image``."""
+        drafts = []
+        for name, _, service in ys.items(ys.get(doc.node, "services")):
+            image = _scalar(ys.get(service, "image"))
+            if image is None or image.value == "":
+                continue
+            part = self.part("image", doc, ("services", name, "image"), image)
+            drafts.append(self.draft(doc, name, {"image": part}, kind="ComposeService", name=name))
+        return drafts
+
+    # --- kustomize images ------------------------------------------------------------------------
+
+    def _kustomize_images(self, doc: _Doc, images_path: tuple[str, ...]) -> list[_Draft]:
+        drafts = []
+        if doc.name:
+            owner = doc.name
+        else:
+            owner = self.file.rsplit("/", 1)[0] if "/" in self.file else "."
+        namespace = doc.namespace
+        if images_path == ("images",) and namespace is None:
+            namespace = ys.get_str(doc.node, "namespace")
+        for i, entry in enumerate(ys.seq(ys.get_path(doc.node, images_path))):
+            name = ys.get_str(entry, "name")
+            if name is None:
+                continue
+            parts: dict[Role, Part] = {}
+            for key, role in (("newName", "name"), ("newTag", "tag"), ("digest", "digest")):
+                node = _scalar(ys.get(entry, key))
+                if node is not None and node.value != "":
+                    parts[role] = self.part(role, doc, (*images_path, i, key), node)  # type: ignore[arg-type]
+            if not parts:
+                continue  # an entry that changes nothing
+            drafts.append(
+                self.draft(
+                    doc,
+                    name,
+                    parts,
+                    fixed_name=name,
+                    kind=doc.kind or "Kustomization",
+                    name=owner,
+                    namespace=namespace,
+                )
+            )
+        return drafts
+
+    # --- markers ---------------------------------------------------------------------------------
+
+    def _markers(self, docs: list[_Doc], drafts: list[_Draft]) -> list[_Draft]:
+        text = self.source.text
+        matches = list(_MARKER.finditer(text))
+        if not matches:
+            return []
+        by_end: dict[int, list[tuple[_Doc, tuple[str | int, ...], ScalarNode]]] = {}
+        scalar_spans: list[tuple[int, int]] = []
+        for doc in self._marker_docs(docs):
+            for path, node in ys.walk_scalars(doc.node):
+                by_end.setdefault(node.end_mark.index, []).append((doc, path, node))
+                scalar_spans.append((node.start_mark.index, node.end_mark.index))
+        owners: dict[tuple[int, tuple[str | int, ...]], tuple[_Draft, Role]] = {}
+        for draft in drafts:
+            for role, part in draft.parts.items():
+                owners[(part.doc, part.path)] = (draft, role)
+        groups: dict[tuple[int, tuple[str | int, ...], str, str], _Draft] = {}
+        made: list[_Draft] = []
+        for match in matches:
+            hash_at = match.start()
+            line = text.count("\n", 0, hash_at) + 1
+            end = hash_at
+            while end > 0 and text[end - 1] in " \t":
+                end -= 1
+            candidates = by_end.get(end, []) if end < hash_at else []
+            if not candidates:
+                if not any(s <= hash_at < e for s, e in scalar_spans) and not _commented_out(
+                    text, hash_at, scalar_spans
+                ):
+                    self.issues.append(
+                        FileIssue(
+                            self.file, line, "image policy marker is not on a scalar value; ignored"
+                        )
+                    )
+                continue
+            doc, rel_path, node = candidates[-1]
+            ref = match.group(1)
+            pieces = ref.split(":")
+            if (
+                len(pieces) not in (2, 3)
+                or not all(pieces)
+                or (len(pieces) == 3 and pieces[2] not in ("tag", "name", "digest"))
+            ):
+                self.issues.append(
+                    FileIssue(
+                        self.file,
+                        line,
+                        f"image policy marker {ref!r}: "
+                        "expected <namespace>:<name>[:tag|:name|:digest]",
+                    )
+                )
+                continue
+            ns, pname = pieces[0], pieces[1]
+            role = _MARKER_FIELDS[pieces[2] if len(pieces) == 3 else None]
+            path = doc.prefix + rel_path
+            owner = owners.get((doc.index, path))
+            if owner is not None:
+                draft, part_role = owner
+                self._attach(draft, (ns, pname), role, part_role)
+                continue
+            parent = path[:-1]
+            key = (doc.index, parent, ns, pname)
+            draft = groups.get(key)
+            if draft is None or role in draft.parts:
+                container = ".".join(str(p) for p in parent) or str(path[-1])
+                draft = self.draft(doc, container, {}, marker=(ns, pname))
+                parent_node = ys.get_path(doc.node, rel_path[:-1])
+                for sibling in ("repository", "image", "name"):
+                    value = _scalar(ys.get(parent_node, sibling))
+                    if value is not None and sibling != path[-1] and value.value:
+                        draft.sibling_name = value.value
+                        break
+                groups[key] = draft
+                made.append(draft)
+            draft.parts[role] = self.part(role, doc, rel_path, node)
+        return made
+
+    def _marker_docs(self, docs: list[_Doc]) -> list[_Doc]:
+        """Top-level documents, including policy documents that were not kept as ``_Doc``."""
+        have = {d.index for d in docs if not d.prefix}
+        extra = []
+        for i, node in enumerate(self.source.docs):
+            if i not in have:
+                extra.append(self._doc(i, node, ()))
+        return [d for d in docs if not d.prefix] + extra
+
+    def _attach(self, draft: _Draft, ref: tuple[str, str], role: Role, part_role: Role) -> None:
+        if draft.marker is not None and draft.marker != ref:
+            draft.errors.append(
+                f"markers name two image policies: {':'.join(draft.marker)} and {':'.join(ref)}"
+            )
+            return
+        draft.marker = ref
+        if role != part_role:
+            wanted = {
+                "image": "a whole image reference",
+                "tag": "a tag",
+                "name": "an image name",
+                "digest": "a digest",
+                "registry": "a registry",
+            }
+            draft.errors.append(
+                f"marker {':'.join(ref)}{'' if role == 'image' else ':' + role} is on "
+                f"{wanted[part_role]}, but it expects {wanted[role]}"
+            )
+
+
+def _commented_out(text: str, hash_at: int, spans: list[tuple[int, int]]) -> bool:
+    """True when the marker sits inside an earlier comment on its line (an example)."""
+    line_start = max(text.rfind("\n", 0, hash_at), text.rfind("\r", 0, hash_at)) + 1
+    for pos in range(line_start, hash_at):
+        starts_comment = text[pos] == "#" and (pos == line_start or text[pos - 1] in " \t")
+        if starts_comment and not any(s <= pos < e for s, e in spans):
+            return True
+    return False
+
+
+def _scalar(node: Node | None) -> ScalarNode | None:
+    if isinstance(node, ScalarNode) and ys.scalar_text(node) is not None:
+        return node
+    return None
+
+
+__all__ = ["DEFAULT_INCLUDE", "discover", "glob_regex", "scan_bytes"]
+
+# Keep the prefixes importable from here for callers that format annotation keys.
+ANNOTATION_PREFIXES = (IMAGEBOT, FLUX, WEAVE, FILTER, ARGO)

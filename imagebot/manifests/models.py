@@ -1,0 +1,237 @@
+"""Plain values the manifests stage hands to the rest of imagebot.
+
+Everything here is a dataclass with a ``to_dict()`` that is JSON-serialisable, so sites can be
+printed (``list-images --output json``), logged and stored without knowing about YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from imagebot.reference import ImageReference
+
+#: What a located scalar holds: a whole reference (``name[:tag][@digest]``), or one part of a
+#: split form (Helm values' ``repository`` + ``tag``, kustomize's ``newName`` + ``newTag``).
+Role = Literal["image", "registry", "name", "tag", "digest"]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One YAML scalar holding (part of) an image reference, and where it sits.
+
+    ``doc`` and ``path`` find the node again in a re-parsed file; ``start``/``end`` are byte
+    offsets of the scalar as written (quotes included, anchor and tag excluded) in the bytes
+    the site was discovered in. ``value`` is the scalar's text as written (``1.30`` stays
+    ``"1.30"``).
+    """
+
+    role: Role
+    doc: int
+    path: tuple[str | int, ...]
+    value: str
+    style: str  # "" plain, "'" single, '"' double, "|" literal, ">" folded
+    start: int
+    end: int
+    line: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "doc": self.doc,
+            "path": list(self.path),
+            "value": self.value,
+            "style": self.style,
+            "start": self.start,
+            "end": self.end,
+            "line": self.line,
+        }
+
+
+@dataclass(frozen=True)
+class FileIssue:
+    """A file (or a place in it) that was skipped or could not be used."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}:{self.line}: {self.message}"
+            if self.line
+            else f"{self.file}: {self.message}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "message": self.message}
+
+
+@dataclass
+class ImageSite:
+    """One occurrence of a container image in a manifest, with the policy that governs it.
+
+    A site with ``error`` set is shown but never updated: its image, policy or marker could
+    not be understood.
+    """
+
+    file: str
+    line: int
+    kind: str
+    namespace: str | None
+    name: str
+    container: str
+    image: ImageReference | None
+    reference_text: str
+    tag: str | None
+    digest: str | None
+    policy: str | None = None
+    filter: str | None = None
+    extract: str | None = None
+    same_family: bool = True
+    automated: bool = False
+    locked: bool = False
+    lock_message: str | None = None
+    lock_user: str | None = None
+    ignored: bool = False
+    source: str = "none"
+    error: str | None = None
+    parts: list[Part] = field(default_factory=list)
+    #: Name text used when no scalar holds a writable name (kustomize entry without newName).
+    fixed_name: str | None = None
+
+    @property
+    def workload(self) -> str:
+        """``namespace:kind/name`` as ``fluxctl`` prints workloads."""
+        ns = self.namespace or "<cluster>"
+        return f"{ns}:{self.kind.lower() or 'document'}/{self.name}"
+
+    @property
+    def id(self) -> str:
+        """Stable identity within a checkout: file, workload and container."""
+        return f"{self.file}#{self.workload}#{self.container}"
+
+    @property
+    def repository(self) -> str | None:
+        return self.image.repository if self.image is not None else None
+
+    @property
+    def updatable(self) -> bool:
+        """True when the bot may change this image (automated, not locked/ignored, no error)."""
+        return self.automated and not self.locked and not self.ignored and self.error is None
+
+    def part(self, role: Role) -> Part | None:
+        for part in self.parts:
+            if part.role == role:
+                return part
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "container": self.container,
+            "image": self.reference_text,
+            "repository": self.repository,
+            "tag": self.tag,
+            "digest": self.digest,
+            "policy": self.policy,
+            "filter": self.filter,
+            "extract": self.extract,
+            "same_family": self.same_family,
+            "automated": self.automated,
+            "locked": self.locked,
+            "lock_message": self.lock_message,
+            "lock_user": self.lock_user,
+            "ignored": self.ignored,
+            "source": self.source,
+            "error": self.error,
+            "parts": [p.to_dict() for p in self.parts],
+        }
+
+
+@dataclass
+class Discovery:
+    """Everything a scan of a checkout found."""
+
+    sites: list[ImageSite] = field(default_factory=list)
+    skipped: list[FileIssue] = field(default_factory=list)
+    errors: list[FileIssue] = field(default_factory=list)
+    files_read: int = 0
+    #: The files read (posix, relative to the root), in the order they were read.
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        """File errors or any site with an error (skipped files are not errors)."""
+        return bool(self.errors) or any(site.error for site in self.sites)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sites": [s.to_dict() for s in self.sites],
+            "skipped": [i.to_dict() for i in self.skipped],
+            "errors": [i.to_dict() for i in self.errors],
+            "files_read": self.files_read,
+            "files": list(self.files),
+        }
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Change one site's tag (and digest, and optionally name)."""
+
+    site: ImageSite
+    new_tag: str | None
+    new_digest: str | None = None
+    new_name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site.id,
+            "new_tag": self.new_tag,
+            "new_digest": self.new_digest,
+            "new_name": self.new_name,
+        }
+
+
+@dataclass
+class RewriteResult:
+    """New bytes for one file; ``errors`` name the edits that were refused (not applied)."""
+
+    content: bytes
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    applied: list[Edit] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "notes": self.notes,
+            "errors": self.errors,
+            "applied": [e.to_dict() for e in self.applied],
+        }
+
+
+@dataclass
+class FileChange:
+    """The outcome for one file: written when ``changed``; ``errors`` say what was refused."""
+
+    file: str
+    old: bytes
+    new: bytes
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "changed": self.changed,
+            "notes": self.notes,
+            "errors": self.errors,
+        }

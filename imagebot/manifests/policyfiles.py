@@ -1,0 +1,328 @@
+"""Named image policies that marker comments refer to.
+
+Two kinds of documents define them, found in any file the scan reads:
+
+* imagebot's own, normally kept under ``policies/``::
+
+    apiVersion: imagebot.io/v1
+    kind: ImagePolicy
+    metadata:
+      name: podinfo
+      namespace: flux-system      # optional: without it the policy answers for any namespace
+    spec:
+      image: ghcr.io/stefanprodan/podinfo   # optional: the image the policy is for
+      policy: semver:~6.0                   # required: any imagebot policy string
+      filter: '^main-[a-f0-9]+-(?P<ts>[0-9]+)$'   # optional regex, searched
+      extract: '$ts'                        # optional, Flux's template syntax
+      sameFamily: true                      # optional, default true
+
+* Flux v2's ``ImagePolicy`` and ``ImageRepository`` (``image.toolkit.fluxcd.io``), so the
+  markers of a Flux v2 repository resolve as they do for Flux.
+
+Every problem is reported with file, line and key, and the policy is kept as broken so that a
+marker naming it shows the error instead of "no such policy".
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+
+from imagebot.errors import ImagebotError
+from imagebot.manifests import yamlsource as ys
+from imagebot.manifests.models import FileIssue
+from imagebot.manifests.policycheck import check_policy
+from imagebot.reference import ImageReference
+
+IMAGEBOT_API = "imagebot.io/v1"
+FLUX_IMAGE_GROUP = "image.toolkit.fluxcd.io/"
+
+_SPEC_KEYS = ("image", "policy", "filter", "extract", "sameFamily")
+_METADATA_KEYS = ("name", "namespace", "labels", "annotations")
+
+
+@dataclass
+class PolicyDef:
+    """One named policy. ``error`` set means it exists but cannot be used."""
+
+    namespace: str | None
+    name: str
+    file: str
+    line: int
+    origin: str  # "imagebot" or "flux"
+    policy: str | None = None
+    filter: str | None = None
+    extract: str | None = None
+    same_family: bool = True
+    image: str | None = None
+    error: str | None = None
+    repository_ref: tuple[str | None, str] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}:{self.name}" if self.namespace else self.name
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass
+class _Repository:
+    namespace: str | None
+    name: str
+    image: str | None
+    file: str
+    line: int
+    error: str | None = None
+
+
+class _Invalid(Exception):
+    def __init__(self, node: Node | None, key: str, message: str) -> None:
+        super().__init__(message)
+        self.node, self.key, self.message = node, key, message
+
+
+@dataclass
+class PolicyIndex:
+    """All policies of a checkout, looked up by ``namespace:name``."""
+
+    policies: dict[tuple[str | None, str], list[PolicyDef]] = field(default_factory=dict)
+    repositories: dict[tuple[str | None, str], list[_Repository]] = field(default_factory=dict)
+    errors: list[FileIssue] = field(default_factory=list)
+
+    # --- collecting ----------------------------------------------------------------------
+
+    def add_document(self, file: str, doc: Node) -> bool:
+        """Record *doc* if it defines a policy or image repository; True when it did."""
+        api = ys.get_str(doc, "apiVersion") or ""
+        kind = ys.get_str(doc, "kind") or ""
+        if api.startswith("imagebot.io/") and kind == "ImagePolicy":
+            self._add(self._imagebot_policy(file, doc, api))
+            return True
+        if api.startswith(FLUX_IMAGE_GROUP) and kind == "ImagePolicy":
+            self._add(self._flux_policy(file, doc))
+            return True
+        if api.startswith(FLUX_IMAGE_GROUP) and kind == "ImageRepository":
+            repo = self._flux_repository(file, doc)
+            if repo is not None:
+                self.repositories.setdefault((repo.namespace, repo.name), []).append(repo)
+            return True
+        return False
+
+    def _add(self, policy: PolicyDef | None) -> None:
+        if policy is None:
+            return
+        same = self.policies.setdefault((policy.namespace, policy.name), [])
+        same.append(policy)
+        if len(same) > 1:
+            places = ", ".join(p.where for p in same)
+            message = f"image policy {policy.key} is defined more than once ({places})"
+            self.errors.append(FileIssue(policy.file, policy.line, message))
+            for p in same:
+                p.error = message
+
+    def _issue(self, file: str, exc: _Invalid, fallback_line: int) -> str:
+        line = exc.node.start_mark.line + 1 if exc.node is not None else fallback_line
+        self.errors.append(FileIssue(file, line, f"{exc.key}: {exc.message}"))
+        return f"{file}:{line}: {exc.key}: {exc.message}"
+
+    # --- imagebot's own schema -------------------------------------------------------------
+
+    def _imagebot_policy(self, file: str, doc: Node, api: str) -> PolicyDef | None:
+        line = doc.start_mark.line + 1
+        try:
+            if api != IMAGEBOT_API:
+                raise _Invalid(
+                    ys.get(doc, "apiVersion"),
+                    "apiVersion",
+                    f"unsupported version {api!r} (expected {IMAGEBOT_API})",
+                )
+            namespace, name = _metadata(doc)
+        except _Invalid as exc:
+            self._issue(file, exc, line)
+            return None
+        policy = PolicyDef(namespace, name, file, line, "imagebot")
+        try:
+            spec = ys.get(doc, "spec")
+            if not isinstance(spec, MappingNode):
+                raise _Invalid(spec or doc, "spec", "expected a mapping with at least 'policy'")
+            for key, key_node, _ in ys.items(spec):
+                if key not in _SPEC_KEYS:
+                    close = difflib.get_close_matches(key, _SPEC_KEYS, n=1, cutoff=0.6)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise _Invalid(key_node, f"spec.{key}", f"unknown key{hint}")
+            policy_node = ys.get(spec, "policy")
+            if policy_node is None:
+                raise _Invalid(spec, "spec.policy", "missing: the policy string, e.g. semver:~1.0")
+            policy.policy = _string(policy_node, "spec.policy")
+            policy.filter = _optional_string(spec, "filter")
+            policy.extract = _optional_string(spec, "extract")
+            family = ys.get(spec, "sameFamily")
+            if family is not None:
+                if not isinstance(family, ScalarNode) or family.tag != "tag:yaml.org,2002:bool":
+                    raise _Invalid(family, "spec.sameFamily", "expected true or false")
+                policy.same_family = family.value.lower() == "true"
+            image_node = ys.get(spec, "image")
+            if image_node is not None:
+                policy.image = _image_name(image_node, "spec.image")
+            self._check(policy, policy_node, "spec.policy")
+        except _Invalid as exc:
+            policy.error = self._issue(file, exc, line)
+        return policy
+
+    def _check(self, policy: PolicyDef, node: Node, key: str) -> None:
+        assert policy.policy is not None
+        policy.policy, problem = check_policy(
+            policy.policy,
+            filter=policy.filter,
+            extract=policy.extract,
+            same_family=policy.same_family,
+        )
+        if problem:
+            raise _Invalid(node, key, problem)
+
+    # --- Flux v2 ---------------------------------------------------------------------------
+
+    def _flux_policy(self, file: str, doc: Node) -> PolicyDef | None:
+        line = doc.start_mark.line + 1
+        try:
+            namespace, name = _metadata(doc)
+        except _Invalid as exc:
+            self._issue(file, exc, line)
+            return None
+        policy = PolicyDef(namespace, name, file, line, "flux", same_family=True)
+        try:
+            spec = ys.get(doc, "spec")
+            ref = ys.get(spec, "imageRepositoryRef")
+            ref_name = ys.get_str(ref, "name")
+            if ref_name is None:
+                raise _Invalid(ref or spec or doc, "spec.imageRepositoryRef.name", "missing")
+            policy.repository_ref = (ys.get_str(ref, "namespace") or namespace, ref_name)
+            choice = ys.get(spec, "policy")
+            chosen = ys.items(choice)
+            if len(chosen) != 1:
+                raise _Invalid(
+                    choice or spec,
+                    "spec.policy",
+                    "expected exactly one of semver, alphabetical, numerical",
+                )
+            kind, kind_node, body = chosen[0]
+            if kind == "semver":
+                range_node = ys.get(body, "range")
+                if range_node is None:
+                    raise _Invalid(body, "spec.policy.semver.range", "missing")
+                policy.policy = "semver:" + _string(range_node, "spec.policy.semver.range")
+                anchor = range_node
+            elif kind in ("alphabetical", "numerical"):
+                order_node = ys.get(body, "order")
+                order = (
+                    "asc"
+                    if order_node is None
+                    else _string(order_node, f"spec.policy.{kind}.order")
+                )
+                if order not in ("asc", "desc"):
+                    raise _Invalid(order_node, f"spec.policy.{kind}.order", "expected asc or desc")
+                policy.policy = f"{kind}:{order}"
+                anchor = order_node or kind_node
+            else:
+                raise _Invalid(kind_node, f"spec.policy.{kind}", "unknown policy kind")
+            tags = ys.get(spec, "filterTags")
+            if tags is not None:
+                policy.filter = _optional_string(tags, "pattern", "spec.filterTags.pattern")
+                policy.extract = _optional_string(tags, "extract", "spec.filterTags.extract")
+                if policy.extract is not None and policy.filter is None:
+                    raise _Invalid(tags, "spec.filterTags.extract", "needs a pattern")
+            self._check(policy, anchor, f"spec.policy.{kind}")
+        except _Invalid as exc:
+            policy.error = self._issue(file, exc, line)
+        return policy
+
+    def _flux_repository(self, file: str, doc: Node) -> _Repository | None:
+        line = doc.start_mark.line + 1
+        try:
+            namespace, name = _metadata(doc)
+        except _Invalid as exc:
+            self._issue(file, exc, line)
+            return None
+        repo = _Repository(namespace, name, None, file, line)
+        try:
+            spec = ys.get(doc, "spec")
+            image = ys.get(spec, "image")
+            if image is None:
+                raise _Invalid(spec or doc, "spec.image", "missing")
+            repo.image = _image_name(image, "spec.image")
+        except _Invalid as exc:
+            repo.error = self._issue(file, exc, line)
+        return repo
+
+    # --- looking up ------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Resolve Flux policies' image repositories (call once every file is read)."""
+        for same in self.policies.values():
+            for policy in same:
+                if policy.repository_ref is None or policy.error:
+                    continue
+                repos = _find(self.repositories, *policy.repository_ref)
+                if len(repos) == 1:
+                    if repos[0].error:
+                        policy.error = f"its ImageRepository is invalid: {repos[0].error}"
+                    else:
+                        policy.image = repos[0].image
+                elif len(repos) > 1:
+                    places = ", ".join(f"{r.file}:{r.line}" for r in repos)
+                    policy.error = f"its ImageRepository is defined more than once ({places})"
+
+    def lookup(self, namespace: str, name: str) -> PolicyDef | None:
+        found = _find(self.policies, namespace, name)
+        if len(found) > 1:
+            # several namespace-less policies of the same name: already an error on each
+            return found[0]
+        return found[0] if found else None
+
+
+def _find(table: dict, namespace: str | None, name: str) -> list:
+    exact = table.get((namespace, name))
+    if exact:
+        return exact
+    return table.get((None, name), [])
+
+
+def _metadata(doc: Node) -> tuple[str | None, str]:
+    metadata = ys.get(doc, "metadata")
+    if not isinstance(metadata, MappingNode):
+        raise _Invalid(metadata or doc, "metadata", "expected a mapping with a name")
+    name_node = ys.get(metadata, "name")
+    if name_node is None:
+        raise _Invalid(metadata, "metadata.name", "missing")
+    name = _string(name_node, "metadata.name")
+    ns_node = ys.get(metadata, "namespace")
+    namespace = _string(ns_node, "metadata.namespace") if ns_node is not None else None
+    return namespace, name
+
+
+def _string(node: Node | None, key: str) -> str:
+    if not isinstance(node, ScalarNode) or ys.scalar_text(node) is None:
+        raise _Invalid(node, key, "expected a string")
+    return node.value
+
+
+def _optional_string(parent: Node | None, name: str, key: str | None = None) -> str | None:
+    node = ys.get(parent, name)
+    if node is None or (isinstance(node, ScalarNode) and ys.scalar_text(node) is None):
+        return None
+    return _string(node, key or f"spec.{name}")
+
+
+def _image_name(node: Node, key: str) -> str:
+    text = _string(node, key)
+    try:
+        ref = ImageReference.parse(text)
+    except ImagebotError as exc:
+        raise _Invalid(node, key, str(exc)) from None
+    if ref.tag or ref.digest:
+        raise _Invalid(node, key, f"{text!r}: give the image name without a tag or digest")
+    return text

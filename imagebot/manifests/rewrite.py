@@ -1,0 +1,370 @@
+"""Changing an image value in a manifest and nothing else.
+
+The new file is the old bytes with the changed scalars spliced in at their exact byte spans:
+comments, quoting, indentation, line endings, blank lines, anchors, block scalars and every
+other document stay byte-for-byte. A quoted value keeps its quotes; an unquoted one is quoted
+only when the new value would otherwise read as a number, boolean or date (and the old one did
+not), and a note says so. After splicing, the file is parsed again and every scalar compared
+with the old one: if anything but the intended values differs, nothing is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from imagebot.errors import ImagebotError
+from imagebot.manifests import yamlsource as ys
+from imagebot.manifests.models import Edit, FileChange, ImageSite, Part, RewriteResult
+from imagebot.reference import ImageReference, validate_digest, validate_tag
+
+log = logging.getLogger(__name__)
+
+
+class _Refused(Exception):
+    """An edit that cannot be made safely; the message says why."""
+
+
+@dataclass
+class _Splice:
+    node: ScalarNode
+    start: int  # character offsets in the decoded text
+    end: int
+    new_value: str
+    new_raw: str
+    edit: Edit
+
+
+def _where(site: ImageSite) -> str:
+    return f"{site.file}:{site.line}: {site.workload} container {site.container}"
+
+
+# --- what each scalar should become ----------------------------------------------------------
+
+
+def _split_reference(text: str) -> tuple[str, str | None, str | None]:
+    """``name[:tag][@digest]`` into its pieces, exactly as written."""
+    rest, at, digest = text.partition("@")
+    colon = rest.rfind(":")
+    if colon > rest.rfind("/"):
+        return rest[:colon], rest[colon + 1 :], digest if at else None
+    return rest, None, digest if at else None
+
+
+def _join_reference(name: str, tag: str | None, digest: str | None) -> str:
+    return (
+        name + (f":{tag}" if tag is not None else "") + (f"@{digest}" if digest is not None else "")
+    )
+
+
+def plan_values(edit: Edit) -> tuple[list[tuple[Part, str]], list[str], ImageReference]:
+    """The new value of each scalar an edit changes, notes, and the reference it yields."""
+    site = edit.site
+    if site.image is None:
+        raise _Refused(f"the image could not be read ({site.error or 'no reference'})")
+    current = site.image
+    notes: list[str] = []
+    try:
+        new_tag = validate_tag(edit.new_tag) if edit.new_tag is not None else current.tag
+        new_digest = validate_digest(edit.new_digest) if edit.new_digest is not None else None
+        if edit.new_name is not None:
+            named = ImageReference.parse(edit.new_name)
+            if named.tag or named.digest:
+                raise _Refused(f"new name {edit.new_name!r} has a tag or digest")
+    except ImagebotError as exc:
+        raise _Refused(str(exc)) from None
+    new_name = edit.new_name if edit.new_name is not None else current.written_name
+
+    parts = {p.role: p for p in site.parts}
+    has_digest_slot = "digest" in parts or ("image" in parts and current.digest is not None)
+    if current.digest is not None:
+        if new_digest is None:
+            if new_tag != current.tag or new_name != current.written_name:
+                raise _Refused(
+                    f"{site.reference_text} is pinned by digest: the new tag's digest is needed "
+                    "to change it"
+                )
+            new_digest = current.digest
+    elif new_digest is not None:
+        if not has_digest_slot:
+            notes.append(f"{_where(site)}: digest not written: {site.reference_text} has none")
+        new_digest = None
+
+    changes: list[tuple[Part, str]] = []
+    registry = parts.get("registry")
+    name_rest = new_name
+    if registry is not None:
+        if new_name != current.written_name:
+            head, slash, tail = new_name.partition("/")
+            if not slash:
+                raise _Refused(f"new name {new_name!r} has no registry for the registry value")
+            if head != registry.value:
+                changes.append((registry, head))
+            name_rest = tail
+        else:
+            name_rest = current.written_name[len(registry.value) + 1 :]
+
+    if "image" in parts:
+        part = parts["image"]
+        written_name, _, _ = _split_reference(part.value)
+        target_name = written_name if new_name == current.written_name else name_rest
+        value = _join_reference(target_name, new_tag, new_digest)
+        if value != part.value:
+            changes.append((part, value))
+    else:
+        if new_name != current.written_name:
+            if "name" not in parts:
+                raise _Refused(
+                    f"the image name {current.written_name} is not written here as a value "
+                    "that can change (a kustomize entry needs newName)"
+                )
+            if name_rest != parts["name"].value:
+                changes.append((parts["name"], name_rest))
+        if new_tag != current.tag:
+            if "tag" not in parts:
+                raise _Refused(
+                    f"{site.reference_text} has no tag value to change (add one, e.g. newTag)"
+                )
+            changes.append((parts["tag"], new_tag))  # type: ignore[arg-type]
+        if new_digest != current.digest and "digest" in parts:
+            changes.append((parts["digest"], new_digest))  # type: ignore[arg-type]
+    try:
+        result = current.with_tag(new_tag, new_digest)
+        if new_name != current.written_name:
+            result = ImageReference.parse(_join_reference(new_name, new_tag, new_digest))
+    except ImagebotError as exc:
+        raise _Refused(str(exc)) from None
+    return changes, notes, result
+
+
+# --- how the new value is written --------------------------------------------------------------
+
+
+def render_scalar(text: str, node: ScalarNode, new_value: str) -> tuple[str, str | None]:
+    """(raw text for *new_value* in the node's style, note). Raises ``_Refused``."""
+    start, end = ys.scalar_extent(text, node)
+    raw = text[start:end]
+    style = ys.style_of(node)
+    if style in ("|", ">"):
+        raise _Refused("the value is a block scalar; imagebot does not rewrite those")
+    if style == '"':
+        if raw[1:-1] != node.value or any(c in new_value for c in '"\\'):
+            raise _Refused("the value is a double-quoted scalar with escapes or line breaks")
+        return f'"{new_value}"', None
+    if style == "'":
+        if raw[1:-1].replace("''", "'") != node.value:
+            raise _Refused("the value is a single-quoted scalar spanning lines")
+        return "'" + new_value.replace("'", "''") + "'", None
+    if raw != node.value:
+        raise _Refused("the value is a plain scalar spanning lines")
+    if not ys.plain_reads_as_string(new_value) and (
+        ys.plain_reads_as_string(node.value) or ys.plain_type(new_value) != node.tag
+    ):
+        # An unquoted old value that YAML already read as a number is the user's style and
+        # stays unquoted when the new one reads the same way; anything else gets quotes.
+        return f'"{new_value}"', f"quoted {new_value} to keep it a string"
+    return new_value, None
+
+
+# --- the rewrite -----------------------------------------------------------------------------
+
+
+def rewrite(content: bytes, edits: Sequence[Edit]) -> RewriteResult:
+    """Apply *edits* to one file's bytes. Pure: returns the new bytes, notes and refusals.
+
+    Each edit is all-or-nothing; edits that cannot be made are listed in ``errors`` and the
+    rest still apply. If the result does not read back as intended, no edit is applied.
+    """
+    result = RewriteResult(content)
+    if not edits:
+        return result
+    try:
+        source = ys.load(content)
+    except ys.YamlSyntaxError as exc:
+        where = f"line {exc.line}: " if exc.line else ""
+        result.errors.extend(
+            f"{_where(e.site)}: file is not readable YAML: {where}{exc.message}" for e in edits
+        )
+        return result
+    planned: dict[int, _Splice] = {}
+    for edit in edits:
+        try:
+            splices, notes = _prepare(source, edit, planned)
+        except _Refused as exc:
+            result.errors.append(f"{_where(edit.site)}: {exc}")
+            continue
+        for splice in splices:
+            planned[id(splice.node)] = splice
+        result.notes.extend(notes)
+        result.applied.append(edit)
+    if not planned:
+        return result
+    new_content = _splice(source, list(planned.values()))
+    problem = _verify(source, new_content, planned)
+    if problem is not None:
+        result.errors.extend(
+            f"{_where(e.site)}: refused: the rewritten file would not read back as intended "
+            f"({problem})"
+            for e in result.applied
+        )
+        result.applied = []
+        result.notes = []
+        return result
+    result.content = new_content
+    return result
+
+
+def _prepare(
+    source: ys.Source, edit: Edit, planned: dict[int, _Splice]
+) -> tuple[list[_Splice], list[str]]:
+    changes, notes, _ = plan_values(edit)
+    nodes: dict[int, ScalarNode] = {}
+    for part in edit.site.parts:  # every value the site was read from must still be there
+        doc = source.docs[part.doc] if part.doc < len(source.docs) else None
+        node = ys.get_path(doc, part.path) if doc is not None else None
+        if not isinstance(node, ScalarNode) or node.value != part.value:
+            raise _Refused(
+                f"the file changed since it was read: {part.value!r} is no longer at line "
+                f"{part.line}"
+            )
+        nodes[id(part)] = node
+    splices: list[_Splice] = []
+    for part, new_value in changes:
+        node = nodes[id(part)]
+        earlier = planned.get(id(node))
+        if earlier is not None:
+            if earlier.new_value != new_value:
+                raise _Refused(
+                    f"line {part.line} is also set to {earlier.new_value!r} by "
+                    f"{earlier.edit.site.workload} container {earlier.edit.site.container} "
+                    "(a shared anchor?)"
+                )
+            continue
+        start, end = ys.scalar_extent(source.text, node)
+        raw, note = render_scalar(source.text, node, new_value)
+        if note:
+            notes.append(f"{edit.site.file}:{part.line}: {note}")
+        splices.append(_Splice(node, start, end, new_value, raw, edit))
+    return splices, notes
+
+
+def _splice(source: ys.Source, splices: list[_Splice]) -> bytes:
+    out = []
+    pos = 0
+    data = source.data
+    for splice in sorted(splices, key=lambda s: s.start):
+        start, end = source.byte_offset(splice.start), source.byte_offset(splice.end)
+        out.append(data[pos:start])
+        out.append(splice.new_raw.encode("utf-8"))
+        pos = end
+    out.append(data[pos:])
+    return b"".join(out)
+
+
+def _verify(source: ys.Source, new_content: bytes, planned: dict[int, _Splice]) -> str | None:
+    """None when *new_content* reads exactly as the old file with the planned values."""
+    try:
+        new_docs = ys.load(new_content).docs
+    except ys.YamlSyntaxError as exc:
+        return f"line {exc.line}: {exc.message}"
+    if len(new_docs) != len(source.docs):
+        return "the number of documents changed"
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[Node, Node]] = list(zip(source.docs, new_docs, strict=True))
+    found = 0
+    while stack:
+        old, new = stack.pop()
+        if (id(old), id(new)) in seen:
+            continue
+        seen.add((id(old), id(new)))
+        if type(old) is not type(new) or (old.tag != new.tag and not isinstance(old, ScalarNode)):
+            return f"line {old.start_mark.line + 1}: the structure changed"
+        if isinstance(old, ScalarNode):
+            splice = planned.get(id(old))
+            if splice is None:
+                if (old.value, old.tag) != (new.value, new.tag):
+                    return f"line {old.start_mark.line + 1}: {old.value!r} became {new.value!r}"
+                continue
+            found += 1
+            if new.value != splice.new_value:
+                return (
+                    f"line {old.start_mark.line + 1}: reads {new.value!r}, not {splice.new_value!r}"
+                )
+            if new.tag != ys.STR_TAG and new.tag != old.tag:
+                return f"line {old.start_mark.line + 1}: {new.value!r} no longer reads as a string"
+        elif isinstance(old, MappingNode):
+            if len(old.value) != len(new.value):
+                return f"line {old.start_mark.line + 1}: the mapping changed"
+            for (ok, ov), (nk, nv) in zip(old.value, new.value, strict=True):
+                stack.append((ok, nk))
+                stack.append((ov, nv))
+        elif isinstance(old, SequenceNode):
+            if len(old.value) != len(new.value):
+                return f"line {old.start_mark.line + 1}: the sequence changed"
+            stack.extend(zip(old.value, new.value, strict=True))
+    if found != len(planned):
+        return "a changed value was not found again"
+    return None
+
+
+# --- writing files -----------------------------------------------------------------------------
+
+
+def apply(root: Path, edits: Sequence[Edit]) -> list[FileChange]:
+    """Rewrite every file the edits concern; write only those that changed, atomically.
+
+    Returns one :class:`FileChange` per file concerned, in the order first named; a file whose
+    edits were all refused (``errors``) is left untouched.
+    """
+    root = Path(root).resolve()
+    by_file: dict[str, list[Edit]] = {}
+    for edit in edits:
+        by_file.setdefault(edit.site.file, []).append(edit)
+    changes = []
+    for file, group in by_file.items():
+        path = root / file
+        try:
+            resolved = path.resolve()
+            resolved.relative_to(root)
+            if path.is_symlink():
+                raise ValueError("is a symlink")
+            old = path.read_bytes()
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not inside the repository"
+            changes.append(FileChange(file, b"", b"", errors=[f"{file}: cannot rewrite: {reason}"]))
+            continue
+        result = rewrite(old, group)
+        change = FileChange(file, old, result.content, list(result.notes), list(result.errors))
+        if change.changed:
+            try:
+                _write_atomically(path, result.content)
+                log.info("rewrote %s", file, extra={"file": file, "edits": len(result.applied)})
+            except OSError as exc:
+                change.errors.append(f"{file}: cannot write: {exc.strerror}")
+                change.new = old
+        changes.append(change)
+    return changes
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".imagebot")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,239 @@
+"""Reading YAML so that every scalar can be found again by byte offset.
+
+Documents are *composed* (ruamel's node graph), never constructed: a node keeps the scalar's
+text exactly as written (``1.30`` is the string ``"1.30"``, not the float 1.3), its quoting
+style, and character marks into the decoded text. The text is decoded from UTF-8 without
+dropping a BOM, so character indices map one-to-one onto the original bytes: rewriting splices
+into those bytes and never re-serialises a document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ruamel.yaml import YAML
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
+
+STR_TAG = "tag:yaml.org,2002:str"
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+PathKey = str | int
+Path = tuple[PathKey, ...]
+
+_TRAILING_TABS = re.compile(r"\t[ \t]*(?=\r?\n|\r|\Z)")
+
+
+class YamlSyntaxError(Exception):
+    """The bytes are not YAML that can be read (the message says where and why)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+@dataclass
+class Source:
+    """A decoded file and its composed documents."""
+
+    data: bytes
+    text: str
+    docs: list[Node]
+    _offsets: list[int] | None = field(default=None, repr=False)
+
+    def byte_offset(self, index: int) -> int:
+        """Byte offset in ``data`` of character *index* in ``text``."""
+        if len(self.data) == len(self.text):  # ASCII (or no multi-byte characters)
+            return index
+        if self._offsets is None:
+            offsets = [0] * (len(self.text) + 1)
+            total = 0
+            for i, ch in enumerate(self.text):
+                offsets[i] = total
+                code = ord(ch)
+                total += 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
+            offsets[len(self.text)] = total
+            self._offsets = offsets
+        return self._offsets[index]
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 text with any BOM kept as a character (so indices stay aligned with bytes)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise YamlSyntaxError("not UTF-8 text", line) from None
+
+
+def compose(text: str) -> list[Node]:
+    """Compose every document of *text*; raise :class:`YamlSyntaxError` with the line."""
+    try:
+        return _compose(text)
+    except YamlSyntaxError as first:
+        # ruamel rejects tabs that YAML allows as trailing white space (go-yaml and kubectl
+        # accept them). Blanking them keeps every character index, so retry that way.
+        if "\t" not in text:
+            raise
+        relaxed = _TRAILING_TABS.sub(lambda m: " " * len(m.group(0)), text)
+        if relaxed == text:
+            raise
+        try:
+            return _compose(relaxed)
+        except YamlSyntaxError:
+            raise first from None
+
+
+def _compose(text: str) -> list[Node]:
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        return [doc for doc in yaml.compose_all(text) if doc is not None]
+    except RecursionError:
+        raise YamlSyntaxError("nested too deeply") from None
+    except Exception as exc:  # ruamel raises a variety of errors on malformed input
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0] or type(exc).__name__
+        context = getattr(exc, "context", None)
+        message = f"{context}: {problem}" if context else str(problem)
+        raise YamlSyntaxError(f"not valid YAML: {message}", line) from None
+
+
+def load(data: bytes) -> Source:
+    text = decode(data)
+    return Source(data, text, compose(text))
+
+
+# --- navigating nodes ------------------------------------------------------------------
+
+
+def is_str(node: Node | None) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == STR_TAG
+
+
+def scalar_text(node: Node | None) -> str | None:
+    """The scalar's text as written (``1.30`` stays ``"1.30"``); None for null or non-scalars."""
+    if isinstance(node, ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+        return node.value
+    return None
+
+
+def _pairs(node: MappingNode) -> Iterator[tuple[Node, Node]]:
+    """Key/value pairs, with ``<<`` merges flattened after the mapping's own keys."""
+    merges: list[Node] = []
+    for key, value in node.value:
+        if isinstance(key, ScalarNode) and key.tag == MERGE_TAG:
+            merges.append(value)
+        else:
+            yield key, value
+    for merged in merges:
+        sources = merged.value if isinstance(merged, SequenceNode) else [merged]
+        for source in sources:
+            if isinstance(source, MappingNode):
+                yield from _pairs(source)
+
+
+def get(node: Node | None, key: str) -> Node | None:
+    """Value of *key* in a mapping node (the first one, as most Kubernetes tools read it)."""
+    if not isinstance(node, MappingNode):
+        return None
+    for k, v in _pairs(node):
+        if isinstance(k, ScalarNode) and k.value == key:
+            return v
+    return None
+
+
+def items(node: Node | None) -> list[tuple[str, Node, Node]]:
+    """``(key text, key node, value node)`` for every scalar key of a mapping node."""
+    if not isinstance(node, MappingNode):
+        return []
+    return [(k.value, k, v) for k, v in _pairs(node) if isinstance(k, ScalarNode)]
+
+
+def seq(node: Node | None) -> list[Node]:
+    return list(node.value) if isinstance(node, SequenceNode) else []
+
+
+def get_path(node: Node | None, path: Path) -> Node | None:
+    for key in path:
+        if isinstance(key, int):
+            if not isinstance(node, SequenceNode) or not 0 <= key < len(node.value):
+                return None
+            node = node.value[key]
+        else:
+            node = get(node, key)
+        if node is None:
+            return None
+    return node
+
+
+def get_str(node: Node | None, key: str) -> str | None:
+    return scalar_text(get(node, key))
+
+
+def walk_scalars(node: Node, path: Path = ()) -> Iterator[tuple[Path, ScalarNode]]:
+    """Every scalar *value* (not key) in the tree, with its path; aliases visited once."""
+    seen: set[int] = set()
+    stack: list[tuple[Path, Node]] = [(path, node)]
+    while stack:
+        p, n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, ScalarNode):
+            yield p, n
+        elif isinstance(n, MappingNode):
+            for key, value in reversed(n.value):
+                if isinstance(key, ScalarNode):
+                    stack.append(((*p, key.value), value))
+        elif isinstance(n, SequenceNode):
+            for i in reversed(range(len(n.value))):
+                stack.append(((*p, i), n.value[i]))
+
+
+# --- where a scalar is written ----------------------------------------------------------
+
+
+def scalar_extent(text: str, node: ScalarNode) -> tuple[int, int]:
+    """Character span of the scalar itself: quotes included, anchor/tag properties excluded."""
+    start, end = node.start_mark.index, node.end_mark.index
+    while start < end and text[start] in "&!":
+        # skip the property token, then white space, line breaks and comments after it
+        while start < end and text[start] not in " \t\r\n":
+            start += 1
+        while start < end:
+            ch = text[start]
+            if ch in " \t\r\n":
+                start += 1
+            elif ch == "#":
+                while start < end and text[start] not in "\r\n":
+                    start += 1
+            else:
+                break
+    return start, end
+
+
+def style_of(node: ScalarNode) -> str:
+    return node.style or ""
+
+
+# --- how YAML reads a plain scalar ------------------------------------------------------
+
+_RESOLVERS = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
+
+
+def plain_type(value: str) -> str:
+    """The YAML 1.2 tag *value* gets when written unquoted (as this module reads files)."""
+    return _RESOLVERS[1].resolve(ScalarNode, value, (True, False))
+
+
+def plain_reads_as_string(value: str) -> bool:
+    """True when ``value`` written unquoted is a string under both YAML 1.1 and 1.2.
+
+    Kubernetes tooling reads YAML 1.1 (``yes``, ``on``, ``0755`` are not strings there), most
+    editors and Python tools 1.2; a value must be a string for both.
+    """
+    return all(r.resolve(ScalarNode, value, (True, False)) == STR_TAG for r in _RESOLVERS)
