@@ -48,7 +48,12 @@ LATEST_COLUMNS: list[tuple[str, str]] = [("LATEST", "latest"), ("STATUS", "statu
 )
 @config_option
 @output_option
-def command(repo: Path | None, config_path: str | None, output: str) -> None:
+@click.option(
+    "--latest",
+    is_flag=True,
+    help="Also ask the registries which tag each policy picks, with a status per image.",
+)
+def command(repo: Path | None, config_path: str | None, output: str, latest: bool) -> None:
     """List every container image in a GitOps checkout with its tag and policy.
 
     Exits 0 when everything was read, 1 when some manifest or policy had errors (the rows
@@ -66,8 +71,10 @@ def command(repo: Path | None, config_path: str | None, output: str) -> None:
     _report_files(found)
     rows = [_row(site) for site in found.sites]
     columns = list(COLUMNS)
-    # --latest: ask the registries here (the same scan and policy decision as an update
-    # cycle), then set rows[i]["latest"] and rows[i]["status"] and add LATEST_COLUMNS.
+    failed = False
+    if latest:
+        failed = _add_latest(config, found, rows)
+        columns += LATEST_COLUMNS
     if output == "json":
         print_json([_public(row) for row in rows])
     else:
@@ -81,8 +88,40 @@ def command(repo: Path | None, config_path: str | None, output: str) -> None:
         len(found.skipped),
         len(found.errors),
     )
-    if found.has_errors:
+    if found.has_errors or failed:
         sys.exit(1)
+
+
+_STATUS = {
+    "update": "update available",
+    "up-to-date": "up to date",
+    "locked": "locked",
+    "not-automated": "not automated",
+    "ignored": "ignored",
+    "no-match": "no match",
+    "error": "error",
+}
+
+
+def _add_latest(config: Config, found: Discovery, rows: list[dict[str, Any]]) -> bool:
+    """Resolve every site as an update cycle would (without writing); True if any failed."""
+    from imagebot.store import Store, store_path
+    from imagebot.update import Runner, resolve
+
+    with Store.open(store_path(config)) as store, Runner(config, store) as runner:
+        resolved = runner.run(resolve(found.sites, runner.scanner, manual=True))
+    for row, res in zip(rows, resolved.resolutions, strict=True):
+        if res.status == "update":
+            row["latest"] = res.new_tag
+        elif res.status in ("up-to-date", "locked", "not-automated") and res.decision:
+            row["latest"] = res.available or res.site.tag
+        else:
+            row["latest"] = None
+        row["status"] = _STATUS[res.status]
+        row["reason"] = res.reason
+        if res.problem is not None and not row["error"]:
+            row["error"] = res.problem.message
+    return bool(resolved.registry_errors)
 
 
 def _repository(config: Config, repo: Path | None) -> tuple[Path, RepositoryConfig | None]:

@@ -153,8 +153,12 @@ class UpdateCycle:
             report.url = ws.url or str(ws.root)
             report.branch = ws.branch
 
+            computed: list[tuple[str, CycleChange]] = []
+
             def compute(base: str) -> CycleChange:
-                return self._compute(ws, repo, base, fresh=fresh, cancel=cancel)
+                change = self._compute(ws, repo, base, fresh=fresh, cancel=cancel)
+                computed[:] = [(base, change)]
+                return change
 
             try:
                 if dry_run:
@@ -174,6 +178,12 @@ class UpdateCycle:
                 report.completed = False
                 log.info("%s: cycle cancelled before committing", report.repository)
             except (GitError, ForgeError) as exc:
+                if report.base is None and computed:
+                    # The plan was made but could not be published (a push rejected every
+                    # attempt, a hook refusing it): report the plan, with nothing applied.
+                    report.base, planned = computed[-1]
+                    self._fill(report, planned)
+                    report.applied = []
                 if isinstance(exc, GitError) and report.base is None and not report.resolutions:
                     raise
                 report.problems.append(Problem(_kind(exc), _subject(exc), str(exc)))
@@ -193,7 +203,9 @@ class UpdateCycle:
     ) -> CycleChange:
         if cancel.is_set():
             raise Cancelled
-        discovery = discover(ws.root, include=repo.include, exclude=repo.exclude)
+        discovery = discover(
+            ws.root, include=repo.include, exclude=repo.exclude, policy_dirs=repo.policy_dirs
+        )
         resolved = self.runner.run(resolve(discovery.sites, self.runner.scanner, fresh=fresh))
         if cancel.is_set():
             raise Cancelled
