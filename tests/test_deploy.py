@@ -1,0 +1,172 @@
+"""The container image and the Kubernetes manifests agree with each other and with the code.
+
+No Docker engine or cluster runs here, so these check what can be checked statically: every
+manifest parses, the config in the ConfigMap validates against the real schema, the
+Deployment's probes and ports point at endpoints the service really serves, and the
+Dockerfile runs `imagebot run` as a non-root user with a health check on /healthz.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from imagebot.config import parse_config
+from imagebot.service.http import GET_ROUTES, parse_listen
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def load_all(path: Path) -> list[Any]:
+    return [doc for doc in YAML(typ="safe").load_all(path.read_text()) if doc is not None]
+
+
+def kustomization() -> dict[str, Any]:
+    (doc,) = load_all(DEPLOY / "kustomization.yaml")
+    return doc
+
+
+def resources() -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in kustomization()["resources"]:
+        for doc in load_all(DEPLOY / name):
+            out[doc["kind"]] = doc
+    return out
+
+
+def container() -> dict[str, Any]:
+    (only,) = resources()["Deployment"]["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def config_text() -> str:
+    (generator,) = kustomization()["configMapGenerator"]
+    (file,) = generator["files"]
+    return (DEPLOY / file).read_text()
+
+
+def test_every_file_in_deploy_is_listed_in_the_kustomization():
+    listed = set(kustomization()["resources"]) | set(
+        kustomization()["configMapGenerator"][0]["files"]
+    )
+    present = {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == present
+
+
+def test_the_kustomization_has_what_the_issue_asks_for():
+    kinds = set(resources())
+    assert {"Deployment", "ServiceAccount", "Service", "PodMonitor"} <= kinds
+    assert kustomization()["configMapGenerator"][0]["name"] == "imagebot-config"
+
+
+def test_the_config_map_config_is_a_valid_imagebot_config():
+    config = parse_config(config_text(), file="deploy/config.yaml")
+    assert config.repositories, "the example config must show a repository"
+    assert config.service.webhooks
+
+
+def test_probes_point_at_endpoints_the_service_serves():
+    spec = container()
+    assert spec["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert spec["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert {"/healthz", "/readyz"} <= set(GET_ROUTES)
+
+
+def test_probe_ports_and_container_port_match_the_configured_listen_port():
+    spec = container()
+    config = parse_config(config_text())
+    _, port = parse_listen(config.service.listen)
+    (http,) = spec["ports"]
+    assert http["containerPort"] == port
+    assert spec["livenessProbe"]["httpGet"]["port"] == http["name"]
+    assert spec["readinessProbe"]["httpGet"]["port"] == http["name"]
+    service = resources()["Service"]
+    assert service["spec"]["ports"][0]["targetPort"] == http["name"]
+    monitor = resources()["PodMonitor"]["spec"]["podMetricsEndpoints"][0]
+    assert (monitor["port"], monitor["path"]) == (http["name"], "/metrics")
+    assert "/metrics" in GET_ROUTES
+
+
+def test_the_deployment_runs_non_root_with_a_read_only_root_filesystem():
+    pod = resources()["Deployment"]["spec"]["template"]["spec"]
+    spec = container()
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["allowPrivilegeEscalation"] is False
+    assert spec["resources"]["requests"]["cpu"]
+    assert spec["resources"]["requests"]["memory"]
+    writable = {m["mountPath"] for m in spec["volumeMounts"] if not m.get("readOnly")}
+    env = {e["name"]: e.get("value") for e in spec["env"]}
+    assert env["IMAGEBOT_STATE_DIR"] in writable, "the state dir must be writable"
+    assert "/tmp" in writable
+
+
+def test_the_deployment_user_matches_the_dockerfile_user():
+    pod = resources()["Deployment"]["spec"]["template"]["spec"]
+    user = re.search(r"^USER (\d+):(\d+)$", DOCKERFILE, re.M)
+    assert user is not None
+    assert int(user.group(1)) == pod["securityContext"]["runAsUser"] != 0
+
+
+def test_the_deployment_mounts_the_config_where_the_image_expects_it():
+    env_line = re.search(r"IMAGEBOT_CONFIG=(\S+)", DOCKERFILE)
+    assert env_line is not None
+    spec = container()
+    env = {e["name"]: e.get("value") for e in spec["env"]}
+    assert env["IMAGEBOT_CONFIG"] == env_line.group(1)
+    mounts = {m["mountPath"] for m in spec["volumeMounts"]}
+    assert env_line.group(1) in mounts
+
+
+def test_secrets_referenced_by_the_config_are_mounted_or_in_the_environment():
+    config = parse_config(config_text())
+    spec = container()
+    mounts = [m["mountPath"] for m in spec["volumeMounts"]]
+    env = {e["name"] for e in spec["env"]}
+    for repo in config.repositories:
+        for path in (repo.credentials.ssh_key_file, repo.credentials.known_hosts_file):
+            if path:
+                assert any(path.startswith(m + "/") for m in mounts), path
+        if repo.pull_request.token_env:
+            assert repo.pull_request.token_env in env
+    for hook in config.service.webhooks.values():
+        if hook.secret_env:
+            assert hook.secret_env in env
+
+
+def test_the_dockerfile_runs_imagebot_run_as_non_root_with_a_healthcheck():
+    assert re.search(r'^ENTRYPOINT \["imagebot"\]$', DOCKERFILE, re.M)
+    assert re.search(r'^CMD \["run"\]$', DOCKERFILE, re.M)
+    assert "/healthz" in DOCKERFILE.split("HEALTHCHECK", 1)[1].splitlines()[1]
+    assert re.search(r"apt-get install .*\bgit\b.*\bopenssh-client\b", DOCKERFILE)
+    stages = re.findall(r"^FROM (\S+)", DOCKERFILE, re.M)
+    assert len(stages) == 2, "multi-stage: build wheels, then a slim runtime"
+    assert all("slim" in image for image in stages)
+
+
+@pytest.mark.parametrize("port_source", ["EXPOSE", "HEALTHCHECK"])
+def test_the_dockerfile_port_is_the_default_listen_port(port_source: str):
+    from imagebot.config import ServiceConfig
+
+    _, default_port = parse_listen(ServiceConfig().listen)
+    if port_source == "EXPOSE":
+        assert re.search(rf"^EXPOSE {default_port}$", DOCKERFILE, re.M)
+    else:
+        assert f"127.0.0.1:{default_port}/healthz" in DOCKERFILE
+
+
+def test_the_run_command_exists_with_the_log_format_the_deployment_passes():
+    from click.testing import CliRunner
+
+    from imagebot.cli import cli
+
+    args = container()["args"]
+    assert args[0] == "run"
+    result = CliRunner().invoke(cli, [*args[1:], "run", "--help"])
+    assert result.exit_code == 0, result.output
