@@ -1,5 +1,9 @@
 """Test harness: real registries, a token server, a fast pusher and loopback proxies.
 
+The registry process and the pusher are the package's (:mod:`imagebot.demo.registry`,
+:mod:`imagebot.demo.pusher`, which ``python -m imagebot.demo`` uses); this harness adds the
+authenticated registries, the token server and the proxies.
+
 Reusable by any test suite (update cycle, service)::
 
     from tests.harness import start_registry

@@ -1,0 +1,101 @@
+"""``python -m imagebot.demo [--workdir DIR] [--keep]`` (what ``./dev demo`` runs).
+
+Exit status: 0 when the bot did exactly what the demo expects, 1 when it did not or a step
+failed, 2 when something the demo needs is missing (docker-registry, git, examples/), 130
+when interrupted. The registry is stopped and the work directory removed (unless --keep)
+in every case.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from imagebot.demo.registry import find_registry_binary
+from imagebot.demo.run import Demo
+from imagebot.demo.show import Show
+from imagebot.errors import ImagebotError
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Work in DIR (created; it must be empty) instead of a temporary directory.",
+)
+@click.option("--keep", is_flag=True, help="Keep the work directory to look around afterwards.")
+def main(workdir: Path | None, keep: bool) -> None:
+    """Run imagebot end to end on this machine, in under a minute, without the network.
+
+    Starts a local registry, builds a GitOps repository from the sock-shop and podinfo
+    manifests in examples/, pushes new image tags, runs `imagebot scan` and shows its commit.
+    """
+    show = Show()
+    _check_prerequisites(show)
+    signal.signal(signal.SIGTERM, _terminate)
+    workdir = _make_workdir(show, workdir)
+    demo: Demo | None = None
+    status = 1
+    try:
+        show.title("imagebot demo: new image tags in a registry become one commit in Git")
+        show.note(
+            f"Working in {workdir}; nothing outside it is touched, no network beyond 127.0.0.1."
+        )
+        demo = Demo(workdir, show)
+        status = 0 if demo.run() else 1
+    except KeyboardInterrupt:
+        show.error("\nInterrupted.")
+        status = 130
+    except ImagebotError as exc:
+        show.error(f"demo failed: {exc}")
+        if exc.hint:
+            show.say(f"hint: {exc.hint}")
+        status = exc.exit_code
+    finally:
+        if demo is not None:
+            demo.stop()
+        if keep:
+            show.note(f"Kept {workdir}; the registry is stopped (its tags lived in memory).")
+            show.note(f"Look around: cd {workdir / 'checkout'} && git log -p")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+            show.note(f"Registry stopped, {workdir} removed (--keep keeps it).")
+    sys.exit(status)
+
+
+def _check_prerequisites(show: Show) -> None:
+    problem = None
+    try:
+        find_registry_binary()
+    except ImagebotError as exc:
+        problem = f"the demo runs a local registry, but {exc}"
+    if problem is None and shutil.which("git") is None:
+        problem = "git is not installed: sudo apt-get install git (./dev demo installs it for you)"
+    if problem is not None:
+        show.error(f"imagebot demo: {problem}")
+        sys.exit(2)
+
+
+def _make_workdir(show: Show, workdir: Path | None) -> Path:
+    if workdir is None:
+        return Path(tempfile.mkdtemp(prefix="imagebot-demo-")).resolve()
+    if workdir.exists() and any(workdir.iterdir()):
+        show.error(f"imagebot demo: --workdir {workdir} is not empty")
+        sys.exit(2)
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir.resolve()
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    main(prog_name="python -m imagebot.demo")
