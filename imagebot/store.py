@@ -97,6 +97,21 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        "service state: tags seen per image, images per Git repository",
+        """
+        CREATE TABLE service_seen_tags (
+            image   TEXT PRIMARY KEY,   -- image repository, e.g. ghcr.io/org/app
+            tags    TEXT NOT NULL,      -- JSON list: the tags the service last saw
+            seen_at REAL NOT NULL       -- Unix time
+        );
+        CREATE TABLE service_repository_images (
+            repository TEXT PRIMARY KEY,  -- repositories[].name (or from its URL)
+            images     TEXT NOT NULL,     -- JSON list of the image repositories it uses
+            updated_at REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 

@@ -61,10 +61,12 @@ class HostLimiter:
 
     async def _take_token(self) -> None:
         started = self.clock()
+        slept = False
         async with self._lock:
             while True:
                 now = self.clock()
                 if now < self._paused_until:
+                    slept = True
                     await self.sleep(self._paused_until - now)
                     continue
                 self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.rate)
@@ -72,10 +74,12 @@ class HostLimiter:
                 if self._tokens >= 1:
                     self._tokens -= 1
                     break
+                slept = True
                 await self.sleep((1 - self._tokens) / self.rate)
-        waited = self.clock() - started
-        if waited > 0 and self.on_wait is not None:
-            self.on_wait(waited)
+        # Only a request that had to sleep (for the rate, or a 429's pause) reports a wait;
+        # queueing behind the lock for a free token is not a rate-limit wait.
+        if slept and self.on_wait is not None:
+            self.on_wait(self.clock() - started)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

@@ -321,8 +321,6 @@ class Scheduler:
                 completed=not self.cancel.is_set(),
             )
         duration = time.monotonic() - started
-        with self._lock:
-            self._finished_once.add(name)
         if outcome.completed:
             self.refresh_images(repo)
         if self._on_cycle_done is not None:
@@ -330,3 +328,5 @@ class Scheduler:
                 self._on_cycle_done(repo, outcome, duration)
             except Exception:
                 log.exception("%s: error while reporting the cycle", name)
+        with self._lock:  # after the report: once ready, /metrics shows the first sync
+            self._finished_once.add(name)

@@ -34,7 +34,7 @@ from imagebot.manifests import Discovery, FileIssue, discover
 from imagebot.store import Store
 from imagebot.update import history
 from imagebot.update.changes import ChangeSet, build_changes, commit_message, pull_request_text
-from imagebot.update.resolve import Problem, Resolution, Resolved, resolve
+from imagebot.update.resolve import Problem, Progress, Resolution, Resolved, resolve
 from imagebot.update.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -123,10 +123,13 @@ class UpdateCycle:
         store: Store | None = None,
         forge_client: httpx.AsyncClient | None = None,
         push_attempts: int = PUSH_ATTEMPTS,
+        progress: Progress | None = None,
     ) -> None:
         self.config = config
         self.runner = runner
         self.store = store
+        #: Told how far registry work has got (``imagebot scan``'s progress bar).
+        self.progress = progress
         self._forge_client = forge_client
         self._push_attempts = push_attempts
 
@@ -206,7 +209,9 @@ class UpdateCycle:
         discovery = discover(
             ws.root, include=repo.include, exclude=repo.exclude, policy_dirs=repo.policy_dirs
         )
-        resolved = self.runner.run(resolve(discovery.sites, self.runner.scanner, fresh=fresh))
+        resolved = self.runner.run(
+            resolve(discovery.sites, self.runner.scanner, fresh=fresh, progress=self.progress)
+        )
         if cancel.is_set():
             raise Cancelled
         changeset = build_changes(ws.root, resolved.resolutions)

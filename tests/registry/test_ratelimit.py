@@ -76,3 +76,21 @@ def test_a_scan_respects_the_hosts_concurrency_cap(registry, new_client):
     # with two in flight, the 3rd request waits for the 1st to finish
     assert starts[2] - starts[0] >= 0.14
     assert starts[1] - starts[0] < 0.1
+
+
+def test_only_requests_that_had_to_sleep_report_a_wait():
+    time = FakeTime()
+    waits: list[float] = []
+    limiter = HostLimiter(2.0, 10, clock=time.clock, sleep=time.sleep, on_wait=waits.append)
+
+    async def one():
+        async with limiter.slot():
+            pass
+
+    async def go():
+        await asyncio.gather(*(one() for _ in range(4)))
+
+    run(go())
+    # two tokens in the bucket: the first two go at once, only the next two wait
+    assert len(waits) == 2
+    assert all(w >= 0.5 for w in waits)

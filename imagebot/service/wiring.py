@@ -1,0 +1,380 @@
+"""The real work behind the service: the scanner, the update cycle and discovery, adapted.
+
+:class:`~imagebot.service.app.Service` is handed callables and knows only the dataclasses of
+:mod:`imagebot.service.types`. :class:`Wiring` is the one place in ``service/`` that imports
+the registry and update stages and translates their results:
+
+* ``scan_images``: one scan through the shared :class:`~imagebot.update.Runner`, and which
+  tags are new since the service last looked. What it has seen is kept in the store, so a
+  restart does not take every tag for new (and trigger a cycle per image).
+* ``run_cycle``: :class:`~imagebot.update.UpdateCycle` for one repository, its report turned
+  into a :class:`~imagebot.service.types.CycleOutcome` (applied updates, failures with stable
+  subjects, workloads blocked with an update available).
+* ``images_for`` / ``repos_for``: which image repositories each Git repository uses, from its
+  last cycle's discovery, kept in the store so webhooks match before the first cycle after a
+  restart has finished.
+
+Scheduled scans ask the registry unless someone (a webhook, a cycle) fetched the list within
+half the image's polling interval; the tag cache TTL still serves the cycles that follow a
+scan and a restart shortly after a stop, which then re-fetches nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+
+from imagebot.config import Config, RepositoryConfig
+from imagebot.errors import ConfigError, GitError, ImagebotError, InvalidReference, LocalChanges
+from imagebot.reference import ImageReference
+from imagebot.registry import TagList
+from imagebot.service.app import Service
+from imagebot.service.metrics import Metrics
+from imagebot.service.scheduler import scan_interval
+from imagebot.service.types import (
+    AppliedUpdate,
+    BlockedWorkload,
+    CycleOutcome,
+    Failure,
+    ScanOutcome,
+    failure_kind,
+)
+from imagebot.store import Store, store_path
+from imagebot.update import CycleReport, Resolution, Runner, UpdateCycle, resolve
+
+log = logging.getLogger(__name__)
+
+#: Resolution statuses whose image the service keeps scanning (automated workloads).
+_SCANNED = frozenset({"update", "up-to-date", "locked", "no-match"})
+#: Verdict categories never offered as "available" for a workload whose policy matches nothing.
+_NOT_AVAILABLE = frozenset({"current", "latest", "invalid"})
+
+
+class RegistryObserver:
+    """Counts the registry client's requests and rate-limit waits in the metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def registry_request(self, host: str, status: int | str) -> None:
+        self.metrics.registry_request(host, status)
+
+    def rate_limit_wait(self, host: str, seconds: float) -> None:
+        self.metrics.rate_limit_wait(host, seconds)
+
+
+class ServiceState:
+    """What the service remembers across restarts, in the store's service tables."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def exchange_tags(self, image: str, tags: Sequence[str]) -> tuple[str, ...] | None:
+        """Remember *tags* as seen for *image*; return those not seen before, or None when
+        the image was never seen (nothing to compare with)."""
+        with self.store.transaction() as db:
+            row = db.execute(
+                "SELECT tags FROM service_seen_tags WHERE image = ?", (image,)
+            ).fetchone()
+            db.execute(
+                "INSERT INTO service_seen_tags (image, tags, seen_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (image) DO UPDATE SET tags = excluded.tags, "
+                "seen_at = excluded.seen_at",
+                (image, json.dumps(list(tags)), time.time()),
+            )
+        if row is None:
+            return None
+        before = set(json.loads(row[0]))
+        return tuple(tag for tag in tags if tag not in before)
+
+    def adopt_tags(self, image: str, tags: Sequence[str]) -> bool:
+        """Take *tags* as seen for *image* unless it has a record already; True if taken."""
+        with self.store.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO service_seen_tags (image, tags, seen_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (image) DO NOTHING",
+                (image, json.dumps(list(tags)), time.time()),
+            )
+            return cursor.rowcount > 0
+
+    def repository_images(self) -> dict[str, list[str]]:
+        rows = self.store.query("SELECT repository, images FROM service_repository_images")
+        return {str(name): list(json.loads(images)) for name, images in rows}
+
+    def set_repository_images(self, repository: str, images: Collection[str]) -> None:
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT INTO service_repository_images (repository, images, updated_at) "
+                "VALUES (?, ?, ?) ON CONFLICT (repository) DO UPDATE SET "
+                "images = excluded.images, updated_at = excluded.updated_at",
+                (repository, json.dumps(sorted(images)), time.time()),
+            )
+
+
+class Wiring:
+    """The service's callables, backed by a started :class:`Runner` and an open store."""
+
+    def __init__(
+        self,
+        config: Config,
+        runner: Runner,
+        store: Store,
+        *,
+        cycle: UpdateCycle | None = None,
+    ) -> None:
+        self.config = config
+        self.runner = runner
+        self.store = store
+        self.state = ServiceState(store)
+        self.cycle = cycle or UpdateCycle(config, runner, store=store)
+        self._lock = threading.Lock()
+        self._repos = {repo.display_name: repo for repo in config.repositories}
+        known = self.state.repository_images()
+        self._images: dict[str, frozenset[str]] = {
+            name: frozenset(images) for name, images in known.items() if name in self._repos
+        }
+
+    # --- scans ----------------------------------------------------------------------
+
+    def scan_images(
+        self, repositories: list[str], *, fresh: bool = False
+    ) -> dict[str, ScanOutcome]:
+        """Tag lists of *repositories* and the tags new since the last look; ``fresh`` (a
+        webhook) always asks the registry."""
+        out: dict[str, ScanOutcome] = {}
+        refs: dict[str, ImageReference] = {}
+        for image in repositories:
+            try:
+                refs[image] = ImageReference.parse(image)
+            except InvalidReference as exc:
+                out[image] = ScanOutcome(image, error=Failure.from_exception(exc, image))
+        stale = [ref for image, ref in refs.items() if fresh or self._stale(image, ref)]
+        cached = [ref for ref in refs.values() if ref not in stale]
+        results: dict[str, TagList | Exception] = {}
+        if stale:
+            results.update(self.runner.run(self.runner.scanner.scan(stale, fresh=True)))
+        if cached:
+            results.update(self.runner.run(self.runner.scanner.scan(cached)))
+        for image, ref in refs.items():
+            result = results.get(ref.repository)
+            if isinstance(result, TagList):
+                out[image] = self._seen(image, result)
+            else:
+                error = result or ImagebotError(f"{image}: the scan returned nothing")
+                out[image] = ScanOutcome(
+                    image, error=Failure(failure_kind(error), image, str(error))
+                )
+        return out
+
+    def _stale(self, image: str, ref: ImageReference) -> bool:
+        """Whether a scheduled scan must ask the registry: the cached list is older than
+        the TTL or than half the polling interval (the scan exists to look again)."""
+        window = min(float(self.config.tag_cache_ttl), scan_interval(self.config, image) / 2)
+        if window <= 0:
+            return True
+        return self.store.get_tags(ref.repository, max_age=window) is None
+
+    def _seen(self, image: str, tags: TagList) -> ScanOutcome:
+        with self._lock:
+            new = self.state.exchange_tags(image, tags.tags)
+        if new is None:
+            # Never seen although a repository uses it: its cycle could not list it either,
+            # so every tag is news worth a cycle.
+            new = tuple(tags.tags)
+        return ScanOutcome(image, tag_count=len(tags.tags), new_tags=new)
+
+    # --- cycles ---------------------------------------------------------------------
+
+    def run_cycle(self, repo: RepositoryConfig, cancel: threading.Event) -> CycleOutcome:
+        name = repo.display_name
+        try:
+            report = self.cycle.run(repo, cancel=cancel)
+        except ImagebotError as exc:
+            # A repository that cannot be cloned or checked out, or a bad setting.
+            return CycleOutcome(
+                name,
+                failures=(Failure(failure_kind(exc), _subject(exc), str(exc)),),
+                completed=not cancel.is_set(),
+            )
+        if report.completed and (report.resolutions or report.base is not None):
+            self._remember(name, report.resolutions)
+        return CycleOutcome(
+            repository=name,
+            applied=tuple(applied_update(res) for res in report.applied),
+            failures=tuple(
+                Failure(p.kind, p.subject, p.message)
+                for p in {(p.kind, p.subject): p for p in report.problems}.values()
+            ),
+            blocked=tuple(self._blocked(report)) if report.completed else (),
+            commit=report.commit if report.applied else None,
+            pull_request=report.pull_request,
+            completed=report.completed,
+        )
+
+    def _remember(self, name: str, resolutions: Sequence[Resolution]) -> None:
+        """Keep the images the cycle found, and start their 'seen' record from the tag
+        lists the cycle decided on (so the first scan finds nothing new)."""
+        images = frozenset(
+            res.site.image.repository
+            for res in resolutions
+            if res.site.image is not None
+            and (
+                res.status in _SCANNED
+                or (res.problem is not None and res.problem.kind == "registry")
+            )
+        )
+        with self._lock:
+            changed = self._images.get(name) != images
+            self._images[name] = images
+        if changed:
+            self.state.set_repository_images(name, images)
+        for image in sorted(images):
+            cached = self.store.get_tags(image)
+            if cached is not None:
+                with self._lock:
+                    self.state.adopt_tags(image, cached.tags)
+
+    def _blocked(self, report: CycleReport) -> Iterator[BlockedWorkload]:
+        applied = {id(res) for res in report.applied}
+        locked: list[Resolution] = []
+        for res in report.resolutions:
+            site = res.site
+            if site.image is None:
+                continue
+            if res.status == "locked":
+                locked.append(res)
+            elif res.status == "no-match":
+                available = _newest_rejected(res)
+                if available is not None and available != site.tag:
+                    yield _blocked(res, "no_match", available)
+            elif res.status == "update" and id(res) not in applied:
+                # Decided, but the commit or push did not happen (the report says why).
+                yield _blocked(res, "failing", res.new_tag)
+            elif res.status == "error" and site.automated and not site.ignored:
+                yield _blocked(res, "failing", res.new_tag)
+        if locked:
+            yield from self._locked_with_updates(locked)
+
+    def _locked_with_updates(self, locked: list[Resolution]) -> Iterator[BlockedWorkload]:
+        """Locked workloads whose policy would pick another tag (asked of the tag cache the
+        cycle just filled; a registry failure here only leaves them out)."""
+        try:
+            resolved = self.runner.run(
+                resolve([res.site for res in locked], self.runner.scanner, manual=True)
+            )
+        except ImagebotError as exc:
+            log.debug("could not tell what locked workloads would get: %s", exc)
+            return
+        for res in resolved.resolutions:
+            available = res.available
+            if res.status == "locked" and available and available != res.site.tag:
+                yield _blocked(res, "locked", available)
+
+    # --- mappings -------------------------------------------------------------------
+
+    def images_for(self, repo: RepositoryConfig) -> Collection[str]:
+        with self._lock:
+            return sorted(self._images.get(repo.display_name, ()))
+
+    def repos_for(self, image: str) -> Collection[RepositoryConfig]:
+        with self._lock:
+            names = sorted(n for n, images in self._images.items() if image in images)
+        return [self._repos[name] for name in names]
+
+    def store_ready(self) -> bool:
+        self.store.query("SELECT 1")
+        return True
+
+
+def applied_update(res: Resolution) -> AppliedUpdate:
+    site = res.site
+    return AppliedUpdate(
+        workload=site.workload,
+        container=site.container,
+        image=site.image.repository if site.image is not None else site.reference_text,
+        old_tag=_version(site.tag, site.digest if res.new_digest else None),
+        new_tag=_version(res.new_tag, res.new_digest),
+        file=site.file,
+    )
+
+
+def _version(tag: str | None, digest: str | None) -> str:
+    text = tag or "(none)"
+    return f"{text}@{digest[:19]}" if digest else text
+
+
+def _blocked(res: Resolution, reason: str, available: str | None) -> BlockedWorkload:
+    site = res.site
+    return BlockedWorkload(
+        workload=site.workload,
+        container=site.container,
+        image=site.image.repository if site.image is not None else site.reference_text,
+        reason=reason,  # type: ignore[arg-type]
+        current=site.tag,
+        available=available,
+    )
+
+
+def _newest_rejected(res: Resolution) -> str | None:
+    """For a policy nothing qualifies under: the newest tag there is (verdicts of rejected
+    tags come newest first)."""
+    if res.decision is None:
+        return None
+    for verdict in res.decision.verdicts:
+        if verdict.category not in _NOT_AVAILABLE:
+            return verdict.tag
+    return None
+
+
+def _subject(exc: ImagebotError) -> str:
+    """A subject stable from cycle to cycle, so a persistent failure is recognised."""
+    if isinstance(exc, ConfigError):
+        return "config"
+    if isinstance(exc, LocalChanges):
+        return "checkout"
+    if isinstance(exc, GitError):
+        return "git"
+    return "cycle"
+
+
+@contextlib.contextmanager
+def open_service(config: Config, *, environ: Mapping[str, str] | None = None) -> Iterator[Service]:
+    """The whole bot for *config*: store, metrics, registry runner and service, closed in
+    the right order. Use ``service.run_forever()`` (or ``start``/``stop``) inside."""
+    store = Store.open(store_path(config))
+    runner: Runner | None = None
+    service: Service | None = None
+    try:
+        metrics = Metrics(blocked_alert_after=float(config.service.blocked_alert_after))
+        runner = Runner(config, store, observer=RegistryObserver(metrics))
+        runner.start()
+        wiring = Wiring(config, runner, store)
+        service = Service(
+            config,
+            scan_images=wiring.scan_images,
+            run_cycle=wiring.run_cycle,
+            images_for=wiring.images_for,
+            repos_for=wiring.repos_for,
+            store_ready=wiring.store_ready,
+            metrics=metrics,
+            **({} if environ is None else {"environ": environ}),
+        )
+        yield service
+    finally:
+        busy = False
+        if service is not None:
+            service.stop()
+            scheduler = service.scheduler
+            busy = bool(scheduler.cycles.running() or scheduler.scans.running())
+        if busy:
+            # Work abandoned at the shutdown timeout still holds the registry client and the
+            # store; the process is about to end, which releases both safely.
+            log.warning("leaving the registry client and the store to the process exit")
+        else:
+            if runner is not None:
+                runner.close()
+            store.close()
