@@ -261,8 +261,8 @@ class UpdateCycle:
         report.pushed = published.pushed
         if published.sha is None:
             report.applied = []
-        for res in report.applied:
-            log.info(
+        for res in report.applied:  # the service logs its own line per update, with the image
+            log.debug(
                 "%s: %s %s %s -> %s (%s)",
                 report.repository,
                 res.site.workload,
