@@ -416,7 +416,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         text = Path(file).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("no such file", file=file) from None
+        raise ConfigError(
+            "no such file", file=file, hint=f"check the path given to --config or ${CONFIG_ENV}"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=file) from None
     except UnicodeDecodeError:

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from imagebot.cli.common import config_option, output_option, print_json
+from imagebot.cli.common import config_option, output_option, print_json, registry_progress
 from imagebot.config import Config, RepositoryConfig, load_config
 from imagebot.manifests import DEFAULT_INCLUDE, Discovery, ImageSite, discover
 
@@ -73,7 +73,7 @@ def command(repo: Path | None, config_path: str | None, output: str, latest: boo
     columns = list(COLUMNS)
     failed = False
     if latest:
-        failed = _add_latest(config, found, rows)
+        failed = _add_latest(config, found, rows, progress=output != "json")
         columns += LATEST_COLUMNS
     if output == "json":
         print_json([_public(row) for row in rows])
@@ -103,13 +103,19 @@ _STATUS = {
 }
 
 
-def _add_latest(config: Config, found: Discovery, rows: list[dict[str, Any]]) -> bool:
+def _add_latest(
+    config: Config, found: Discovery, rows: list[dict[str, Any]], *, progress: bool = False
+) -> bool:
     """Resolve every site as an update cycle would (without writing); True if any failed."""
     from imagebot.store import Store, store_path
     from imagebot.update import Runner, resolve
 
-    with Store.open(store_path(config)) as store, Runner(config, store) as runner:
-        resolved = runner.run(resolve(found.sites, runner.scanner, manual=True))
+    with (
+        Store.open(store_path(config)) as store,
+        Runner(config, store) as runner,
+        registry_progress(progress) as report,
+    ):
+        resolved = runner.run(resolve(found.sites, runner.scanner, manual=True, progress=report))
     for row, res in zip(rows, resolved.resolutions, strict=True):
         if res.status == "update":
             row["latest"] = res.new_tag

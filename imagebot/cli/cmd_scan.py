@@ -8,12 +8,13 @@ listing every change. ``--dry-run`` prints the plan and a unified diff and chang
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import click
 
-from imagebot.cli.common import config_option, output_option, print_json
+from imagebot.cli.common import config_option, output_option, print_json, registry_progress
 from imagebot.config import load_config
-from imagebot.errors import ConfigError
+from imagebot.errors import ConfigError, GitError
 from imagebot.store import Store, store_path
 from imagebot.update import CycleReport, Runner, UpdateCycle, repository_for_target
 from imagebot.update.changes import change_line
@@ -66,16 +67,33 @@ def command(
             hint="pass --repo PATH|URL, or list repositories in the config file",
         )
     reports: list[CycleReport] = []
-    with Store.open(store_path(config)) as store, Runner(config, store) as runner:
-        cycle = UpdateCycle(config, runner, store=store)
+    with (
+        Store.open(store_path(config)) as store,
+        Runner(config, store) as runner,
+        registry_progress(output != "json") as progress,
+    ):
+        cycle = UpdateCycle(config, runner, store=store, progress=progress)
         for repo in repos:
-            reports.append(cycle.run(repo, dry_run=dry_run, fresh=fresh))
+            try:
+                reports.append(cycle.run(repo, dry_run=dry_run, fresh=fresh))
+            except GitError as exc:
+                if exc.hint is None and repo.path and not _in_git_checkout(Path(repo.path)):
+                    exc.hint = (
+                        "imagebot scan commits its changes, so --repo must be a Git checkout "
+                        "(or a Git URL); `imagebot list-images --latest --repo PATH` only reads"
+                    )
+                raise
     if output == "json":
         print_json([r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict())
     else:
         for report in reports:
             _print_text(report)
     raise SystemExit(max(r.exit_code for r in reports))
+
+
+def _in_git_checkout(path: Path) -> bool:
+    path = path.expanduser().resolve()
+    return any((p / ".git").exists() for p in (path, *path.parents))
 
 
 def _print_text(report: CycleReport) -> None:

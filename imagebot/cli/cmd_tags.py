@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import click
 
-from imagebot.cli.common import config_option, output_option, print_json
+from imagebot.cli.common import config_option, output_option, print_json, registry_progress
 from imagebot.config import Config, load_config
 from imagebot.errors import ImagebotError, NotFound
 from imagebot.reference import ImageReference
@@ -39,7 +40,8 @@ def command(image: str, config_path: str | None, output: str, details: bool) -> 
     """
     config = load_config(config_path)
     reference = ImageReference.parse(image)
-    tags, infos = asyncio.run(_fetch(config, reference, details))
+    with registry_progress(details and output != "json") as progress:
+        tags, infos = asyncio.run(_fetch(config, reference, details, progress))
     if output == "json":
         if details:
             print_json([_detail_dict(tag, infos.get(tag)) for tag in tags.tags])
@@ -62,7 +64,10 @@ def command(image: str, config_path: str | None, output: str, details: bool) -> 
 
 
 async def _fetch(
-    config: Config, reference: ImageReference, details: bool
+    config: Config,
+    reference: ImageReference,
+    details: bool,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[TagList, dict[str, ImageInfo | None]]:
     store = _open_store(config)
     try:
@@ -70,9 +75,19 @@ async def _fetch(
             tags = await client.list_tags(reference, fresh=True)
             infos: dict[str, ImageInfo | None] = {}
             if details:
+                done = 0
+
+                async def info(tag: str) -> ImageInfo:
+                    nonlocal done
+                    try:
+                        return await client.image_info(reference, tag)
+                    finally:
+                        done += 1
+                        if progress is not None:
+                            progress("details", done, len(tags.tags))
+
                 answers = await asyncio.gather(
-                    *(client.image_info(reference, tag) for tag in tags.tags),
-                    return_exceptions=True,
+                    *(info(tag) for tag in tags.tags), return_exceptions=True
                 )
                 for tag, answer in zip(tags.tags, answers, strict=True):
                     if isinstance(answer, NotFound):

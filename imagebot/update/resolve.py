@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from imagebot.errors import ImagebotError, PolicyError, RegistryError
 from imagebot.manifests import ImageSite
 from imagebot.policy import Candidate, Decision, Policy, decide, parse_policy
 from imagebot.reference import ImageReference
-from imagebot.registry import Scanner, TagList
+from imagebot.registry import RegistryClient, Scanner, TagList
 
 log = logging.getLogger(__name__)
+
+#: ``progress(stage, done, total)``, called from the registry loop's thread while resolving:
+#: ``stage`` is ``"tags"`` (repositories listed), ``"build-times"`` (tags whose build time
+#: was read) or ``"digests"`` (digest-pinned references checked). Each stage is announced
+#: with ``done=0`` and ends with ``done == total``. For progress bars; it must not block.
+Progress = Callable[[str, int, int], None]
 
 DEFAULT_POLICY = "glob:*"  # Flux v1's default for an automated container without a tag policy
 
@@ -147,12 +153,14 @@ async def resolve(
     manual: bool = False,
     fresh: bool = False,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> Resolved:
     """Decide every site's tag.
 
     Only automated, unlocked sites are looked up unless *manual* is set (``list-images
     --latest``, ``explain``): then every site with a usable image is, and locked or manual
     ones report what their policy would pick without changing. *fresh* bypasses the tag cache.
+    *progress* hears how far the registry work has got (see :data:`Progress`).
     """
     out = Resolved()
     work: list[tuple[Resolution, Policy]] = []
@@ -168,7 +176,12 @@ async def resolve(
     for res, _ in work:
         assert res.site.image is not None
         images.setdefault(res.site.image.repository, res.site.image)
+    meter = _Meter(progress)
+    if progress is not None:
+        scanner = Scanner(cast(RegistryClient, _Reporting(scanner.client, meter.tick)))
+    meter.start("tags", len(images))
     scanned = await scanner.scan(images.values(), fresh=fresh)
+    meter.finish()
     for repo, result in scanned.items():
         if isinstance(result, RegistryError):
             out.registry_errors[repo] = result
@@ -181,11 +194,13 @@ async def resolve(
         if repo in out.tag_lists and policy.needs_build_times:
             wanted[repo].update(policy.candidates(out.tag_lists[repo].tags, res.site.tag))
     times: dict[str, dict[str, datetime | None]] = {}
+    meter.start("build-times", sum(len(tags) for tags in wanted.values()))
     for repo, tags in wanted.items():
         try:
             times[repo] = await scanner.build_times(images[repo], sorted(tags), fresh=fresh)
         except RegistryError as exc:
             out.registry_errors[repo] = exc
+    meter.finish()
 
     for res, policy in work:
         site = res.site
@@ -205,8 +220,68 @@ async def resolve(
         )
         _settle(res, decision, manual)
 
-    await _pin_digests([r for r, _ in work if r.status in ("update", "up-to-date")], scanner)
+    await _pin_digests([r for r, _ in work if r.status in ("update", "up-to-date")], scanner, meter)
     return out
+
+
+class _Meter:
+    """Counts one stage's finished registry calls for a :data:`Progress` callback."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.stage = ""
+        self.done = 0
+        self.total = 0
+
+    def start(self, stage: str, total: int) -> None:
+        self.stage, self.done, self.total = stage, 0, total
+        self._report()
+
+    def tick(self) -> None:
+        if self.done < self.total:
+            self.done += 1
+            self._report()
+
+    def finish(self) -> None:
+        if self.done < self.total:  # skipped after a host failure, or served from cache
+            self.done = self.total
+            self._report()
+
+    def _report(self) -> None:
+        if self.progress is None or not self.stage:
+            return
+        try:
+            self.progress(self.stage, self.done, self.total)
+        except Exception:  # a display problem must never fail a resolution
+            log.debug("progress callback failed", exc_info=True)
+            self.progress = None
+
+
+class _Reporting:
+    """The registry client, telling a meter each time a tag list or image lookup ends.
+
+    Wrapping the client rather than the scanner keeps the scanner's concurrency and its
+    per-host failure handling exactly as they are.
+    """
+
+    def __init__(self, client: RegistryClient, tick: Callable[[], None]) -> None:
+        self._client = client
+        self._tick = tick
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def list_tags(self, image: ImageReference, *, fresh: bool = False) -> TagList:
+        try:
+            return await self._client.list_tags(image, fresh=fresh)
+        finally:
+            self._tick()
+
+    async def image_info(self, image: ImageReference, tag: str, *, fresh: bool = True) -> Any:
+        try:
+            return await self._client.image_info(image, tag, fresh=fresh)
+        finally:
+            self._tick()
 
 
 def _screen(site: ImageSite, manual: bool) -> tuple[Resolution, Policy | None]:
@@ -276,25 +351,31 @@ def _settle(res: Resolution, decision: Decision, manual: bool) -> None:
         res.status = "up-to-date"
 
 
-async def _pin_digests(resolutions: Iterable[Resolution], scanner: Scanner) -> None:
+async def _pin_digests(
+    resolutions: Iterable[Resolution], scanner: Scanner, meter: _Meter | None = None
+) -> None:
     """References pinned by digest get the chosen tag's digest; a moved digest is an update."""
     client = scanner.client
+    pinned: list[tuple[Resolution, ImageReference, str, str]] = []
     for res in resolutions:
-        site = res.site
-        if site.digest is None or site.image is None:
-            continue
-        tag = res.new_tag or site.tag
-        if tag is None:
-            continue
+        site, tag = res.site, res.new_tag or res.site.tag
+        if site.digest is not None and site.image is not None and tag is not None:
+            pinned.append((res, site.image, tag, site.digest))
+    if meter is not None:
+        meter.start("digests", len(pinned))
+    for res, image, tag, pinned_digest in pinned:
         try:
-            digest = await client.get_digest(site.image, tag)
+            digest = await client.get_digest(image, tag)
         except RegistryError as exc:
-            _fail(res, "registry", site.image.repository, exc)
+            _fail(res, "registry", image.repository, exc)
             continue
+        finally:
+            if meter is not None:
+                meter.tick()
         if res.status == "update":
             res.new_digest = digest
-        elif digest != site.digest:
+        elif digest != pinned_digest:
             res.status = "update"
             res.new_tag = tag
             res.new_digest = digest
-            res.reason = f"{tag} now points at {digest[:19]}... (was {site.digest[:19]}...)"
+            res.reason = f"{tag} now points at {digest[:19]}... (was {pinned_digest[:19]}...)"

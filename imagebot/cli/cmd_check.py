@@ -1,0 +1,355 @@
+"""``imagebot check``: validate a GitOps repository's image policies, offline, for its CI.
+
+Reads every manifest as an update cycle would and reports, as ``file:line: message``, every
+annotation, marker comment, policy file and image reference imagebot cannot use (and the
+config file, when one is given), without asking any registry. Run it in the repository's
+own CI so that a misspelt policy fails the pull request instead of a later update cycle.
+
+Files that are not YAML until a tool renders them (Helm chart templates) are skipped, not
+errors; ``-v`` lists them. Exit status: 0 clean, 1 errors found, 2 usage errors.
+
+Workload annotations are reported on the annotation's own line: discovery attaches a
+workload's annotation problems to each of its images, so they are worked out again here per
+workload (with the same reader) and pointed at the key concerned.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+
+from imagebot.cli.common import local_checkout, output_option, print_json
+from imagebot.config import CONFIG_ENV, Config, load_config
+from imagebot.errors import ConfigError, InvalidInput
+from imagebot.manifests import DEFAULT_INCLUDE, Discovery, ImageSite, discover
+from imagebot.manifests import yamlsource as ys
+from imagebot.manifests.annotations import (
+    ARGO,
+    FILTER,
+    FLUX,
+    IMAGEBOT,
+    WEAVE,
+    Annotation,
+    AnnotationPolicies,
+)
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One problem, where it is written."""
+
+    path: str  # as shown: relative to the current directory when inside it
+    line: int | None
+    message: str
+    kind: str = field(compare=False)  # config | yaml | policy-file | annotation | marker | image
+    file: str = field(compare=False)  # relative to the repository root (the config: as given)
+    workload: str | None = field(default=None, compare=False)
+    container: str | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}:{self.line}: {self.message}"
+            if self.line
+            else (f"{self.path}: {self.message}")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "path": self.path,
+            "line": self.line,
+            "kind": self.kind,
+            "message": self.message,
+            "workload": self.workload,
+            "container": self.container,
+        }
+
+
+@click.command("check")
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Checkout to check (default: the one repository with a `path` in the config, else "
+    "the current directory).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar=CONFIG_ENV,
+    help="Also validate this config file (and use its repository settings).",
+)
+@output_option
+@click.option("-v", "--verbose", is_flag=True, help="Also list the files skipped (on stderr).")
+def command(repo: Path | None, config_path: str | None, output: str, verbose: bool) -> None:
+    """Validate every image annotation, marker and policy file, offline.
+
+    Prints one `file:line: message` per problem. Exit status: 0 when everything is usable,
+    1 when something is not, 2 for usage errors (no such directory or config file).
+    """
+    findings: list[Finding] = []
+    config = _check_config(config_path, findings)
+    root, settings = local_checkout(config, repo)
+    found = discover(
+        root,
+        include=settings.include if settings else DEFAULT_INCLUDE,
+        exclude=settings.exclude if settings else (),
+        policy_dirs=settings.policy_dirs if settings else ("policies",),
+    )
+    shown = _Shown(root.resolve())
+    findings += manifest_findings(root.resolve(), found, shown)
+    findings = sorted(set(findings), key=lambda f: (f.kind != "config", f.path, f.line or 0))
+    skipped = [(shown(issue.file), issue.line, issue.message) for issue in found.skipped]
+
+    if output == "json":
+        print_json(
+            {
+                "ok": not findings,
+                "errors": [f.to_dict() for f in findings],
+                "skipped": [
+                    {"path": path, "line": line, "message": message}
+                    for path, line, message in skipped
+                ],
+                "files": found.files_read,
+                "images": len(found.sites),
+                "config": config_path,
+            }
+        )
+    else:
+        for finding in findings:
+            click.echo(str(finding))
+        if verbose:
+            for path, line, message in skipped:
+                where = f"{path}:{line}" if line else path
+                click.echo(f"skipped {where}: {message}", err=True)
+        summary = (
+            f"{found.files_read} file(s), {len(found.sites)} image(s) checked"
+            f"{', config ' + config_path if config_path else ''}; "
+            f"{len(skipped)} file(s) skipped"
+        )
+        verdict = f"{len(findings)} error(s)" if findings else "no errors"
+        click.echo(f"imagebot check: {summary}: {verdict}", err=True)
+    raise SystemExit(1 if findings else 0)
+
+
+def _check_config(config_path: str | None, findings: list[Finding]) -> Config:
+    """Validate the config file; a bad one is a finding (its defaults are used meanwhile)."""
+    if not config_path:
+        return Config()
+    if not Path(config_path).exists():
+        raise InvalidInput(
+            f"{config_path}: no such config file",
+            hint=f"pass an existing file to --config, or unset {CONFIG_ENV}",
+        )
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        text = str(exc)
+        prefix = f"{exc.file}:{exc.line}: " if exc.line else f"{exc.file}: "
+        if exc.file and text.startswith(prefix):
+            text = text[len(prefix) :]
+        findings.append(Finding(config_path, exc.line, text, "config", config_path))
+        return Config()
+
+
+class _Shown:
+    """Paths as the user can open them: relative to the current directory when inside it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cwd = Path.cwd().resolve()
+
+    def __call__(self, rel: str) -> str:
+        path = self.root / rel
+        try:
+            return path.relative_to(self.cwd).as_posix()
+        except ValueError:
+            return os.path.relpath(path, self.cwd) if self.root == self.cwd else str(path)
+
+
+# --- manifests -----------------------------------------------------------------------------
+
+
+def manifest_findings(root: Path, found: Discovery, shown: Any = None) -> list[Finding]:
+    """Every problem in a discovery, on its own line. *shown* maps a repository-relative
+    path to the path printed (default: unchanged)."""
+    show = shown or (lambda rel: rel)
+    findings = [
+        Finding(show(issue.file), issue.line, issue.message, _issue_kind(issue.message), issue.file)
+        for issue in found.errors
+    ]
+    broken: dict[str, list[ImageSite]] = {}
+    for site in found.sites:
+        if site.error:
+            broken.setdefault(site.file, [])
+    for site in found.sites:
+        if site.file in broken:
+            broken[site.file].append(site)
+    for rel, sites in broken.items():
+        for problem in _site_problems(root / rel, sites):
+            findings.append(Finding(show(rel), file=rel, **problem))
+    return findings
+
+
+def _issue_kind(message: str) -> str:
+    if "marker" in message:
+        return "marker"
+    if message.startswith("not valid YAML") or message == "not UTF-8 text":
+        return "yaml"
+    return "policy-file"
+
+
+@dataclass
+class _Doc:
+    first: int
+    last: int
+    annotations: dict[str, Annotation]
+    block_line: int | None
+    depth: int
+
+
+def _site_problems(path: Path, sites: list[ImageSite]) -> list[dict[str, Any]]:
+    """Finding fields (line, message, kind, workload, container) for one file's sites."""
+    docs = _documents(path)
+    members: dict[int, list[ImageSite]] = {}
+    for site in sites:
+        doc = _innermost(docs, site.line)
+        members.setdefault(id(doc) if doc else 0, []).append(site)
+    problems: list[dict[str, Any]] = []
+    for key, group in members.items():
+        doc = next((d for d in docs if id(d) == key), None)
+        workload_errors = _workload_errors(doc, group) if doc is not None else []
+        reported: set[str] = set()
+        for site in group:
+            if not site.error:
+                continue
+            own = _without(site.error, workload_errors)
+            if own is None:  # the errors could not be told apart: report them as they are
+                own, shared = site.error, []
+            else:
+                shared = [e for e in workload_errors if e in site.error]
+            if own:
+                problems.append(
+                    {
+                        "line": site.line,
+                        "message": own,
+                        "kind": _site_kind(own),
+                        "workload": site.workload,
+                        "container": site.container,
+                    }
+                )
+            for error in shared:
+                if error in reported:
+                    continue
+                reported.add(error)
+                assert doc is not None
+                line = _annotation_line(doc, error, site.container) or site.line
+                problems.append(
+                    {
+                        "line": line,
+                        "message": error,
+                        "kind": "annotation",
+                        "workload": site.workload,
+                    }
+                )
+    return problems
+
+
+def _without(error: str, workload_errors: list[str]) -> str | None:
+    """*error* minus the workload's errors discovery appended to it; None if it does not end
+    with them (then nothing is split)."""
+    text = error
+    for shared in reversed(workload_errors):
+        if text == shared:
+            text = ""
+        elif text.endswith("; " + shared):
+            text = text[: -len(shared) - 2]
+        elif shared not in text:
+            continue
+        else:
+            return None
+    return text
+
+
+def _site_kind(message: str) -> str:
+    if "marker" in message or "image policy" in message:
+        return "marker"
+    if "polic" in message:
+        return "annotation"
+    return "image"
+
+
+def _documents(path: Path) -> list[_Doc]:
+    try:
+        source = ys.load(path.read_bytes())
+    except (OSError, ys.YamlSyntaxError):
+        return []
+    docs: list[_Doc] = []
+    for node in source.docs:
+        docs.append(_doc(node, 0))
+        for item in ys.seq(ys.get(node, "items")):
+            docs.append(_doc(item, 1))
+    return docs
+
+
+def _doc(node: Node, depth: int) -> _Doc:
+    block = ys.get(ys.get(node, "metadata"), "annotations")
+    annotations: dict[str, Annotation] = {}
+    for key, key_node, value in ys.items(block):
+        line = key_node.start_mark.line + 1
+        if isinstance(value, ScalarNode):
+            annotations[key] = Annotation(value.value, ys.is_str(value), line)
+        else:
+            annotations[key] = Annotation("<not a string>", False, line)
+    return _Doc(
+        first=node.start_mark.line + 1,
+        last=node.end_mark.line + 1,
+        annotations=annotations,
+        block_line=block.start_mark.line + 1 if isinstance(block, MappingNode) else None,
+        depth=depth,
+    )
+
+
+def _innermost(docs: list[_Doc], line: int) -> _Doc | None:
+    inside = [d for d in docs if d.first <= line <= d.last]
+    return max(inside, key=lambda d: d.depth, default=None)
+
+
+def _workload_errors(doc: _Doc, sites: list[ImageSite]) -> list[str]:
+    """The workload-wide annotation errors, as discovery's annotation reader finds them."""
+    if not doc.annotations:
+        return []
+    policies = AnnotationPolicies(doc.annotations, [s.container for s in sites])
+    for site in sites:
+        policies.for_container(site.container, site.image)
+    return list(policies.errors)
+
+
+def _annotation_line(doc: _Doc, error: str, container: str) -> int | None:
+    """The line of the annotation an error is about: the longest key it names, else the
+    container's tag key for a policy problem, else the annotations block."""
+    named = [key for key in doc.annotations if key in error]
+    if named:
+        return doc.annotations[max(named, key=len)].line
+    if error.startswith("container "):
+        name = error[len("container ") :].partition(":")[0]
+        for key in (
+            f"{IMAGEBOT}tag.{name}",
+            f"{FLUX}tag.{name}",
+            f"{WEAVE}tag.{name}",
+            f"{FILTER}{name}",
+            f"{FLUX}tag_all",
+            f"{WEAVE}tag_all",
+            f"{ARGO}image-list",
+        ):
+            if key in doc.annotations:
+                return doc.annotations[key].line
+    if ARGO in error and f"{ARGO}image-list" in doc.annotations:
+        return doc.annotations[f"{ARGO}image-list"].line
+    return doc.block_line
