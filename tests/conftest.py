@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.gitops.helpers import use_isolated_git
 from tests.harness import RegistryServer, start_registry
 
 
@@ -49,3 +51,13 @@ def repo_name(request: pytest.FixtureRequest) -> str:
     """A repository name unique to the running test (valid under the OCI name grammar)."""
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
     return f"t/{name[:120]}"
+
+
+@pytest.fixture
+def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Git with the tests' own identity under ``tmp_path/home`` (returned) and none of the
+    machine's config or ``IMAGEBOT_CONFIG``. Ask for it by name, or make it autouse for a
+    folder with a conftest fixture that asks for it (tests/gitops/conftest.py)."""
+    home = tmp_path / "home"
+    use_isolated_git(monkeypatch, home)
+    return home

@@ -21,20 +21,9 @@ def automated(sites: list[ImageSite]) -> str | None:
 
 
 @click.command("automate")
-@click.argument("workload")
-@click.option("-m", "--message", help="A message for the commit body.")
-@manual.workload_options
-def command(
-    workload: str,
-    message: str | None,
-    target: str | None,
-    branch: str | None,
-    file: str | None,
-    config_path: str | None,
-    dry_run: bool,
-    user: str | None,
-    output: str,
-) -> None:
+@manual.workload_argument
+@manual.workload_options()
+def command(request: manual.Request) -> None:
     """Automate WORKLOAD (namespace:kind/name): the bot keeps its images up to date.
 
     Exit status: 0 committed (or already automated), 1 refused or failed, 2 usage errors.
@@ -46,17 +35,4 @@ def command(
             chosen, content, edits, automated, unchanged="already automated"
         )
 
-    manual.run(
-        action_name="automate",
-        subject="Automated: {workload}",
-        workload=workload,
-        action=action,
-        config_path=config_path,
-        target=target,
-        branch=branch,
-        file=file,
-        dry_run=dry_run,
-        user=user,
-        output=output,
-        body=message,
-    )
+    request.run(action_name="automate", subject="Automated: {workload}", action=action)

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.nodes import MappingNode, Node
 
-from imagebot.cli.common import local_checkout, output_option, print_json
+from imagebot.cli.common import local_checkout, output_option, print_json, read_checkout
 from imagebot.config import CONFIG_ENV, Config, load_config
 from imagebot.errors import ConfigError, InvalidInput
-from imagebot.manifests import DEFAULT_INCLUDE, Discovery, ImageSite, discover
+from imagebot.manifests import Discovery, ImageSite
 from imagebot.manifests import yamlsource as ys
 from imagebot.manifests.annotations import (
     ARGO,
@@ -37,6 +37,7 @@ from imagebot.manifests.annotations import (
     Annotation,
     AnnotationPolicies,
 )
+from imagebot.manifests.discovery import read_annotations
 
 
 @dataclass(frozen=True, order=True)
@@ -96,12 +97,7 @@ def command(repo: Path | None, config_path: str | None, output: str, verbose: bo
     findings: list[Finding] = []
     config = _check_config(config_path, findings)
     root, settings = local_checkout(config, repo)
-    found = discover(
-        root,
-        include=settings.include if settings else DEFAULT_INCLUDE,
-        exclude=settings.exclude if settings else (),
-        policy_dirs=settings.policy_dirs if settings else ("policies",),
-    )
+    found = read_checkout(root, settings)
     shown = _Shown(root.resolve())
     findings += manifest_findings(root.resolve(), found, shown)
     findings = sorted(set(findings), key=lambda f: (f.kind != "config", f.path, f.line or 0))
@@ -300,17 +296,10 @@ def _documents(path: Path) -> list[_Doc]:
 
 def _doc(node: Node, depth: int) -> _Doc:
     block = ys.get(ys.get(node, "metadata"), "annotations")
-    annotations: dict[str, Annotation] = {}
-    for key, key_node, value in ys.items(block):
-        line = key_node.start_mark.line + 1
-        if isinstance(value, ScalarNode):
-            annotations[key] = Annotation(value.value, ys.is_str(value), line)
-        else:
-            annotations[key] = Annotation("<not a string>", False, line)
     return _Doc(
         first=node.start_mark.line + 1,
         last=node.end_mark.line + 1,
-        annotations=annotations,
+        annotations=read_annotations(block),
         block_line=block.start_mark.line + 1 if isinstance(block, MappingNode) else None,
         depth=depth,
     )

@@ -31,20 +31,9 @@ def not_automated(sites: list[ImageSite]) -> str | None:
 
 
 @click.command("deautomate")
-@click.argument("workload")
-@click.option("-m", "--message", help="A message for the commit body.")
-@manual.workload_options
-def command(
-    workload: str,
-    message: str | None,
-    target: str | None,
-    branch: str | None,
-    file: str | None,
-    config_path: str | None,
-    dry_run: bool,
-    user: str | None,
-    output: str,
-) -> None:
+@manual.workload_argument
+@manual.workload_options()
+def command(request: manual.Request) -> None:
     """Deautomate WORKLOAD (namespace:kind/name): the bot leaves its images alone.
 
     Exit status: 0 committed (or not automated), 1 refused or failed, 2 usage errors.
@@ -61,17 +50,4 @@ def command(
             fallback=set_policy(annotations, "automated", "false"),
         )
 
-    manual.run(
-        action_name="deautomate",
-        subject="Deautomated: {workload}",
-        workload=workload,
-        action=action,
-        config_path=config_path,
-        target=target,
-        branch=branch,
-        file=file,
-        dry_run=dry_run,
-        user=user,
-        output=output,
-        body=message,
-    )
+    request.run(action_name="deautomate", subject="Deautomated: {workload}", action=action)

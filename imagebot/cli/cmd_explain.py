@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,28 +31,26 @@ from imagebot.cli.common import (
     complete_workload,
     config_option,
     local_checkout,
+    optional_store,
     output_option,
     plain_table,
     print_json,
     print_table,
+    read_checkout,
     registry_progress,
     select_workload,
     stdout_console,
 )
 from imagebot.config import Config, RepositoryConfig, load_config
-from imagebot.errors import ImagebotError, InvalidInput, NotFound, RegistryError
-from imagebot.manifests import DEFAULT_INCLUDE, ImageSite, discover
+from imagebot.errors import InvalidInput, NotFound, RegistryError
+from imagebot.manifests import ImageSite
 from imagebot.policy import Verdict
 from imagebot.reference import ImageReference
 from imagebot.registry import ImageInfo, RegistryClient
-from imagebot.store import Store, store_path
 from imagebot.update import Resolution, Resolved, Runner, resolve
 
 if TYPE_CHECKING:
-    from rich.table import Table
     from rich.text import Text
-
-log = logging.getLogger(__name__)
 
 #: Text output without --all: this many qualifying tags besides the selected and current
 #: ones, and this many rejected tags per category (JSON always lists every tag).
@@ -244,12 +241,7 @@ def command(
     """
     config = load_config(config_path)
     with _checkout(config, repo) as (root, settings):
-        found = discover(
-            root,
-            include=settings.include if settings else DEFAULT_INCLUDE,
-            exclude=settings.exclude if settings else (),
-            policy_dirs=settings.policy_dirs if settings else ("policies",),
-        )
+        found = read_checkout(root, settings)
     sites = select_workload(found.sites, workload)
     if container is not None:
         names = sorted({s.container for s in sites})
@@ -295,25 +287,15 @@ def _checkout(config: Config, target: str | None) -> Iterator[tuple[Path, Reposi
 def _explain(
     config: Config, sites: list[ImageSite], *, everything: bool, fresh: bool, output: str
 ) -> list[Explanation]:
-    store = _open_store(config)
-    try:
-        with Runner(config, store) as runner, registry_progress(output != "json") as progress:
-            resolved = runner.run(
-                resolve(sites, runner.scanner, manual=True, fresh=fresh, progress=progress)
-            )
-            return runner.run(_details(runner.client, resolved, everything=everything))
-    finally:
-        if store is not None:
-            store.close()
-
-
-def _open_store(config: Config) -> Store | None:
-    """The store caches tags and image details; explain works (slower) without one."""
-    try:
-        return Store.open(store_path(config))
-    except ImagebotError as exc:
-        log.warning("working without the state store: %s", exc)
-        return None
+    with (
+        optional_store(config) as store,
+        Runner(config, store) as runner,
+        registry_progress(output != "json") as progress,
+    ):
+        resolved = runner.run(
+            resolve(sites, runner.scanner, manual=True, fresh=fresh, progress=progress)
+        )
+        return runner.run(_details(runner.client, resolved, everything=everything))
 
 
 async def _details(
@@ -468,6 +450,7 @@ def _print_text(explained: list[Explanation], now: datetime, *, everything: bool
 
 
 def _print_one(console: Any, item: Explanation, now: datetime, *, everything: bool) -> None:
+    from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
@@ -499,7 +482,7 @@ def _print_one(console: Any, item: Explanation, now: datetime, *, everything: bo
         facts.add_row("registry", Text(listed))
     for note in item.notes:
         facts.add_row("note", Text(note, style="yellow"))
-    _print_grid(console, facts)
+    print_table(console, Padding(facts, (0, 0, 0, 2)))
 
     verdicts = item.verdicts
     if not verdicts:
@@ -532,19 +515,6 @@ def _print_one(console: Any, item: Explanation, now: datetime, *, everything: bo
                 style="dim",
             )
         )
-
-
-def _print_grid(console: Any, grid: Table) -> None:
-    from rich.padding import Padding
-
-    indented = Padding(grid, (0, 0, 0, 2))
-    if console.is_terminal:
-        console.print(indented)
-        return
-    with console.capture() as captured:
-        console.print(indented)
-    for line in captured.get().splitlines():
-        click.echo(line.rstrip())
 
 
 def _policy_text(item: Explanation) -> Text:

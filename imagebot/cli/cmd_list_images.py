@@ -10,16 +10,25 @@ templates) are reported on stderr as skipped and are not errors.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from imagebot.cli.common import config_option, output_option, print_json, registry_progress
-from imagebot.config import Config, RepositoryConfig, load_config
-from imagebot.manifests import DEFAULT_INCLUDE, Discovery, ImageSite, discover
+from imagebot.cli.common import (
+    config_option,
+    local_checkout,
+    output_option,
+    plain_table,
+    print_json,
+    print_table,
+    read_checkout,
+    registry_progress,
+    stdout_console,
+)
+from imagebot.config import Config, load_config
+from imagebot.manifests import Discovery, ImageSite
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +69,9 @@ def command(repo: Path | None, config_path: str | None, output: str, latest: boo
     are still printed), 2 for usage or configuration errors.
     """
     config = load_config(config_path)
-    root, settings = _repository(config, repo)
+    root, settings = local_checkout(config, repo)
     log.debug("reading %s", root)
-    found = discover(
-        root,
-        include=settings.include if settings else DEFAULT_INCLUDE,
-        exclude=settings.exclude if settings else (),
-        policy_dirs=settings.policy_dirs if settings else ("policies",),
-    )
+    found = read_checkout(root, settings)
     _report_files(found)
     rows = [_row(site) for site in found.sites]
     columns = list(COLUMNS)
@@ -130,23 +134,6 @@ def _add_latest(
     return bool(resolved.registry_errors)
 
 
-def _repository(config: Config, repo: Path | None) -> tuple[Path, RepositoryConfig | None]:
-    """The checkout to read and its configured settings (include/exclude/policy dirs)."""
-    local = [r for r in config.repositories if r.path]
-    if repo is None:
-        if len(local) == 1:
-            path = Path(local[0].path).expanduser()  # type: ignore[arg-type]
-            if not path.is_dir():
-                raise click.UsageError(f"configured repository path {path} is not a directory")
-            return path, local[0]
-        repo = Path(os.curdir)
-    wanted = repo.resolve()
-    for settings in local:
-        if Path(settings.path).expanduser().resolve() == wanted:  # type: ignore[arg-type]
-            return repo, settings
-    return repo, None
-
-
 def _report_files(found: Discovery) -> None:
     for issue in found.skipped:
         log.info("skipped %s", issue)
@@ -192,20 +179,14 @@ def _shown(row: dict[str, Any]) -> dict[str, str]:
 
 
 def _print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
-    if not console.is_terminal:
-        console = Console(file=sys.stdout, highlight=False, no_color=True, width=100_000)
+    console = stdout_console()
     if not rows:
         console.print("no container images found")
         return
     errors = any(row["error"] for row in rows)
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for header, _ in columns:
-        table.add_column(header, overflow="fold")
+    table = plain_table(*(header for header, _ in columns))
     if errors:
         table.add_column("ERROR", overflow="fold", style="red")
     for row in rows:
@@ -214,11 +195,4 @@ def _print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> 
         if errors:
             cells.append(Text(row["error"] or ""))
         table.add_row(*cells)
-    if console.is_terminal:
-        console.print(table)
-        return
-    # piped: plain lines without the padding rich adds after the last column
-    with console.capture() as captured:
-        console.print(table)
-    for line in captured.get().splitlines():
-        click.echo(line.rstrip())
+    print_table(console, table)

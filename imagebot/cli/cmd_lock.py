@@ -10,6 +10,7 @@ Commits "Locked: <workload>".
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import click
 
@@ -34,27 +35,16 @@ def locked(message: str | None, user: str | None) -> Callable[[list[ImageSite]],
 
 
 @click.command("lock")
-@click.argument("workload")
-@click.option("-m", "--message", help="Why it is locked (locked_msg, and the commit body).")
-@manual.workload_options
-def command(
-    workload: str,
-    message: str | None,
-    target: str | None,
-    branch: str | None,
-    file: str | None,
-    config_path: str | None,
-    dry_run: bool,
-    user: str | None,
-    output: str,
-) -> None:
+@manual.workload_argument
+@manual.workload_options(message_help="Why it is locked (locked_msg, and the commit body).")
+def command(request: manual.Request) -> None:
     """Lock WORKLOAD (namespace:kind/name): no image of it changes until it is unlocked.
 
     Exit status: 0 committed (or already locked so), 1 refused or failed, 2 usage errors.
     """
-    if user is None:
-        user = manual.default_user()
-    message = message.strip() if message and message.strip() else None
+    user = request.user if request.user is not None else manual.default_user()
+    message = request.message.strip() if request.message and request.message.strip() else None
+    request = replace(request, user=user, message=message)
 
     def action(chosen: manual.Target, content: bytes) -> manual.Edited:
         annotations = chosen.annotations
@@ -68,17 +58,4 @@ def command(
             chosen, content, edits, locked(message, user), unchanged="already locked"
         )
 
-    manual.run(
-        action_name="lock",
-        subject="Locked: {workload}",
-        workload=workload,
-        action=action,
-        config_path=config_path,
-        target=target,
-        branch=branch,
-        file=file,
-        dry_run=dry_run,
-        user=user,
-        output=output,
-        body=message,
-    )
+    request.run(action_name="lock", subject="Locked: {workload}", action=action)

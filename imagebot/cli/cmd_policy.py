@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import click
 
 from imagebot.cli import manual
-from imagebot.cli.common import ImagebotGroup, output_option, print_json
+from imagebot.cli.common import ImagebotGroup, complete_container, output_option, print_json
 from imagebot.errors import PolicyError
 from imagebot.manifests import ImageSite
 from imagebot.manifests.annotate import set_policy, unset_policy
@@ -32,6 +33,8 @@ from imagebot.manifests.annotations import DEFAULT_POLICY, IMAGEBOT
 from imagebot.manifests.policycheck import check_policy
 from imagebot.policy import Candidate, Decision, decide, parse_policy
 from imagebot.reference import is_valid_tag, validate_tag_message
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(name="policy", cls=ImagebotGroup)
@@ -139,6 +142,7 @@ def _explain(policy: str, decision: Decision) -> None:
 
 #: Policy kinds Flux v1 understands; others work for imagebot only.
 _FLUX_V1_KINDS = ("glob", "semver", "regex", "regexp")
+_SUBJECT = "Updated policies: {workload}"
 
 
 def _written_policy(text: str) -> tuple[str, str]:
@@ -194,33 +198,31 @@ def _policy_check(
     return check
 
 
+def _containers_option(all_help: str) -> Callable[[F], F]:
+    """``--container`` (repeatable) and ``--all-containers``, as policy set and unset take them."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--all-containers", is_flag=True, help=all_help)(func)
+        return click.option(
+            "-c",
+            "--container",
+            "containers",
+            multiple=True,
+            metavar="NAME",
+            shell_complete=complete_container,
+            help="The container (repeatable); not needed when the workload has only one.",
+        )(func)
+
+    return decorate
+
+
 @command.command(name="set")
-@click.argument("workload")
+@manual.workload_argument
 @click.argument("policy")
-@click.option(
-    "-c",
-    "--container",
-    "containers",
-    multiple=True,
-    metavar="NAME",
-    help="The container (repeatable); not needed when the workload has only one.",
-)
-@click.option("--all-containers", is_flag=True, help="Every container of the workload.")
-@click.option("-m", "--message", help="A message for the commit body.")
-@manual.workload_options
+@_containers_option("Every container of the workload.")
+@manual.workload_options()
 def set_command(
-    workload: str,
-    policy: str,
-    containers: tuple[str, ...],
-    all_containers: bool,
-    message: str | None,
-    target: str | None,
-    branch: str | None,
-    file: str | None,
-    config_path: str | None,
-    dry_run: bool,
-    user: str | None,
-    output: str,
+    request: manual.Request, policy: str, containers: tuple[str, ...], all_containers: bool
 ) -> None:
     """Set the tag POLICY of WORKLOAD's containers (like fluxctl policy --tag).
 
@@ -248,51 +250,15 @@ def set_command(
             )
         return edited
 
-    manual.run(
-        action_name="policy",
-        subject="Updated policies: {workload}",
-        workload=workload,
-        action=action,
-        config_path=config_path,
-        target=target,
-        branch=branch,
-        file=file,
-        dry_run=dry_run,
-        user=user,
-        output=output,
-        body=message,
-    )
+    request.run(action_name="policy", subject=_SUBJECT, action=action)
 
 
 @command.command(name="unset")
-@click.argument("workload")
-@click.option(
-    "-c",
-    "--container",
-    "containers",
-    multiple=True,
-    metavar="NAME",
-    help="The container (repeatable); not needed when the workload has only one.",
-)
-@click.option(
-    "--all-containers",
-    is_flag=True,
-    help="Every container, and Flux v1's tag_all annotation too.",
-)
-@click.option("-m", "--message", help="A message for the commit body.")
-@manual.workload_options
+@manual.workload_argument
+@_containers_option("Every container, and Flux v1's tag_all annotation too.")
+@manual.workload_options()
 def unset_command(
-    workload: str,
-    containers: tuple[str, ...],
-    all_containers: bool,
-    message: str | None,
-    target: str | None,
-    branch: str | None,
-    file: str | None,
-    config_path: str | None,
-    dry_run: bool,
-    user: str | None,
-    output: str,
+    request: manual.Request, containers: tuple[str, ...], all_containers: bool
 ) -> None:
     """Remove the tag policy of WORKLOAD's containers (like fluxctl policy --tag c='*').
 
@@ -312,17 +278,4 @@ def unset_command(
             chosen, content, edits, check, unchanged="has no tag policy annotation to remove"
         )
 
-    manual.run(
-        action_name="policy",
-        subject="Updated policies: {workload}",
-        workload=workload,
-        action=action,
-        config_path=config_path,
-        target=target,
-        branch=branch,
-        file=file,
-        dry_run=dry_run,
-        user=user,
-        output=output,
-        body=message,
-    )
+    request.run(action_name="policy", subject=_SUBJECT, action=action)

@@ -19,6 +19,7 @@ import asyncio
 import click
 
 from imagebot.cli import manual
+from imagebot.cli.common import complete_container
 from imagebot.config import Config, RepositoryConfig, load_config
 from imagebot.errors import ImagebotError, NotFound, RegistryError
 from imagebot.gitops import Workspace
@@ -101,12 +102,13 @@ def _new_digest(
 
 
 @click.command("release")
-@click.argument("workload")
+@manual.workload_argument
 @click.option("-t", "--tag", required=True, help="The tag to deploy.")
 @click.option(
     "-c",
     "--container",
     metavar="NAME",
+    shell_complete=complete_container,
     help="The container to change; not needed when the workload has only one.",
 )
 @click.option(
@@ -121,23 +123,14 @@ def _new_digest(
     show_default=True,
     help="Ask the registry that the tag exists before committing.",
 )
-@click.option("-m", "--message", help="A message for the commit body.")
-@manual.workload_options
+@manual.workload_options()
 def command(
-    workload: str,
+    request: manual.Request,
     tag: str,
     container: str | None,
     digest: str | None,
     force: bool,
     check_tag: bool,
-    message: str | None,
-    target: str | None,
-    branch: str | None,
-    file: str | None,
-    config_path: str | None,
-    dry_run: bool,
-    user: str | None,
-    output: str,
 ) -> None:
     """Deploy TAG to a container of WORKLOAD (namespace:kind/name) by hand.
 
@@ -147,7 +140,7 @@ def command(
     tag = validate_tag(tag)
     if digest is not None:
         digest = validate_digest(digest)
-    registry = _Registry(load_config(config_path)) if check_tag else None
+    registry = _Registry(load_config(request.config_path)) if check_tag else None
 
     def action(chosen: manual.Target, content: bytes) -> manual.Edited:
         picked = [container] if container else []
@@ -233,8 +226,8 @@ def command(
         )
         fields["subject"] = title
         text = render(repo.commit.message or DEFAULT_MESSAGE, fields, key="commit.message")
-        if message:
-            text = text.rstrip("\n") + "\n\n" + message.strip()
+        if request.message:
+            text = text.rstrip("\n") + "\n\n" + request.message.strip()
         return text if text.endswith("\n") else text + "\n"
 
     def record(config: Config, outcome: manual.Outcome, ws: Workspace) -> None:
@@ -255,19 +248,10 @@ def command(
             )
 
     try:
-        manual.run(
+        request.run(
             action_name="release",
             subject="Release to {workload}",
-            workload=workload,
             action=action,
-            config_path=config_path,
-            target=target,
-            branch=branch,
-            file=file,
-            dry_run=dry_run,
-            user=user,
-            output=output,
-            body=message,
             message=commit_text,
             after=record,
         )

@@ -8,20 +8,22 @@ about on stderr) and always asks the registry rather than the tag cache.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from imagebot.cli.common import config_option, output_option, print_json, registry_progress
+from imagebot.cli.common import (
+    config_option,
+    optional_store,
+    output_option,
+    print_json,
+    registry_progress,
+)
 from imagebot.config import Config, load_config
-from imagebot.errors import ImagebotError, NotFound
+from imagebot.errors import NotFound
 from imagebot.reference import ImageReference
 from imagebot.registry import ImageInfo, RegistryClient, TagList
-from imagebot.store import Store, store_path
-
-log = logging.getLogger(__name__)
 
 
 @click.command("tags")
@@ -69,8 +71,7 @@ async def _fetch(
     details: bool,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[TagList, dict[str, ImageInfo | None]]:
-    store = _open_store(config)
-    try:
+    with optional_store(config) as store:
         async with RegistryClient(config, store) as client:
             tags = await client.list_tags(reference, fresh=True)
             infos: dict[str, ImageInfo | None] = {}
@@ -97,18 +98,6 @@ async def _fetch(
                     else:
                         infos[tag] = answer
             return tags, infos
-    finally:
-        if store is not None:
-            store.close()
-
-
-def _open_store(config: Config) -> Store | None:
-    """The state store caches image metadata; without one (read-only disk) we still work."""
-    try:
-        return Store.open(store_path(config))
-    except ImagebotError as exc:
-        log.warning("working without the state store: %s", exc)
-        return None
 
 
 def _detail_dict(tag: str, info: ImageInfo | None) -> dict[str, Any]:

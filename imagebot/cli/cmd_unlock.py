@@ -20,20 +20,9 @@ def unlocked(sites: list[ImageSite]) -> str | None:
 
 
 @click.command("unlock")
-@click.argument("workload")
-@click.option("-m", "--message", help="A message for the commit body.")
-@manual.workload_options
-def command(
-    workload: str,
-    message: str | None,
-    target: str | None,
-    branch: str | None,
-    file: str | None,
-    config_path: str | None,
-    dry_run: bool,
-    user: str | None,
-    output: str,
-) -> None:
+@manual.workload_argument
+@manual.workload_options()
+def command(request: manual.Request) -> None:
     """Unlock WORKLOAD (namespace:kind/name).
 
     Exit status: 0 committed (or not locked), 1 refused or failed, 2 usage errors.
@@ -48,17 +37,4 @@ def command(
         ]
         return manual.edit_annotations(chosen, content, edits, unlocked, unchanged="not locked")
 
-    manual.run(
-        action_name="unlock",
-        subject="Unlocked: {workload}",
-        workload=workload,
-        action=action,
-        config_path=config_path,
-        target=target,
-        branch=branch,
-        file=file,
-        dry_run=dry_run,
-        user=user,
-        output=output,
-        body=message,
-    )
+    request.run(action_name="unlock", subject="Unlocked: {workload}", action=action)

@@ -14,8 +14,10 @@ import difflib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -38,16 +40,18 @@ from imagebot.errors import (
     Unauthorized,
     Unreachable,
 )
-from imagebot.store import StoreError
+from imagebot.store import Store, StoreError, store_path
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
     from rich.table import Table
 
     from imagebot.config import Config, RepositoryConfig
-    from imagebot.manifests import ImageSite
+    from imagebot.manifests import Discovery, ImageSite
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
 
 #: Exit status after Ctrl-C, as shells report a process ended by SIGINT.
 EXIT_INTERRUPTED = 130
@@ -261,8 +265,9 @@ def stdout_console() -> Console:
     return console
 
 
-def print_table(console: Console, table: Table) -> None:
-    """Print *table*; on a pipe, as plain lines without trailing padding (grep/awk-able)."""
+def print_table(console: Console, table: RenderableType) -> None:
+    """Print *table* (or any renderable); on a pipe, as plain lines without trailing padding
+    (grep/awk-able)."""
     if console.is_terminal:
         console.print(table)
         return
@@ -385,6 +390,28 @@ def registry_progress(enabled: bool = True) -> Iterator[Callable[[str, int, int]
             handler.setStream(original)
 
 
+# --- the state store ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def optional_store(config: Config) -> Iterator[Store | None]:
+    """The state store, closed afterwards; None (with a warning) when it cannot be opened.
+
+    It only caches tags and image details for the read commands, so they still work (slower)
+    on a read-only disk rather than fail.
+    """
+    try:
+        store = Store.open(store_path(config))
+    except ImagebotError as exc:
+        log.warning("working without the state store: %s", exc)
+        store = None
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()
+
+
 # --- which checkout, which workload ---------------------------------------------------
 
 
@@ -423,6 +450,73 @@ def local_checkout(config: Config, repo: Path | None) -> tuple[Path, RepositoryC
     return repo, None
 
 
+def read_checkout(root: Path, settings: RepositoryConfig | None) -> Discovery:
+    """Every image site under *root*, read with the repository's include, exclude and
+    policy_dirs as an update cycle reads it (discovery's defaults without settings)."""
+    from imagebot.manifests import discover
+
+    if settings is None:
+        return discover(root)
+    return discover(
+        root,
+        include=settings.include,
+        exclude=settings.exclude,
+        policy_dirs=settings.policy_dirs,
+    )
+
+
+_WORKLOAD = re.compile(
+    r"(?:(?P<ns>[^:/\s]+):)?(?P<kind>[A-Za-z][A-Za-z0-9]*)/(?P<name>[^:\s]+)|(?P<alone>[^:/\s]+)"
+)
+
+
+@dataclass(frozen=True)
+class WorkloadId:
+    """A workload as the user names it: ``namespace:kind/name`` (fluxctl's resource ID, the
+    kind in any case), ``kind/name``, or (where allowed) ``name`` alone.
+
+    A manifest without a namespace is ``<cluster>:`` as imagebot prints it, and ``default:``
+    as Flux v1 read it; both spellings find it.
+    """
+
+    namespace: str | None
+    kind: str | None  # lowercase
+    name: str
+
+    @classmethod
+    def parse(cls, text: str, *, name_alone: bool = False) -> WorkloadId:
+        """InvalidInput for anything else; a bare name only with *name_alone* (read-only
+        commands take it; the editing commands want the kind, as fluxctl did)."""
+        hint = (
+            "write it as namespace:kind/name, e.g. demo:deployment/podinfo, or kind/name "
+            "when only one namespace has it"
+            + (", or name when only one workload has it" if name_alone else "")
+        )
+        match = _WORKLOAD.fullmatch(text.strip())
+        if match is None:
+            raise InvalidInput(f"cannot read workload {text!r}", hint=hint)
+        if match["alone"] is not None:
+            if not name_alone:
+                raise InvalidInput(f"workload {text!r} lacks its kind", hint=hint)
+            return cls(None, None, match["alone"])
+        return cls(match["ns"], match["kind"].lower(), match["name"])
+
+    def matches(self, site: ImageSite) -> bool:
+        if site.name != self.name:
+            return False
+        if self.kind is not None and site.kind.lower() != self.kind:
+            return False
+        if self.namespace is None or site.namespace == self.namespace:
+            return True
+        return site.namespace is None and self.namespace in ("default", "<cluster>")
+
+    def __str__(self) -> str:
+        if self.kind is None:
+            return self.name
+        short = f"{self.kind}/{self.name}"
+        return f"{self.namespace}:{short}" if self.namespace else short
+
+
 def workload_forms(site: ImageSite) -> tuple[str, str, str]:
     """How a workload may be named: ``ns:kind/name``, ``kind/name`` and ``name``."""
     kind = site.kind.lower() or "document"
@@ -430,39 +524,10 @@ def workload_forms(site: ImageSite) -> tuple[str, str, str]:
 
 
 def select_workload(sites: Sequence[ImageSite], text: str) -> list[ImageSite]:
-    """The sites of the workload *text* names.
-
-    ``namespace:kind/name`` as fluxctl writes it (the kind in any case; ``default:`` also
-    finds a manifest without a namespace, as Flux v1 read it), or ``kind/name`` or ``name``
-    when only one workload has it. Raises :class:`InvalidInput` naming the candidates.
-    """
-    wanted = text.strip()
-    if ":" in wanted:
-        namespace, _, rest = wanted.partition(":")
-        kind, slash, name = rest.partition("/")
-        if not slash:
-            raise InvalidInput(
-                f"cannot read workload {text!r}",
-                hint="write it as namespace:kind/name, e.g. default:deployment/podinfo",
-            )
-
-        def matches(site: ImageSite) -> bool:
-            ns = site.namespace or "<cluster>"
-            same_ns = ns == namespace or (namespace == "default" and site.namespace is None)
-            return same_ns and site.kind.lower() == kind.lower() and site.name == name
-
-    elif "/" in wanted:
-        kind, _, name = wanted.partition("/")
-
-        def matches(site: ImageSite) -> bool:
-            return site.kind.lower() == kind.lower() and site.name == name
-
-    else:
-
-        def matches(site: ImageSite) -> bool:
-            return site.name == wanted
-
-    found = [site for site in sites if matches(site)]
+    """The sites of the workload *text* names (any :class:`WorkloadId` spelling, ``name``
+    included). Raises :class:`InvalidInput` naming the candidates."""
+    wanted = WorkloadId.parse(text, name_alone=True)
+    found = [site for site in sites if wanted.matches(site)]
     workloads = sorted({site.workload for site in found})
     if len(workloads) > 1:
         raise InvalidInput(
@@ -471,11 +536,11 @@ def select_workload(sites: Sequence[ImageSite], text: str) -> list[ImageSite]:
         )
     if not found:
         # Compare like with like (full name, kind/name or name), suggest full names.
-        form = 0 if ":" in wanted else 1 if "/" in wanted else 2
+        form = 0 if wanted.namespace else 1 if wanted.kind else 2
         named: dict[str, str] = {}
         for site in sites:
             named.setdefault(workload_forms(site)[form], site.workload)
-        close = difflib.get_close_matches(wanted, sorted(named), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(text.strip(), sorted(named), n=3, cutoff=0.5)
         suggestions = list(dict.fromkeys(named[c] for c in close))
         hint = (
             f"did you mean {' or '.join(suggestions)}?"
@@ -532,22 +597,16 @@ def complete_container(ctx: click.Context, param: click.Parameter, incomplete: s
 def _completion_sites(ctx: click.Context) -> list[ImageSite]:
     from imagebot.config import load_config
     from imagebot.gitops import is_remote_url
-    from imagebot.manifests import DEFAULT_INCLUDE, discover
 
     logger = logging.getLogger("imagebot")
     was_disabled, logger.disabled = logger.disabled, True  # completions must print nothing
     try:
         config = load_config(ctx.params.get("config_path"))
-        repo = ctx.params.get("repo")
+        # --repo is "repo" in the read commands, "target" in the editing ones.
+        repo = ctx.params.get("repo") or ctx.params.get("target")
         if repo and is_remote_url(str(repo)):
             return []  # never clone on a key press
         root, settings = local_checkout(config, Path(repo) if repo else None)
-        found = discover(
-            root,
-            include=settings.include if settings else DEFAULT_INCLUDE,
-            exclude=settings.exclude if settings else (),
-            policy_dirs=settings.policy_dirs if settings else ("policies",),
-        )
-        return found.sites
+        return read_checkout(root, settings).sites
     finally:
         logger.disabled = was_disabled

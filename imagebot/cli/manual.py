@@ -17,20 +17,28 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import re
 import subprocess
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from imagebot.cli.common import config_option, output_option, print_json
+from imagebot.cli.common import (
+    WorkloadId,
+    complete_workload,
+    config_option,
+    output_option,
+    print_json,
+    read_checkout,
+)
 from imagebot.config import Config, RepositoryConfig, load_config
 from imagebot.errors import ConfigError, ForgeError, ImagebotError, InvalidInput, ManifestError
 from imagebot.gitops import Change, Published, Workspace
-from imagebot.manifests import Discovery, ImageSite, discover, scan_bytes
+from imagebot.manifests import Discovery, ImageSite, scan_bytes
 from imagebot.manifests.annotate import (
     AnnotationChange,
     AnnotationEdit,
@@ -43,45 +51,8 @@ from imagebot.update import Resolution, repository_for_target
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_WORKLOAD = re.compile(r"(?:(?P<ns>[^:/\s]+):)?(?P<kind>[A-Za-z][A-Za-z0-9]*)/(?P<name>[^:\s]+)")
 
-
-# --- naming a workload -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkloadId:
-    """``namespace:kind/name`` (fluxctl's resource ID) or ``kind/name``."""
-
-    namespace: str | None
-    kind: str
-    name: str
-
-    @classmethod
-    def parse(cls, text: str) -> WorkloadId:
-        match = _WORKLOAD.fullmatch(text.strip())
-        if match is None:
-            raise InvalidInput(
-                f"{text!r} is not a workload",
-                hint="write namespace:kind/name as fluxctl did, e.g. demo:deployment/podinfo "
-                "(or kind/name when only one namespace has it)",
-            )
-        return cls(match["ns"], match["kind"].lower(), match["name"])
-
-    def matches(self, kind: str, namespace: str | None, name: str) -> bool:
-        if kind.lower() != self.kind or name != self.name:
-            return False
-        if self.namespace is None or namespace == self.namespace:
-            return True
-        # No namespace in the manifest: Flux v1 called it "default"; imagebot "<cluster>".
-        return namespace is None and self.namespace in ("default", "<cluster>")
-
-    def __str__(self) -> str:
-        return f"{self.namespace}:{self.kind}/{self.name}" if self.namespace else self.short
-
-    @property
-    def short(self) -> str:
-        return f"{self.kind}/{self.name}"
+# --- the workload -----------------------------------------------------------------------------
 
 
 @dataclass
@@ -135,11 +106,7 @@ def find_target(
     discovery: Discovery, root: Path, wanted: WorkloadId, *, file: str | None
 ) -> Target:
     """The one workload *wanted* names; InvalidInput (with the candidates) otherwise."""
-    sites = [
-        s
-        for s in discovery.sites
-        if wanted.matches(s.kind, s.namespace, s.name) and (file is None or s.file == file)
-    ]
+    sites = [s for s in discovery.sites if wanted.matches(s) and (file is None or s.file == file)]
     if not sites:
         known = sorted({s.workload for s in discovery.sites})
         close = difflib.get_close_matches(str(wanted), known, n=3, cutoff=0.8)
@@ -272,12 +239,85 @@ def _describe(change: AnnotationChange) -> str:
     return f"~ {change.key}: {render_value(change.old)} -> {shown}"
 
 
-# --- options ---------------------------------------------------------------------------------
+# --- the command line ------------------------------------------------------------------------
 
 
-def workload_options(func: F) -> F:
-    """The options every workload-editing command takes (after its own)."""
-    decorators = [
+@dataclass
+class Request:
+    """What every editing command is asked: WORKLOAD, ``--message`` and the
+    :func:`workload_options`; :meth:`run` does the rest with the command's action."""
+
+    workload: str
+    message: str | None
+    target: str | None
+    branch: str | None
+    file: str | None
+    config_path: str | None
+    dry_run: bool
+    user: str | None
+    output: str
+
+    def run(
+        self,
+        *,
+        action_name: str,
+        subject: str,
+        action: Action,
+        message: Callable[[str, Target, Edited, RepositoryConfig, str], str | None] | None = None,
+        after: Callable[[Config, Outcome, Workspace], None] | None = None,
+    ) -> None:
+        """:func:`run` with this request's options (``--message`` goes in the commit body)."""
+        run(
+            action_name=action_name,
+            subject=subject,
+            workload=self.workload,
+            action=action,
+            config_path=self.config_path,
+            target=self.target,
+            branch=self.branch,
+            file=self.file,
+            dry_run=self.dry_run,
+            user=self.user,
+            output=self.output,
+            body=self.message,
+            message=message,
+            after=after,
+        )
+
+
+_REQUEST_FIELDS = tuple(f.name for f in fields(Request))
+
+#: WORKLOAD, the first argument of every editing command (with :func:`workload_options`).
+workload_argument = click.argument("workload", shell_complete=complete_workload)
+
+
+def workload_options(
+    message_help: str = "A message for the commit body.",
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--message`` and the options every editing command takes, after its own; the
+    command function gets them, and its :data:`workload_argument`, as one :class:`Request`
+    first argument, then its own parameters.
+
+    Goes last (next to the function) so that ``--help`` lists the command's own options
+    first, while :data:`workload_argument` goes first to stay the first argument.
+    """
+
+    def decorate(func: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(func)
+        def command(**params: Any) -> None:
+            request = Request(**{name: params.pop(name) for name in _REQUEST_FIELDS})
+            func(request, **params)
+
+        for option in reversed(_options(message_help)):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _options(message_help: str) -> list[Callable[[F], F]]:
+    return [
+        click.option("-m", "--message", help=message_help),
         click.option(
             "--repo",
             "target",
@@ -302,9 +342,6 @@ def workload_options(func: F) -> F:
         ),
         output_option,
     ]
-    for decorate in reversed(decorators):
-        func = decorate(func)
-    return func
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -442,9 +479,7 @@ def run(
         outcome.branch = ws.branch
 
         def compute(base: str) -> ManualChange:
-            found = discover(
-                ws.root, include=repo.include, exclude=repo.exclude, policy_dirs=repo.policy_dirs
-            )
+            found = read_checkout(ws.root, repo)
             chosen = find_target(found, ws.root, wanted, file=file)
             old = (ws.root / chosen.file).read_bytes()
             edited = action(chosen, old)

@@ -507,14 +507,6 @@ class _FileScanner:
 
     def _doc(self, index: int, node: Node, prefix: tuple[str | int, ...]) -> _Doc:
         metadata = ys.get(node, "metadata")
-        annotations: dict[str, Annotation] = {}
-        for key, _, value in ys.items(ys.get(metadata, "annotations")):
-            if isinstance(value, ScalarNode):
-                annotations[key] = Annotation(
-                    value.value, ys.is_str(value), value.start_mark.line + 1
-                )
-            else:
-                annotations[key] = Annotation("<not a string>", False, value.start_mark.line + 1)
         return _Doc(
             index=index,
             node=node,
@@ -522,7 +514,7 @@ class _FileScanner:
             api=ys.get_str(node, "apiVersion") or "",
             namespace=ys.get_str(metadata, "namespace"),
             name=ys.get_str(metadata, "name") or ys.get_str(metadata, "generateName") or "",
-            annotations=annotations,
+            annotations=read_annotations(ys.get(metadata, "annotations")),
             prefix=prefix,
         )
 
@@ -899,6 +891,20 @@ class _FileScanner:
             )
 
 
+def read_annotations(block: Node | None) -> dict[str, Annotation]:
+    """A ``metadata.annotations`` mapping as the policy readers take it, each with its key's
+    line (``imagebot check`` points there); a value that is not a scalar reads as
+    ``<not a string>``, which no policy accepts."""
+    annotations: dict[str, Annotation] = {}
+    for key, key_node, value in ys.items(block):
+        line = key_node.start_mark.line + 1
+        if isinstance(value, ScalarNode):
+            annotations[key] = Annotation(value.value, ys.is_str(value), line)
+        else:
+            annotations[key] = Annotation("<not a string>", False, line)
+    return annotations
+
+
 def _commented_out(text: str, hash_at: int, spans: list[tuple[int, int]]) -> bool:
     """True when the marker sits inside an earlier comment on its line (an example)."""
     line_start = max(text.rfind("\n", 0, hash_at), text.rfind("\r", 0, hash_at)) + 1
@@ -915,7 +921,7 @@ def _scalar(node: Node | None) -> ScalarNode | None:
     return None
 
 
-__all__ = ["DEFAULT_INCLUDE", "discover", "glob_regex", "scan_bytes"]
+__all__ = ["DEFAULT_INCLUDE", "discover", "glob_regex", "read_annotations", "scan_bytes"]
 
 # Keep the prefixes importable from here for callers that format annotation keys.
 ANNOTATION_PREFIXES = (IMAGEBOT, FLUX, WEAVE, FILTER, ARGO)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from imagebot.cli import cli
-from tests.gitops.helpers import Remote, git, isolate_git
+from tests.gitops.helpers import Remote, git, use_isolated_git
 
 GET_STARTED = Path(__file__).resolve().parents[1] / "corpus" / "fluxcd__flux-get-started"
 PERSON = "Test Person <person@example.test>"  # the isolated git config's user
@@ -20,10 +20,7 @@ PERSON = "Test Person <person@example.test>"  # the isolated git config's user
 
 def isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No git config, imagebot config or state from the machine; cwd is the test's."""
-    for key, value in isolate_git(tmp_path / "home").items():
-        monkeypatch.setenv(key, value)
-    for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_SSH_COMMAND", "IMAGEBOT_CONFIG"):
-        monkeypatch.delenv(key, raising=False)
+    use_isolated_git(monkeypatch, tmp_path / "home")
     monkeypatch.setenv("IMAGEBOT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
 

@@ -4,15 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitops.helpers import Remote, Writer, isolate_git, make_remote
+from tests.gitops.helpers import Remote, Writer, make_remote
 
 
 @pytest.fixture(autouse=True)
-def _isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in isolate_git(tmp_path / "home").items():
-        monkeypatch.setenv(key, value)
-    for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_SSH_COMMAND"):
-        monkeypatch.delenv(key, raising=False)
+def _isolated_git(isolated_git: Path) -> None:
+    """Every test here runs git in isolation."""
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from imagebot.config import CommitConfig
 from imagebot.gitops import Change
 
@@ -132,6 +134,19 @@ def bump(
         return None
     lines = [f"{p}: {old.lstrip(':')} -> {new.lstrip(':')}" for p in sorted(files)]
     return Change(files, "Update images\n\n" + "\n".join(lines))
+
+
+#: Variables that would point git at another repository, index or SSH command.
+GIT_POINTERS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_SSH_COMMAND")
+
+
+def use_isolated_git(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """This process's git (and imagebot) as :func:`isolate_git` sets it up under *home*:
+    nothing of the machine's config, no variable pointing git elsewhere, no IMAGEBOT_CONFIG."""
+    for key, value in isolate_git(home).items():
+        monkeypatch.setenv(key, value)
+    for key in (*GIT_POINTERS, "IMAGEBOT_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
 
 
 def isolate_git(home: Path) -> dict[str, str]:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from imagebot.store import STORE_FILE, Store
-from tests.gitops.helpers import Remote, git, isolate_git, make_remote
+from tests.gitops.helpers import Remote, git, make_remote, use_isolated_git
 from tests.harness import READER_PASSWORD, LoopbackProxy, RegistryServer, free_port
 from tests.update.helpers import automated, deployment
 
@@ -49,10 +49,7 @@ READER_PASSWORD_ENV = "E2E_READER_PASSWORD"
 @pytest.fixture(scope="module", autouse=True)
 def _isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in isolate_git(tmp_path_factory.mktemp("git-home")).items():
-            patch.setenv(key, value)
-        for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "IMAGEBOT_CONFIG"):
-            patch.delenv(key, raising=False)
+        use_isolated_git(patch, tmp_path_factory.mktemp("git-home"))
         yield
 
 

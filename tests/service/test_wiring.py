@@ -13,7 +13,7 @@ from imagebot.config import RepositoryConfig
 from imagebot.service.metrics import Metrics
 from imagebot.service.types import AppliedUpdate, BlockedWorkload
 from imagebot.service.wiring import RegistryObserver, Wiring
-from tests.gitops.helpers import Remote, isolate_git
+from tests.gitops.helpers import Remote
 from tests.harness import RegistryServer
 from tests.update.helpers import Bot, automated, deployment
 
@@ -21,11 +21,8 @@ from .test_metrics import value
 
 
 @pytest.fixture(autouse=True)
-def _isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, setting in isolate_git(tmp_path / "home").items():
-        monkeypatch.setenv(key, setting)
-    for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "IMAGEBOT_CONFIG"):
-        monkeypatch.delenv(key, raising=False)
+def _isolated_git(isolated_git: Path) -> None:
+    """Every test here runs git in isolation."""
 
 
 @pytest.fixture

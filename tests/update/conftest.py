@@ -7,18 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitops.helpers import isolate_git
 from tests.harness import RegistryServer
 from tests.update.helpers import Bot
 
 
 @pytest.fixture(autouse=True)
-def _isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in isolate_git(tmp_path / "home").items():
-        monkeypatch.setenv(key, value)
-    for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_SSH_COMMAND"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.delenv("IMAGEBOT_CONFIG", raising=False)
+def _isolated_git(isolated_git: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here runs git in isolation, with a state directory of its own."""
     monkeypatch.setenv("IMAGEBOT_STATE_DIR", str(tmp_path / "state"))
 
 

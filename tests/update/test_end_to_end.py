@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.workload_support import seed_fleet
 from tests.gitops.helpers import Remote, git
 from tests.harness import RegistryServer, start_registry
 from tests.update.helpers import IMAGEBOT
 
-CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "fluxcd__flux-get-started"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -41,15 +40,7 @@ def hub(tmp_path: Path) -> Iterator[RegistryServer]:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Remote:
-    seed = tmp_path / "seed"
-    shutil.copytree(CORPUS, seed)
-    bare = tmp_path / "fleet.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    git(seed, "init", "-q", "-b", "main")
-    git(seed, "add", "-A")
-    git(seed, "commit", "-q", "-m", "flux-get-started")
-    git(seed, "push", "-q", str(bare), "main")
-    return Remote(bare)
+    return seed_fleet(tmp_path)
 
 
 def scan(tmp_path: Path, hub: RegistryServer, *args: str) -> subprocess.CompletedProcess[str]:
