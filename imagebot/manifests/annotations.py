@@ -13,12 +13,12 @@ because a misspelt container name or policy would otherwise quietly fall back to
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from imagebot.errors import ImagebotError
+from imagebot.errors import ImagebotError, PolicyError
 from imagebot.manifests.policycheck import check_policy
+from imagebot.policy.globs import compile_glob
 from imagebot.reference import ImageReference
 
 IMAGEBOT = "imagebot.io/"
@@ -255,7 +255,11 @@ class AnnotationPolicies:
                 )
         ignore = options.get("ignore-tags")
         globs = [g.strip() for g in ignore.split(",") if g.strip()] if ignore else []
-        result.filter = _combine_filter(allow_re, globs)
+        try:
+            result.filter = _combine_filter(allow_re, globs)
+        except PolicyError as exc:
+            self._error(f"{ARGO}{entry.alias}.ignore-tags: {exc}")
+            return False
         result.automated = True
         result.automated_explicit = True
         result.source = "annotation:" + ARGO.rstrip("/")
@@ -305,36 +309,11 @@ class AnnotationPolicies:
         return result
 
 
-def _glob_regex(glob: str) -> str:
-    """A shell-style wildcard (``*``, ``?``, ``[...]``) as a regular expression."""
-    out, i = [], 0
-    while i < len(glob):
-        ch = glob[i]
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        elif ch == "[":
-            end = glob.find("]", i + 2)
-            if end == -1:
-                out.append(re.escape(ch))
-            else:
-                body = glob[i + 1 : end]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = end
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return "".join(out)
-
-
 def _combine_filter(allow: str | None, ignore: Sequence[str]) -> str | None:
     """One searched regex: tags matching *allow* and none of the *ignore* wildcards."""
     if not ignore:
         return allow
-    negative = "|".join(_glob_regex(g) for g in ignore)
+    negative = "|".join(compile_glob(g).pattern for g in ignore)
     combined = rf"^(?!(?:{negative})$)"
     if allow:
         combined += rf".*?(?:{allow})"
