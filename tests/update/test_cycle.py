@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -252,6 +253,22 @@ def test_an_invalid_policy_fails_only_its_workload(bot: Bot, app: str):
     assert "bad.yaml" in report.problems[0].message
 
 
+def race_once(monkeypatch: pytest.MonkeyPatch, push: Callable[[], str]) -> list[str]:
+    """Make another writer *push* once, after the bot computed its change and before it
+    pushes; returns (in a list, filled then) the commit the other writer made."""
+    real = cycle_module.build_changes
+    raced: list[str] = []
+
+    def racing(root, resolutions):
+        result = real(root, resolutions)
+        if not raced:
+            raced.append(push())
+        return result
+
+    monkeypatch.setattr(cycle_module, "build_changes", racing)
+    return raced
+
+
 def test_a_push_race_recomputes_on_the_new_tip(bot: Bot, app: str, tmp_path: Path, monkeypatch):
     """Another writer pushes after the bot synced: the push is rejected, the bot fetches,
     recomputes on the new tip (keeping the other change) and pushes again; no force push."""
@@ -259,16 +276,7 @@ def test_a_push_race_recomputes_on_the_new_tip(bot: Bot, app: str, tmp_path: Pat
         {"a.yaml": deployment("a", bot.image(app, "1.0.0"), annotations=automated("semver:~1.0"))}
     )
     writer = Writer(remote, tmp_path / "writer")
-    real = cycle_module.build_changes
-    raced = []
-
-    def racing(root, resolutions):
-        result = real(root, resolutions)
-        if not raced:
-            raced.append(writer.commit_and_push("notes.txt", b"human change\n"))
-        return result
-
-    monkeypatch.setattr(cycle_module, "build_changes", racing)
+    raced = race_once(monkeypatch, lambda: writer.commit_and_push("notes.txt", b"human change\n"))
 
     report = bot.run(remote)
 
@@ -287,17 +295,12 @@ def test_a_push_race_where_the_human_already_updated_makes_no_commit(
         {"a.yaml": deployment("a", bot.image(app, "1.0.0"), annotations=automated("semver:~1.0"))}
     )
     writer = Writer(remote, tmp_path / "writer")
-    real = cycle_module.build_changes
-    raced = []
 
-    def racing(root, resolutions):
-        result = real(root, resolutions)
-        if not raced:
-            text = (writer.dir / "a.yaml").read_bytes().replace(b":1.0.0", b":1.0.1")
-            raced.append(writer.commit_and_push("a.yaml", text))
-        return result
+    def human_update() -> str:
+        text = (writer.dir / "a.yaml").read_bytes().replace(b":1.0.0", b":1.0.1")
+        return writer.commit_and_push("a.yaml", text)
 
-    monkeypatch.setattr(cycle_module, "build_changes", racing)
+    raced = race_once(monkeypatch, human_update)
 
     report = bot.run(remote)
 
