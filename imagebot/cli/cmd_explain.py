@@ -350,8 +350,8 @@ async def _fill(
     if site.digest is not None:
         # What runs is the pinned digest, whatever the tag points at now.
         try:
-            info = await client.image_info_by_digest(image, site.digest)
-            item.current_info = TagInfo.of(site.tag or site.digest, info)
+            pinned = await client.image_info_by_digest(image, site.digest)
+            item.current_info = TagInfo.of(site.tag or site.digest, pinned)
         except RegistryError as exc:
             item.current_info = TagInfo(site.tag or site.digest, site.digest, error=exc.reason)
     elif site.tag is not None:

@@ -422,10 +422,10 @@ def local_checkout(config: Config, repo: Path | None) -> tuple[Path, RepositoryC
     directory. Settings (include, exclude, policy_dirs) come from the config entry whose
     path is that directory.
     """
-    local = [r for r in config.repositories if r.path]
+    local = [(Path(r.path).expanduser(), r) for r in config.repositories if r.path]
     if repo is None:
         if len(local) == 1:
-            path = Path(local[0].path).expanduser()  # type: ignore[arg-type]
+            path, settings = local[0]
             if not path.is_dir():
                 raise ConfigError(
                     f"the configured repository path {path} is not a directory",
@@ -433,7 +433,7 @@ def local_checkout(config: Config, repo: Path | None) -> tuple[Path, RepositoryC
                     key="repositories[].path",
                     hint="fix the path in the config file, or pass --repo PATH",
                 )
-            return path, local[0]
+            return path, settings
         repo = Path(os.curdir)
     if not repo.exists():
         raise InvalidInput(
@@ -444,8 +444,8 @@ def local_checkout(config: Config, repo: Path | None) -> tuple[Path, RepositoryC
             f"{repo}: not a directory", hint="pass --repo the checkout's top directory"
         )
     wanted = repo.resolve()
-    for settings in local:
-        if Path(settings.path).expanduser().resolve() == wanted:  # type: ignore[arg-type]
+    for path, settings in local:
+        if path.resolve() == wanted:
             return repo, settings
     return repo, None
 

@@ -89,7 +89,7 @@ def foreign_changes(diff: str, results: Sequence[Outcome]) -> list[str]:
     Removed and added lines are paired in order within each file; a pair is expected when it
     is a line of a workload that moved, with the old tag swapped for the new one.
     """
-    moves = {}
+    moves: dict[str, list[tuple[str, str]]] = {}
     for outcome in results:
         if outcome.moved and outcome.now is not None:
             moves.setdefault(outcome.workload.file, []).append((outcome.workload.tag, outcome.now))

@@ -21,6 +21,7 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from imagebot.errors import GitError
 from imagebot.gitops.credentials import GitAuth, redact
@@ -67,6 +68,18 @@ class Result:
     @property
     def text(self) -> str:
         return self.stdout.decode("utf-8", "surrogateescape").strip()
+
+
+class RunOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`Git.run` that :meth:`Git.out` and :meth:`Git.ok` pass on
+    (they set *check* themselves)."""
+
+    input: bytes | None
+    env: Mapping[str, str] | None
+    config: Sequence[str]
+    network: bool
+    timeout: float | None
+    cwd: Path | None
 
 
 class Git:
@@ -139,17 +152,17 @@ class Git:
             raise self.error(args, result)
         return result
 
-    def out(self, *args: str, **kwargs: object) -> str:
+    def out(self, *args: str, **options: Unpack[RunOptions]) -> str:
         """stdout of a successful git command, stripped."""
-        return self.run(*args, **kwargs).text  # type: ignore[arg-type]
+        return self.run(*args, **options).text
 
     def error(self, args: Sequence[str], result: Result) -> GitError:
         message = _summarise(result.stderr) or f"exit status {result.returncode}"
         return GitError(self.redact(f"{self.where}: git {args[0]} failed: {message}"))
 
-    def ok(self, *args: str, **kwargs: object) -> bool:
+    def ok(self, *args: str, **options: Unpack[RunOptions]) -> bool:
         """True when the command exits 0 (for predicates like ``merge-base --is-ancestor``)."""
-        return self.run(*args, check=False, **kwargs).returncode == 0  # type: ignore[arg-type]
+        return self.run(*args, check=False, **options).returncode == 0
 
     def rev(self, ref: str) -> str | None:
         """The object a ref or revision names, or None when it does not exist."""

@@ -29,7 +29,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, TypedDict, TypeVar
 
 from imagebot.config import CommitConfig, GitCredentials, RepositoryConfig
 from imagebot.errors import ConfigError, GitError, LocalChanges, PushRejected
@@ -116,6 +116,14 @@ def is_remote_url(target: str) -> bool:
     return "://" in target or parse_remote_url(target).scheme == "ssh"
 
 
+class _OpenOptions(TypedDict):
+    """What :meth:`Workspace.open` passes from a config entry to ``local`` or ``remote``."""
+
+    branch: str | None
+    credentials: GitCredentials | None
+    push_branch: str
+
+
 class Workspace:
     """See the module documentation. Use as a context manager (or call :meth:`close`)."""
 
@@ -126,7 +134,7 @@ class Workspace:
         git: Git,
         kind: Literal["local", "clone"],
         branch: str,
-        remote: str | None,
+        remote_name: str | None,
         remote_branch: str,
         url: str | None,
         lock: WorkspaceLock,
@@ -138,7 +146,7 @@ class Workspace:
         self.git = git
         self.kind = kind
         self.branch = branch
-        self.remote = remote
+        self.remote_name = remote_name
         self.remote_branch = remote_branch
         self.url = url
         self._push_branch = push_branch
@@ -191,7 +199,7 @@ class Workspace:
             git=git,
             kind="local",
             branch=branch,
-            remote=remote,
+            remote_name=remote,
             remote_branch=remote_branch,
             url=redact(url) if url else None,
             lock=lock,
@@ -234,7 +242,7 @@ class Workspace:
                 git=git,
                 kind="clone",
                 branch=branch,
-                remote="origin",
+                remote_name="origin",
                 remote_branch=branch,
                 url=remote.display,
                 lock=lock,
@@ -252,11 +260,9 @@ class Workspace:
         """The workspace a config entry describes (``path`` or ``url``)."""
         if repo.path and repo.url:
             raise ConfigError("give either url or path, not both", key="repositories[].path")
-        options = {
-            "branch": repo.branch,
-            "credentials": repo.credentials,
-            "push_branch": repo.push_branch,
-        }
+        options = _OpenOptions(
+            branch=repo.branch, credentials=repo.credentials, push_branch=repo.push_branch
+        )
         if repo.path:
             return cls.local(repo.path, **options)
         if repo.url:
@@ -292,9 +298,9 @@ class Workspace:
 
     def remote_tip(self, branch: str | None = None) -> str | None:
         """Where *branch* (default: the upstream branch) was on the remote at the last fetch."""
-        if not self.remote:
+        if not self.remote_name:
             return None
-        return self.git.rev(f"refs/remotes/{self.remote}/{branch or self.remote_branch}")
+        return self.git.rev(f"refs/remotes/{self.remote_name}/{branch or self.remote_branch}")
 
     def modified(self, paths: list[str]) -> list[str]:
         """Those of *paths* with uncommitted changes in the checkout."""
@@ -304,7 +310,7 @@ class Workspace:
 
     def fetch(self) -> None:
         """Update the remote-tracking branches (all of the remote's branches, pruned)."""
-        if not self.remote:
+        if not self.remote_name:
             return
         self._acquire()
         self.git.run(
@@ -312,8 +318,8 @@ class Workspace:
             "--prune",
             "--no-tags",
             "--no-write-fetch-head",
-            self.remote,
-            f"+refs/heads/*:refs/remotes/{self.remote}/*",
+            self.remote_name,
+            f"+refs/heads/*:refs/remotes/{self.remote_name}/*",
             network=True,
         )
 
@@ -345,13 +351,13 @@ class Workspace:
         return tip
 
     def _sync_local(self) -> str:
-        if self.remote:
+        if self.remote_name:
             self.fetch()
         current = self.git.run("symbolic-ref", "-q", "--short", "HEAD", check=False).text
         if current != self.branch:
             # git refuses when this would overwrite a local change, and carries the others.
             self.git.run("switch", "-q", self.branch)
-        if self.remote:
+        if self.remote_name:
             tip = self.remote_tip()
             head = self.head()
             if tip is not None and tip != head:
@@ -360,7 +366,7 @@ class Workspace:
                 elif not self.git.ok("merge-base", "--is-ancestor", tip, head):
                     raise GitError(
                         f"{self.git.where}: branch {self.branch} and "
-                        f"{self.remote}/{self.remote_branch} have diverged",
+                        f"{self.remote_name}/{self.remote_branch} have diverged",
                         hint="merge or rebase, then run again",
                     )
         return self.head()
@@ -413,7 +419,7 @@ class Workspace:
         where it was at the last fetch. Other failures (auth, network, protected branch,
         hooks) are GitError.
         """
-        if not self.remote:
+        if not self.remote_name:
             raise GitError(f"{self.git.where}: no remote to push to")
         target = branch or self.remote_branch
         lease = None
@@ -425,7 +431,7 @@ class Workspace:
     def delete_bot_branch(self) -> bool:
         """Delete the bot's branch (on the remote, or locally without one); False if absent."""
         self._acquire()
-        if not self.remote:
+        if not self.remote_name:
             if self.git.rev(f"refs/heads/{self.bot_branch}") is None:
                 return False
             self.git.run("update-ref", "-d", f"refs/heads/{self.bot_branch}")
@@ -491,12 +497,12 @@ class Workspace:
 
     def _deliver(self, sha: str, mode: WriteMode) -> bool | None:
         if mode == "direct":
-            if self.remote:
+            if self.remote_name:
                 self._push(sha, self.remote_branch, None)
             self.advance(sha)
-            return self.remote is not None
+            return self.remote_name is not None
         target = self.bot_branch
-        if self.remote:
+        if self.remote_name:
             existing = self.remote_tip(target)
             if existing and commits.same_commit(self.git, existing, sha):
                 return None
@@ -548,18 +554,18 @@ class Workspace:
             ahead = self.git.out("rev-list", "--count", f"{tip}..{base}")
             raise GitError(
                 f"{self.git.where}: branch {self.branch} has {ahead} commit(s) not on "
-                f"{self.remote}/{self.remote_branch}; the bot pushes only its own commits",
+                f"{self.remote_name}/{self.remote_branch}; the bot pushes only its own commits",
                 hint="push or drop them, then run again",
             )
 
     def _require_bot_branch(self, target: str) -> None:
         protected = {self.branch, self.remote_branch}
-        if self.remote:
+        if self.remote_name:
             head = self.git.run(
-                "symbolic-ref", "-q", f"refs/remotes/{self.remote}/HEAD", check=False
+                "symbolic-ref", "-q", f"refs/remotes/{self.remote_name}/HEAD", check=False
             ).text
             if head:
-                protected.add(head.removeprefix(f"refs/remotes/{self.remote}/"))
+                protected.add(head.removeprefix(f"refs/remotes/{self.remote_name}/"))
         if target != self.bot_branch or target in protected:
             raise GitError(
                 f"{self.git.where}: refusing to force-push {target}: only the bot's own "
@@ -568,16 +574,16 @@ class Workspace:
 
     def _push(self, sha: str | None, branch: str, lease: str | None) -> None:
         self._acquire()
-        assert self.remote is not None
+        assert self.remote_name is not None
         ref = f"refs/heads/{branch}"
         args = ["push", "--porcelain", "--no-verify"]
         if lease is not None:
             args.append(f"--force-with-lease={ref}:{lease}")
-        args += [self.remote, f"{sha or ''}:{ref}"]
+        args += [self.remote_name, f"{sha or ''}:{ref}"]
         result = self.git.run(*args, network=True, check=False)
         status = _push_status(result.stdout.decode("utf-8", "replace"), ref)
         if result.returncode == 0 and status is not None and status[0] in " *+=-":
-            tracking = f"refs/remotes/{self.remote}/{branch}"
+            tracking = f"refs/remotes/{self.remote_name}/{branch}"
             if sha:
                 self.git.run("update-ref", tracking, sha)
             else:

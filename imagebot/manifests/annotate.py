@@ -208,8 +208,9 @@ def _annotate(
     expected: list[tuple[str, str]] = []
     for key, value, _, _ in old or []:
         if key in wanted:
-            if wanted[key] is not None:
-                expected.append((key, wanted[key]))  # type: ignore[arg-type]
+            new = wanted[key]
+            if new is not None:
+                expected.append((key, new))
         else:
             expected.append((key, value))
     expected.extend((c.key, c.new) for c in changes if c.old is None and c.new is not None)
@@ -237,16 +238,14 @@ def _locate(source: ys.Source, target: WorkloadDoc) -> tuple[Node, MappingNode]:
     doc = source.docs[target.doc] if 0 <= target.doc < len(source.docs) else None
     node = ys.get_path(doc, target.path) if doc is not None else None
     found = _workload_doc(target.doc, target.path, node) if node is not None else None
-    if found is None or (found.kind, found.namespace, found.name) != (
-        target.kind,
-        target.namespace,
-        target.name,
-    ):
+    wanted = (target.kind, target.namespace, target.name)
+    if node is None or found is None or (found.kind, found.namespace, found.name) != wanted:
         raise _Refused("the workload is no longer where it was read (the file changed)")
     entry = _direct(node, "metadata")
-    if entry is None or not isinstance(entry[2], MappingNode):
+    metadata = entry[2] if entry is not None else None
+    if entry is None or not isinstance(metadata, MappingNode):
         raise _Refused("metadata is not a mapping written here", _line(node))
-    _, key, metadata = entry
+    key = entry[1]
     if _is_alias(key, metadata) or getattr(metadata, "anchor", None):
         raise _Refused("metadata is shared through an anchor; edit it by hand", _line(key))
     return node, metadata
@@ -455,8 +454,8 @@ def _apply(text: str, target: WorkloadDoc, change: AnnotationChange) -> str:
     entry = _direct(metadata, ANNOTATIONS)
     if change.new is None:
         assert entry is not None
-        assert isinstance(entry[2], MappingNode)
         _, key_node, mapping = entry
+        assert isinstance(mapping, MappingNode)
         _refuse_anchor(mapping, key_node)
         index = next(i for i, (k, _) in enumerate(mapping.value) if k.value == change.key)
         return _remove_entry(text, mapping, index)
@@ -469,7 +468,8 @@ def _apply(text: str, target: WorkloadDoc, change: AnnotationChange) -> str:
         return _insert_entry(text, mapping, change.key, change.new)
     if entry is not None:  # annotations: (null)
         _, key_node, value = entry
-        start, end = ys.scalar_extent(text, value)  # type: ignore[arg-type]
+        assert isinstance(value, ScalarNode)  # _current lets only a mapping or a null through
+        start, end = ys.scalar_extent(text, value)
         if start != end:
             raise _Refused(
                 f"annotations is {text[start:end]!r} (null); write the annotations by hand",
@@ -484,7 +484,7 @@ def _refuse_anchor(mapping: Node, key: Node | None) -> None:
     if getattr(mapping, "anchor", None):
         line = _line(key) if key is not None else _line(mapping)
         raise _Refused(
-            f"the mapping has an anchor (&{mapping.anchor}) and may be shared; edit it by hand",  # type: ignore[attr-defined]
+            f"the mapping has an anchor (&{mapping.anchor}) and may be shared; edit it by hand",
             line,
         )
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -65,6 +66,14 @@ PATH_PREFIXES = {
     "repository": "repository.fluxcd.io/",
     "tag": "tag.fluxcd.io/",
 }
+#: The role of each Flux v1 path annotation's value ("repository" is "image" without a tag).
+_PATH_ROLES: dict[str, Role] = {"registry": "registry", "repository": "name", "tag": "tag"}
+#: Kustomize ``images:`` entry keys and the part of the reference each one sets.
+_KUSTOMIZE_FIELDS: tuple[tuple[str, Role], ...] = (
+    ("newName", "name"),
+    ("newTag", "tag"),
+    ("digest", "digest"),
+)
 
 _COMPOSE_FILE = re.compile(r"^(?:docker-)?compose(?:[.-][^/]*)?\.ya?ml$")
 _MARKER = re.compile(r'#[ \t]*\{[ \t]*"\$imagepolicy"[ \t]*:[ \t]*"([^"\\]*)"[ \t]*\}')
@@ -325,6 +334,17 @@ class _Doc:
     prefix: tuple[str | int, ...] = ()
 
 
+class _DraftOptions(TypedDict, total=False):
+    """What :meth:`_FileScanner.draft` may set on a new :class:`_Draft` besides its parts."""
+
+    fixed_name: str | None
+    kind: str | None
+    name: str | None
+    namespace: str | None
+    errors: list[str]
+    marker: tuple[str, str] | None
+
+
 @dataclass
 class _Draft:
     """A site being assembled: its scalars, its annotations' verdict, its marker."""
@@ -464,8 +484,10 @@ class _FileScanner:
             line=node.start_mark.line + 1,
         )
 
-    def draft(self, doc: _Doc, container: str, parts: dict[Role, Part], **kw) -> _Draft:
-        return _Draft(self.file, doc, container, parts, **kw)
+    def draft(
+        self, doc: _Doc, container: str, parts: dict[Role, Part], **options: Unpack[_DraftOptions]
+    ) -> _Draft:
+        return _Draft(self.file, doc, container, parts, **options)
 
     # --- documents ---------------------------------------------------------------------------
 
@@ -552,7 +574,7 @@ class _FileScanner:
                 if image is None:
                     continue  # patches often name a container without its image
                 name = ys.get_str(container, "name") or f"{section}[{i}]"
-                path = (*spec_path, section, i, "image")
+                path: ys.Path = (*spec_path, section, i, "image")
                 if not isinstance(image, ScalarNode):
                     drafts.append(self.draft(doc, name, {}, errors=["image is not a string"]))
                     continue
@@ -721,7 +743,7 @@ class _FileScanner:
                 if not isinstance(node, ScalarNode) or ys.scalar_text(node) is None:
                     problems.append(f"annotation {key}: no value at spec.values.{ann.value}")
                     continue
-                role: Role = {"registry": "registry", "tag": "tag"}.get(field_name, "name")
+                role = _PATH_ROLES[field_name]
                 if field_name == "repository" and "tag" not in fields:
                     role = "image"
                 parts[role] = self.part(role, doc, (*values_path, *rel), node)
@@ -764,10 +786,10 @@ class _FileScanner:
             if name is None:
                 continue
             parts: dict[Role, Part] = {}
-            for key, role in (("newName", "name"), ("newTag", "tag"), ("digest", "digest")):
+            for key, role in _KUSTOMIZE_FIELDS:
                 node = _scalar(ys.get(entry, key))
                 if node is not None and node.value != "":
-                    parts[role] = self.part(role, doc, (*images_path, i, key), node)  # type: ignore[arg-type]
+                    parts[role] = self.part(role, doc, (*images_path, i, key), node)
             if not parts:
                 continue  # an entry that changes nothing
             drafts.append(
@@ -797,9 +819,9 @@ class _FileScanner:
                 by_end.setdefault(node.end_mark.index, []).append((doc, path, node))
                 scalar_spans.append((node.start_mark.index, node.end_mark.index))
         owners: dict[tuple[int, tuple[str | int, ...]], tuple[_Draft, Role]] = {}
-        for draft in drafts:
-            for role, part in draft.parts.items():
-                owners[(part.doc, part.path)] = (draft, role)
+        for existing in drafts:
+            for role, part in existing.parts.items():
+                owners[(part.doc, part.path)] = (existing, role)
         groups: dict[tuple[int, tuple[str | int, ...], str, str], _Draft] = {}
         made: list[_Draft] = []
         for match in matches:
@@ -841,8 +863,8 @@ class _FileScanner:
             path = doc.prefix + rel_path
             owner = owners.get((doc.index, path))
             if owner is not None:
-                draft, part_role = owner
-                self._attach(draft, (ns, pname), role, part_role)
+                owned, part_role = owner
+                self._attach(owned, (ns, pname), role, part_role)
                 continue
             parent = path[:-1]
             key = (doc.index, parent, ns, pname)

@@ -128,14 +128,14 @@ def plan_values(edit: Edit) -> tuple[list[tuple[Part, str]], list[str], ImageRef
                 )
             if name_rest != parts["name"].value:
                 changes.append((parts["name"], name_rest))
-        if new_tag != current.tag:
+        if new_tag is not None and new_tag != current.tag:
             if "tag" not in parts:
                 raise _Refused(
                     f"{site.reference_text} has no tag value to change (add one, e.g. newTag)"
                 )
-            changes.append((parts["tag"], new_tag))  # type: ignore[arg-type]
-        if new_digest != current.digest and "digest" in parts:
-            changes.append((parts["digest"], new_digest))  # type: ignore[arg-type]
+            changes.append((parts["tag"], new_tag))
+        if new_digest is not None and new_digest != current.digest and "digest" in parts:
+            changes.append((parts["digest"], new_digest))
     try:
         result = current.with_tag(new_tag, new_digest)
         if new_name != current.written_name:

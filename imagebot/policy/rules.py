@@ -97,8 +97,10 @@ class SemverRule(Rule):
             return None
         if not 1 <= tag.precision <= 3:
             return None
-        numbers = tag.numbers + (0,) * (3 - tag.precision)
-        version = Version(*numbers, parts=tag.precision, v_prefix=tag.prefix == "v", text=value)
+        major, minor, patch = tag.numbers + (0,) * (3 - tag.precision)
+        version = Version(
+            major, minor, patch, parts=tag.precision, v_prefix=tag.prefix == "v", text=value
+        )
         return version, tag.suffix
 
     def admit(self, subject: Subject, family: FamilyContext) -> Rejection | None:

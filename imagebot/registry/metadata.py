@@ -79,7 +79,7 @@ def format_platform(platform: Any) -> str | None:
 
 
 def describe_manifest(media_type: str, body: dict[str, Any]) -> Described:
-    annotations = body.get("annotations") if isinstance(body.get("annotations"), dict) else {}
+    annotations = _object(body.get("annotations"))
     annotated = parse_time(annotations.get(CREATED_ANNOTATION)) if annotations else None
     if media_type in INDEX_TYPES or (not media_type and "manifests" in body):
         children = [m for m in body.get("manifests") or [] if isinstance(m, dict)]
@@ -100,12 +100,17 @@ def describe_manifest(media_type: str, body: dict[str, Any]) -> Described:
         return Described(platforms, annotated, None, None if annotated else (preferred or child))
     if media_type in (DOCKER_SCHEMA1, DOCKER_SCHEMA1_PLAIN) or body.get("schemaVersion") == 1:
         return _describe_schema1(body)
-    config = body.get("config") if isinstance(body.get("config"), dict) else {}
+    config = _object(body.get("config"))
     config_digest = config.get("digest") if isinstance(config.get("digest"), str) else None
     config_type = config.get("mediaType")
     if config_type not in IMAGE_CONFIG_TYPES:
         config_digest = None  # an artifact (Helm chart, signature): its config is no image config
     return Described([], annotated, config_digest, None)
+
+
+def _object(value: object) -> dict[str, Any]:
+    """*value* if it is a JSON object, else an empty one: registries send all sorts."""
+    return value if isinstance(value, dict) else {}
 
 
 def _describe_schema1(body: dict[str, Any]) -> Described:
@@ -132,7 +137,7 @@ def parse_config_blob(blob: bytes) -> ConfigInfo:
         return ConfigInfo(None, None)
     created = parse_time(data.get("created"))
     if created is None:
-        config = data.get("config") if isinstance(data.get("config"), dict) else {}
-        labels = config.get("Labels") if isinstance(config.get("Labels"), dict) else {}
+        config = _object(data.get("config"))
+        labels = _object(config.get("Labels"))
         created = parse_time(labels.get(CREATED_ANNOTATION)) if labels else None
     return ConfigInfo(created, format_platform(data))

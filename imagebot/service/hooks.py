@@ -33,10 +33,10 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from imagebot.config import WebhookReceiverConfig
 from imagebot.errors import ConfigError, InvalidReference
@@ -54,17 +54,25 @@ class HookEvent:
     receiver: str
 
 
+class Headers(Protocol):
+    """A dict, or the server's ``http.client.HTTPMessage`` (which keeps repeated headers and
+    looks names up case-insensitively, but is no Mapping)."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
 @dataclass(frozen=True)
 class HookRequest:
     """What a receiver sees of an HTTP request. Header names are matched case-insensitively."""
 
     body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Headers = field(default_factory=dict[str, str])
     query: Mapping[str, list[str]] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
-        getter = getattr(self.headers, "get", None)
-        value = getter(name) if getter else None
+        value = self.headers.get(name)
         if value is None:
             lowered = name.lower()
             for key, val in self.headers.items():

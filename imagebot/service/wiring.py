@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -38,6 +39,7 @@ from imagebot.service.scheduler import scan_interval
 from imagebot.service.types import (
     AppliedUpdate,
     BlockedWorkload,
+    BlockReason,
     CycleOutcome,
     Failure,
     ScanOutcome,
@@ -307,13 +309,13 @@ def _version(tag: str | None, digest: str | None) -> str:
     return f"{text}@{digest[:19]}" if digest else text
 
 
-def _blocked(res: Resolution, reason: str, available: str | None) -> BlockedWorkload:
+def _blocked(res: Resolution, reason: BlockReason, available: str | None) -> BlockedWorkload:
     site = res.site
     return BlockedWorkload(
         workload=site.workload,
         container=site.container,
         image=site.image.repository if site.image is not None else site.reference_text,
-        reason=reason,  # type: ignore[arg-type]
+        reason=reason,
         current=site.tag,
         available=available,
     )
@@ -361,7 +363,7 @@ def open_service(config: Config, *, environ: Mapping[str, str] | None = None) ->
             repos_for=wiring.repos_for,
             store_ready=wiring.store_ready,
             metrics=metrics,
-            **({} if environ is None else {"environ": environ}),
+            environ=os.environ if environ is None else environ,
         )
         yield service
     finally:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
-
 
 class WorkerPool:
     """*size* daemon threads running submitted callables in order of submission."""
@@ -27,7 +25,7 @@ class WorkerPool:
         if size < 1:
             raise ValueError("a pool needs at least one thread")
         self.name = name
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
             for i in range(size)
@@ -41,15 +39,15 @@ class WorkerPool:
     def close(self) -> None:
         """Let the threads end once the queue is drained (does not wait)."""
         for _ in self._threads:
-            self._queue.put(_STOP)
+            self._queue.put(None)  # stop
 
     def _work(self) -> None:
         while True:
             item = self._queue.get()
-            if item is _STOP:
+            if item is None:
                 return
             try:
-                item()  # type: ignore[operator]
+                item()
             except Exception:  # the callables handle their errors; this is a last resort
                 log.exception("unexpected error in %s worker", self.name)
 

@@ -163,19 +163,19 @@ async def resolve(
     *progress* hears how far the registry work has got (see :data:`Progress`).
     """
     out = Resolved()
-    work: list[tuple[Resolution, Policy]] = []
+    work: list[tuple[Resolution, ImageReference, Policy]] = []
     for site in sites:
         res, policy = _screen(site, manual)
         out.resolutions.append(res)
         if policy is not None:
-            work.append((res, policy))
+            assert site.image is not None  # _screen gives a policy only with a usable image
+            work.append((res, site.image, policy))
     if not work:
         return out
 
     images: dict[str, ImageReference] = {}
-    for res, _ in work:
-        assert res.site.image is not None
-        images.setdefault(res.site.image.repository, res.site.image)
+    for _, image, _ in work:
+        images.setdefault(image.repository, image)
     meter = _Meter(progress)
     if progress is not None:
         scanner = Scanner(cast(RegistryClient, _Reporting(scanner.client, meter.tick)))
@@ -189,22 +189,22 @@ async def resolve(
             out.tag_lists[repo] = result
 
     wanted: dict[str, set[str]] = defaultdict(set)
-    for res, policy in work:
-        repo = res.site.image.repository  # type: ignore[union-attr]
+    for res, image, policy in work:
+        repo = image.repository
         if repo in out.tag_lists and policy.needs_build_times:
             wanted[repo].update(policy.candidates(out.tag_lists[repo].tags, res.site.tag))
     times: dict[str, dict[str, datetime | None]] = {}
     meter.start("build-times", sum(len(tags) for tags in wanted.values()))
-    for repo, tags in wanted.items():
+    for repo, wanted_tags in wanted.items():
         try:
-            times[repo] = await scanner.build_times(images[repo], sorted(tags), fresh=fresh)
+            times[repo] = await scanner.build_times(images[repo], sorted(wanted_tags), fresh=fresh)
         except RegistryError as exc:
             out.registry_errors[repo] = exc
     meter.finish()
 
-    for res, policy in work:
+    for res, image, policy in work:
         site = res.site
-        repo = site.image.repository  # type: ignore[union-attr]
+        repo = image.repository
         if repo in out.registry_errors:
             _fail(res, "registry", repo, out.registry_errors[repo])
             continue
@@ -220,7 +220,9 @@ async def resolve(
         )
         _settle(res, decision, manual)
 
-    await _pin_digests([r for r, _ in work if r.status in ("update", "up-to-date")], scanner, meter)
+    await _pin_digests(
+        [r for r, _, _ in work if r.status in ("update", "up-to-date")], scanner, meter
+    )
     return out
 
 

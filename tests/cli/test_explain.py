@@ -203,6 +203,27 @@ def test_build_time_and_platforms_of_the_current_and_chosen_tags(
     assert "1.0.1 offers fewer platforms than 1.0.0: no linux/arm64" in container["notes"]
 
 
+def test_a_pinned_digest_is_described_as_what_runs_not_where_the_tag_moved(
+    tmp_path: Path, state: Path, registry: RegistryServer, repo_name: str
+):
+    image = f"{repo_name}/pinned"
+    pinned = registry.push(
+        image, "1.0.0", created=NOW - timedelta(days=10), platforms=["linux/amd64"]
+    )
+    registry.push(image, "1.0.0", created=NOW, platforms=["linux/amd64", "linux/arm64"])
+    reference = f"{registry.host}/{image}:1.0.0@{pinned.digest}"
+    root = write_tree(
+        tmp_path / "repo",
+        {"app.yaml": deployment("web", reference, annotations=automated("semver:~1.0"))},
+    )
+
+    container = only(as_json(root, state, "web"))
+
+    assert container["current_image"]["digest"] == pinned.digest
+    assert container["current_image"]["platforms"] == ["linux/amd64"]
+    assert container["current_image"]["age"] == "1 week ago"
+
+
 def test_other_tags_details_are_read_only_with_all(tmp_path: Path, state: Path, app: str):
     root = write_tree(
         tmp_path / "repo",

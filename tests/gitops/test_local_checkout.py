@@ -21,7 +21,7 @@ def checkout(remote: Remote, tmp_path: Path) -> Path:
 def test_commits_on_the_current_branch_and_pushes_upstream(remote: Remote, checkout: Path) -> None:
     with Workspace.local(checkout) as ws:
         assert ws.branch == "main"
-        assert ws.remote == "origin"
+        assert ws.remote_name == "origin"
         published = ws.publish(lambda base: bump(ws.root), BOT)
     assert published.pushed
     assert remote.tip() == published.sha == git(checkout, "rev-parse", "HEAD")
@@ -86,7 +86,7 @@ def test_checkout_without_a_remote_commits_only(tmp_path: Path) -> None:
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "initial")
     with Workspace.local(path) as ws:
-        assert ws.remote is None
+        assert ws.remote_name is None
         published = ws.publish(lambda base: bump(ws.root, paths=("app.yaml",)), BOT)
     assert published.changed
     assert not published.pushed

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Unpack
 
 import httpx
 
 from imagebot.config import GitCredentials, PullRequestConfig
 from imagebot.errors import ConfigError
 from imagebot.gitops.credentials import parse_remote_url
-from imagebot.gitops.forge.base import Forge, PullRequest, PullRequestResult
+from imagebot.gitops.forge.base import Forge, ForgeOptions, PullRequest, PullRequestResult
 from imagebot.gitops.forge.gitea import Gitea
 from imagebot.gitops.forge.github import GitHub
 from imagebot.gitops.forge.gitlab import GitLab
@@ -94,7 +95,7 @@ def forge_for(
     *,
     credentials: GitCredentials | None = None,
     client: httpx.AsyncClient | None = None,
-    **options: object,
+    **options: Unpack[ForgeOptions],
 ) -> Forge:
     """The client for the forge hosting *repo_url*, from the ``pull_request`` settings."""
     remote = parse_remote_url(repo_url)
@@ -124,7 +125,7 @@ def forge_for(
         project=project,
         token=token,
         client=client,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 

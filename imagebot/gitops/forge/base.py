@@ -18,7 +18,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypedDict
 
 import httpx
 
@@ -35,6 +35,9 @@ _HINTS = {
 }
 
 
+PullRequestState = Literal["open", "closed", "merged"]
+
+
 @dataclass(frozen=True)
 class PullRequest:
     """A pull request (GitHub, Gitea) or merge request (GitLab), as the bot needs it."""
@@ -46,7 +49,7 @@ class PullRequest:
     body: str
     head: str
     base: str
-    state: Literal["open", "closed", "merged"]
+    state: PullRequestState
     labels: tuple[str, ...] = ()
 
 
@@ -55,6 +58,14 @@ class PullRequestResult:
     pull_request: PullRequest
     action: Literal["created", "updated", "unchanged"]
     warnings: list[str] = field(default_factory=list)
+
+
+class ForgeOptions(TypedDict, total=False):
+    """The tuning keyword arguments of a :class:`Forge` (what ``forge_for`` passes on)."""
+
+    timeout: float
+    retries: int
+    sleep: Callable[[float], Awaitable[None]]
 
 
 class Forge(ABC):

@@ -11,7 +11,10 @@ from typing import Any
 from urllib.parse import quote
 
 from imagebot.errors import ForgeError
-from imagebot.gitops.forge.base import Forge, PullRequest
+from imagebot.gitops.forge.base import Forge, PullRequest, PullRequestState
+
+#: GitLab's merge request states (anything else, "closed" or "locked", is closed).
+_STATES: dict[str, PullRequestState] = {"opened": "open", "merged": "merged"}
 
 
 class GitLab(Forge):
@@ -72,7 +75,7 @@ class GitLab(Forge):
 
 
 def _parse(item: dict[str, Any]) -> PullRequest:
-    state = {"opened": "open", "merged": "merged"}.get(item.get("state", ""), "closed")
+    state = _STATES.get(item.get("state", ""), "closed")
     return PullRequest(
         number=int(item["iid"]),
         url=item.get("web_url", ""),
@@ -80,7 +83,7 @@ def _parse(item: dict[str, Any]) -> PullRequest:
         body=item.get("description") or "",
         head=item["source_branch"],
         base=item["target_branch"],
-        state=state,  # type: ignore[arg-type]
+        state=state,
         labels=tuple(
             label if isinstance(label, str) else label.get("name", "")
             for label in item.get("labels") or ()

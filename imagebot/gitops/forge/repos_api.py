@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from imagebot.gitops.forge.base import Forge, PullRequest
+from imagebot.gitops.forge.base import Forge, PullRequest, PullRequestState
 
 
 class ReposApi(Forge):
@@ -57,6 +57,7 @@ class ReposApi(Forge):
         await self._request("POST", path, json=payload)
 
     def _parse(self, item: dict[str, Any]) -> PullRequest:
+        state: PullRequestState
         if item.get(self.merged_field):
             state = "merged"
         else:
@@ -68,6 +69,6 @@ class ReposApi(Forge):
             body=item.get("body") or "",
             head=item["head"]["ref"],
             base=item["base"]["ref"],
-            state=state,  # type: ignore[arg-type]
+            state=state,
             labels=tuple(label["name"] for label in item.get("labels") or ()),
         )
