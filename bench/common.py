@@ -1,0 +1,105 @@
+"""What every benchmark reports: one :class:`Row` per measured case.
+
+A row compares imagebot with a *floor* measured in the same run on the same input (the least
+any tool must do for that job), so the figure that matters is the ratio, not seconds: it holds
+on a slow or a busy machine. ``python -m bench`` collects the rows of every benchmark it runs
+and writes them to ``bench/results.md`` (see :func:`write_results`).
+
+A benchmark module exposes ``rows(argv) -> list[Row]`` and is listed in
+``bench/__main__.py``; it prints nothing it is not asked to.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("results.md")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One case: its size, imagebot's and the floor's medians, and the target ratio."""
+
+    case: str
+    size: str
+    imagebot: float  # median seconds (CPU or wall: ``unit`` says which)
+    floor: float
+    target: float | None  # the ratio to stay under, None where the issue sets none
+    peak_rss_mb: float | None = None
+    unit: str = "wall s"
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.imagebot / self.floor if self.floor else float("inf")
+
+    @property
+    def within_target(self) -> bool | None:
+        return None if self.target is None else self.ratio <= self.target
+
+    def cells(self) -> list[str]:
+        target = "-" if self.target is None else f"≤ {self.target:g}x"
+        verdict = {None: "", True: "ok", False: "MISSED"}[self.within_target]
+        rss = "-" if self.peak_rss_mb is None else f"{self.peak_rss_mb:.0f}"
+        return [
+            self.case,
+            self.size,
+            f"{self.imagebot:.4g}",
+            f"{self.floor:.4g}",
+            self.unit,
+            f"{self.ratio:.2f}x",
+            target,
+            verdict,
+            rss,
+            self.note,
+        ]
+
+
+HEADERS = [
+    "case",
+    "size",
+    "imagebot",
+    "floor",
+    "unit",
+    "ratio",
+    "target",
+    "",
+    "peak RSS MB",
+    "note",
+]
+
+
+def table(rows: Sequence[Row]) -> str:
+    """The rows as a Markdown table (what the README and ``bench/results.md`` show)."""
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(rows: Sequence[Row], path: Path = RESULTS) -> None:
+    path.write_text(
+        "# Benchmark results\n\n"
+        "Written by `./dev bench` (`python -m bench`); ratios are imagebot / floor, measured in\n"
+        "the same run on the same input. Do not edit by hand.\n\n" + table(rows)
+    )
+
+
+def median_of(rounds: int, fn: Callable[[], object], *, cpu: bool = False) -> float:
+    """Median seconds of *rounds* calls of *fn* (process CPU time when *cpu*)."""
+    clock = time.process_time if cpu else time.perf_counter
+    samples = []
+    for _ in range(rounds):
+        start = clock()
+        fn()
+        samples.append(clock() - start)
+    return statistics.median(samples)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
