@@ -444,7 +444,7 @@ class _Draft:
         site.policy, site.filter, site.extract = cp.policy, cp.filter, cp.extract
         site.same_family, site.automated, site.source = cp.same_family, cp.automated, cp.source
         site.locked, site.lock_message, site.lock_user = cp.locked, cp.lock_message, cp.lock_user
-        site.ignored = cp.ignored
+        site.ignored, site.approve = cp.ignored, cp.approve
         if self.marker is not None:
             # Flux v2 updates every marked value; only an explicit "automated: false"
             # annotation on the workload says otherwise.
@@ -453,6 +453,7 @@ class _Draft:
             if definition is not None and not definition.error:
                 site.policy, site.filter = definition.policy, definition.filter
                 site.extract, site.same_family = definition.extract, definition.same_family
+                site.approve = site.approve or definition.approve
         errors.extend(e for e in self.workload_errors if e not in errors)
         if errors:
             site.error = "; ".join(errors)

@@ -569,3 +569,26 @@ def _doc_again(chosen: Target, content: bytes) -> WorkloadDoc | None:
         if (doc.kind, doc.namespace, doc.name) == (old.kind, old.namespace, old.name):
             return doc
     return None
+
+
+def approve(config: Config, tag: str, *, container: str, user: str | None) -> Action:
+    """Commit an update that waited for approval: the release of *tag* (refused if the
+    workload is locked meanwhile), recorded in the history with mode ``approval``."""
+    action = release(config, tag, container=container, mode="approval")
+    inner = action.edit
+
+    def edit(chosen: Target, content: bytes) -> Edited:
+        edited = inner(chosen, content)
+        site = chosen.site(container)
+        assert site.image is not None
+        edited.subject = f"Update {site.image.familiar_name} to {tag} in {chosen.id} (approved)"
+        edited.notes = [n for n in edited.notes if "the next cycle may move" not in n]
+        if user:
+            edited.lines.append(f"approved by {user}")
+        return edited
+
+    action.name = "approve"
+    action.subject = "Approved update: {workload}"
+    action.edit = edit
+    action.message = None
+    return action

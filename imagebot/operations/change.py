@@ -445,6 +445,22 @@ def _run(
                 outcome.pull_request = _pull_request(settings, ws, published)
             if published.sha is not None and action.after is not None:
                 action.after(config, outcome, ws)
+            moved_images = outcome.edited is not None and outcome.edited.resolutions
+            if published.sha is not None and outcome.target is not None and not moved_images:
+                # Image changes are in the history already (action.after); the rest here.
+                from imagebot.operations.events import record_quietly
+
+                record_quietly(
+                    config,
+                    repository=outcome.repository,
+                    workload=outcome.target.id,
+                    action=action.name,
+                    subject=outcome.subject,
+                    user=user,
+                    message=body,
+                    commit=published.sha,
+                    pull_request=outcome.pull_request,
+                )
     return outcome
 
 
