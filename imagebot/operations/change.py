@@ -298,7 +298,7 @@ def apply(
     """Commit the change (and push it, or open a pull request, as the repository says).
 
     *author*: the commit is authored by *user* (the committer stays the configured one).
-    *expect_diff*: the diff a :func:`plan` showed; if the change computed now differs (the
+    *expect_diff*: the diff a :func:`plan` showed (or its :func:`diff_digest`); if the change computed now differs (the
     branch moved under it), :class:`PlanChanged` and nothing is committed.
     """
     return run(
@@ -419,7 +419,8 @@ def _run(
             change = ManualChange(
                 {chosen.file: edited.content}, text, target=chosen, old=old, edited=edited
             )
-            if expect_diff is not None and diff_of(change) != expect_diff:
+            found = diff_of(change)
+            if expect_diff is not None and expect_diff not in (found, diff_digest(found)):
                 raise PlanChanged(
                     f"{chosen.id}: the change is no longer the one shown ({settings.display_name} "
                     "moved meanwhile); nothing committed",
@@ -462,6 +463,13 @@ def _run(
                     pull_request=outcome.pull_request,
                 )
     return outcome
+
+
+def diff_digest(diff: str) -> str:
+    """A short stand-in for a plan's diff (``sha256:<hex>``), accepted by ``expect_diff``."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(diff.encode()).hexdigest()
 
 
 def diff_of(change: ManualChange) -> str:

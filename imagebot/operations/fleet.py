@@ -185,9 +185,18 @@ def rows_from(
 
 def save(store: Store, repository: str, rows: Sequence[FleetRow]) -> None:
     """Replace *repository*'s rows (one transaction: readers see the old or the new set)."""
+    _replace(store, "repository = ?", (repository,), rows)
+
+
+def save_workload(store: Store, repository: str, workload: str, rows: Sequence[FleetRow]) -> None:
+    """Replace one workload's rows (after a manual change)."""
+    _replace(store, "repository = ? AND workload = ?", (repository, workload), rows)
+
+
+def _replace(store: Store, where: str, params: tuple[str, ...], rows: Sequence[FleetRow]) -> None:
     now = time.time()
     with store.transaction() as db:
-        db.execute("DELETE FROM fleet_status WHERE repository = ?", (repository,))
+        db.execute(f"DELETE FROM fleet_status WHERE {where}", params)
         db.executemany(
             "INSERT OR REPLACE INTO fleet_status (repository, workload, container, file, "
             "namespace, image, current, latest, behind, status, data, updated_at) "
