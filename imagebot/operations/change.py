@@ -298,8 +298,9 @@ def apply(
     """Commit the change (and push it, or open a pull request, as the repository says).
 
     *author*: the commit is authored by *user* (the committer stays the configured one).
-    *expect_diff*: the diff a :func:`plan` showed (or its :func:`diff_digest`); if the change computed now differs (the
-    branch moved under it), :class:`PlanChanged` and nothing is committed.
+    *expect_diff*: the diff a :func:`plan` showed (or its :func:`diff_digest`); if the change
+    computed now differs (the branch moved under it), :class:`PlanChanged` and nothing is
+    committed.
     """
     return run(
         config,
@@ -419,8 +420,8 @@ def _run(
             change = ManualChange(
                 {chosen.file: edited.content}, text, target=chosen, old=old, edited=edited
             )
-            found = diff_of(change)
-            if expect_diff is not None and expect_diff not in (found, diff_digest(found)):
+            shown = diff_of(change)
+            if expect_diff is not None and expect_diff not in (shown, diff_digest(shown)):
                 raise PlanChanged(
                     f"{chosen.id}: the change is no longer the one shown ({settings.display_name} "
                     "moved meanwhile); nothing committed",
