@@ -112,7 +112,8 @@ def _created(store: Store | None, repository: str | None, tag: str | None) -> da
 
 
 def row_for(repository: str, res: Resolution, store: Store | None = None) -> FleetRow:
-    """The row of one resolved site (a cycle's, or a manual resolve's)."""
+    """The row of one resolved site. Resolve with ``manual=True`` (as :func:`refresh`
+    does), so locked and manual containers still say what their policy would pick."""
     site, decision = res.site, res.decision
     current = site.tag
     latest = res.new_tag if res.status == "update" else res.available
@@ -125,13 +126,11 @@ def row_for(repository: str, res: Resolution, store: Store | None = None) -> Fle
         ]
     held_by = None
     status: str = res.status
-    if status in ("update", "awaiting-approval", "locked", "not-automated"):
-        if not newer and res.status != "update":
-            status = "up-to-date"
-        elif res.status == "update":
-            status = "update"
-        else:
-            status = "held"
+    if res.status == "update" and site.approve and site.automated and not site.locked:
+        status, held_by = "held", "approval"
+    elif res.status in ("awaiting-approval", "locked", "not-automated"):
+        status = "held" if newer else "up-to-date"
+        if newer:
             held_by = {
                 "awaiting-approval": "approval",
                 "locked": "locked",
@@ -315,7 +314,7 @@ def query(
 
 def refresh(config: Config, repo: RepositoryConfig, runner: Runner, store: Store) -> list[FleetRow]:
     """Read *repo* (its local path, or the bot's synced clone) and resolve it as a cycle
-    would (tag cache honoured), then save and return its rows."""
+    would (tag cache honoured; locked and manual sites too), then save and return its rows."""
     from imagebot.gitops import Workspace
     from imagebot.operations.workloads import read_checkout
     from imagebot.update import resolve
@@ -324,7 +323,7 @@ def refresh(config: Config, repo: RepositoryConfig, runner: Runner, store: Store
         if ws.kind == "clone":
             ws.sync()
         found = read_checkout(ws.root, repo)
-    resolved = runner.run(resolve(found.sites, runner.scanner))
+    resolved = runner.run(resolve(found.sites, runner.scanner, manual=True))
     rows = rows_from(repo.display_name, resolved.resolutions, store)
     save(store, repo.display_name, rows)
     return rows

@@ -83,10 +83,8 @@ def _parse_users(text: str, path: Path) -> dict[str, str]:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        user, sep, value = line.rpartition(":")
+        user, _, value = line.partition(":")
         user, value = user.strip().strip("'\""), value.strip().strip("'\"")
-        if sep and user.endswith(":sha256"):  # "alice: sha256:abc" split at the last colon
-            user, value = user[: -len(":sha256")].strip().strip("'\""), "sha256:" + value
         hexdigest = value[len(TOKEN_PREFIX) :] if value.startswith(TOKEN_PREFIX) else ""
         if (
             not user
