@@ -94,7 +94,8 @@ def read_response(sock: socket.socket) -> bytes:
         data += sock.recv(4096)
     head, _, body = data.partition(b"\r\n\r\n")
     length = next(
-        int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+        int(line.split(b":")[1])
+        for line in head.lower().split(b"\r\n")
         if line.startswith(b"content-length:")
     )
     while len(body) < length:
@@ -233,7 +234,8 @@ def test_at_the_cap_with_every_connection_busy_a_new_one_gets_503(serve) -> None
     try:
         for sock in busy_socks:
             sock.sendall(request)
-        assert entered.acquire(timeout=5) and entered.acquire(timeout=5)
+        assert entered.acquire(timeout=5)
+        assert entered.acquire(timeout=5)
         with connect(endpoint) as extra:
             extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_reply(extra, 5).startswith(b"HTTP/1.1 503 ")
