@@ -447,9 +447,8 @@ def _run(
                 outcome.pull_request = _pull_request(settings, ws, published)
             if published.sha is not None and action.after is not None:
                 action.after(config, outcome, ws)
-            moved_images = outcome.edited is not None and outcome.edited.resolutions
-            if published.sha is not None and outcome.target is not None and not moved_images:
-                # Image changes are in the history already (action.after); the rest here.
+            if published.sha is not None and outcome.target is not None:
+                # Who asked; the timeline folds it into the history row of the same commit.
                 from imagebot.operations.events import record_quietly
 
                 record_quietly(

@@ -1,6 +1,8 @@
 """What happened, newest first: image changes (the ``history`` table: automated updates,
-releases, rollbacks, approvals) and the manual changes that move no image (lock, unlock,
-automate, deautomate, policy, reject; the ``events`` table), as one timeline.
+releases, rollbacks, approvals) and manual changes (the ``events`` table: every manual
+commit with who asked, and decisions that commit nothing, such as a rejection), as one
+timeline. An event whose commit is also in the history names the user of that history row
+instead of appearing twice.
 
 :func:`record` is called after every manual commit (:mod:`imagebot.operations.change`) and
 for decisions that commit nothing (a rejected approval); it never fails the change it
@@ -135,13 +137,15 @@ def timeline(
     rows = store.query(
         "SELECT time, repository, workload, kind, container, a, b, user, message, commit_sha, "
         "pull_request, url FROM ("
-        f"  SELECT time, repository, workload, mode AS kind, container, old_tag || "
+        "  SELECT time, repository, workload, mode AS kind, container, old_tag || "
         "   COALESCE('@' || substr(old_digest, 1, 19), '') AS a, new_tag || "
-        "   COALESCE('@' || substr(new_digest, 1, 19), '') AS b, NULL AS user, policy AS "
-        "   message, commit_sha, pull_request, url, id FROM history"
+        "   COALESCE('@' || substr(new_digest, 1, 19), '') AS b, (SELECT e.user FROM events e "
+        "   WHERE e.commit_sha = h.commit_sha LIMIT 1) AS user, policy AS message, "
+        "   commit_sha, pull_request, url, id FROM history h"
         "  UNION ALL"
         "  SELECT time, repository, workload, 'event:' || action, NULL, subject, NULL, user, "
-        "   message, commit_sha, pull_request, NULL, id FROM events"
+        "   message, commit_sha, pull_request, NULL, id FROM events e WHERE e.commit_sha IS "
+        "   NULL OR NOT EXISTS (SELECT 1 FROM history h WHERE h.commit_sha = e.commit_sha)"
         f"){clause} ORDER BY time DESC, id DESC LIMIT ? OFFSET ?",
         [*params, limit, offset],
     )
@@ -172,6 +176,7 @@ def timeline(
                     row[2],
                     _MODES.get(kind, kind),
                     summary,
+                    user=row[7],
                     message=f"policy {row[8]}" if row[8] else None,
                     commit=row[9],
                     commit_url=commit_url(row[11], row[9]),

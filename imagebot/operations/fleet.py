@@ -24,6 +24,7 @@ error              a registry, policy or manifest problem (``error``)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -312,6 +313,39 @@ def query(
     )
 
 
+#: At most this many build times are read per refresh (the rest wait for the next one).
+BUILD_TIMES_PER_REFRESH = 200
+
+
+async def _read_build_times(
+    runner: Runner, resolutions: Sequence[Resolution], store: Store
+) -> None:
+    """Build times of each row's current and latest tag that the store does not know yet
+    (a manifest and a config read each, cached by digest): the table's ages."""
+    import asyncio
+
+    from imagebot.errors import RegistryError
+
+    wanted: dict[tuple[str, str], Any] = {}
+    for res in resolutions:
+        image = res.site.image
+        if image is None or res.status == "error":
+            continue
+        latest = res.new_tag if res.status == "update" else res.available
+        for tag in (res.site.tag, latest):
+            if tag and _created(store, image.repository, tag) is None:
+                wanted.setdefault((image.repository, tag), image)
+    pairs = list(wanted.items())[:BUILD_TIMES_PER_REFRESH]
+    limit = asyncio.Semaphore(4)
+
+    async def one(image: Any, tag: str) -> None:
+        async with limit:
+            with contextlib.suppress(RegistryError):
+                await runner.client.image_info(image, tag, fresh=False)
+
+    await asyncio.gather(*(one(image, tag) for (_, tag), image in pairs))
+
+
 def refresh(config: Config, repo: RepositoryConfig, runner: Runner, store: Store) -> list[FleetRow]:
     """Read *repo* (its local path, or the bot's synced clone) and resolve it as a cycle
     would (tag cache honoured; locked and manual sites too), then save and return its rows."""
@@ -324,6 +358,7 @@ def refresh(config: Config, repo: RepositoryConfig, runner: Runner, store: Store
             ws.sync()
         found = read_checkout(ws.root, repo)
     resolved = runner.run(resolve(found.sites, runner.scanner, manual=True))
+    runner.run(_read_build_times(runner, resolved.resolutions, store))
     rows = rows_from(repo.display_name, resolved.resolutions, store)
     save(store, repo.display_name, rows)
     return rows

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from imagebot.config import Config, load_config
 from imagebot.operations import fleet
@@ -99,3 +100,42 @@ def seed(
     with Runner(config, store) as runner:
         fleet.refresh(config, config.repositories[0], runner, store)
     return Seeded(config, store, remote, images, tmp)
+
+
+class LiveServer:
+    """uvicorn on a free 127.0.0.1 port in a thread, serving whichever app ``.app`` holds
+    (one server per test module; each test swaps in the app over its own seeded fleet)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        self.app: Any = None
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(
+            self._serve, log_level="warning", lifespan="off", interface="asgi3", proxy_headers=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+        self.thread.start()
+        import time
+
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise AssertionError("uvicorn did not start")
+            time.sleep(0.02)
+
+    async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
