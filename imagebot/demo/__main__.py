@@ -1,4 +1,7 @@
-"""``python -m imagebot.demo [--workdir DIR] [--keep]`` (what ``./dev demo`` runs).
+"""``python -m imagebot.demo [--workdir DIR] [--keep] [--serve]`` (what ``./dev demo`` runs).
+
+``--serve`` then keeps the registry and ``imagebot run`` going with the Deploy view on
+127.0.0.1 (its URL and a sign-in token are printed) and pushes a new tag every minute.
 
 Exit status: 0 when the bot did exactly what the demo expects, 1 when it did not or a step
 failed, 2 when something the demo needs is missing (docker-registry, git, examples/), 130
@@ -31,7 +34,20 @@ from imagebot.errors import ImagebotError
     help="Work in DIR (created; it must be empty) instead of a temporary directory.",
 )
 @click.option("--keep", is_flag=True, help="Keep the work directory to look around afterwards.")
-def main(workdir: Path | None, keep: bool) -> None:
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Afterwards keep the registry and `imagebot run` going, print the dashboard URL, and "
+    "push a new tag every minute (Ctrl-C ends it).",
+)
+@click.option(
+    "--push-every",
+    type=click.FloatRange(min=0.5),
+    default=60.0,
+    hidden=True,
+    help="Seconds between two pushed tags with --serve.",
+)
+def main(workdir: Path | None, keep: bool, serve: bool, push_every: float) -> None:
     """Run imagebot end to end on this machine, in under a minute, without the network.
 
     Starts a local registry, builds a GitOps repository from the sock-shop and podinfo
@@ -50,6 +66,8 @@ def main(workdir: Path | None, keep: bool) -> None:
         )
         demo = Demo(workdir, show)
         status = 0 if demo.run() else 1
+        if serve:
+            demo.serve(every=push_every)
     except KeyboardInterrupt:
         show.error("\nInterrupted.")
         status = 130
