@@ -816,6 +816,8 @@ class _FileScanner:
         scalar_spans: list[tuple[int, int]] = []
         for doc in self._marker_docs(docs):
             for path, node in ys.walk_scalars(doc.node):
+                if node.start_mark.index == node.end_mark.index:
+                    continue  # an empty value: nothing is written there to carry a marker
                 by_end.setdefault(node.end_mark.index, []).append((doc, path, node))
                 scalar_spans.append((node.start_mark.index, node.end_mark.index))
         owners: dict[tuple[int, tuple[str | int, ...]], tuple[_Draft, Role]] = {}
