@@ -223,7 +223,8 @@ _ANCHOR = re.compile(r"&([^\s,\[\]{}]+)")
 def _restore_anchors(text: str, docs: list[Node]) -> None:
     """Set ``node.anchor`` as the pure parser does (libyaml's composer leaves it None).
 
-    A node's start mark is at its first property; anchor and tag may come in either order."""
+    A node's start mark is at its first property; anchor and tag may come in either order,
+    and after a tag the pure parser starts the node at its anchor: so does this."""
     seen: set[int] = set()
     stack: list[Node] = list(docs)
     while stack:
@@ -232,19 +233,41 @@ def _restore_anchors(text: str, docs: list[Node]) -> None:
             continue
         seen.add(id(node))
         start = node.start_mark.index
-        if text.startswith("&", start) or text.startswith("!", start):
-            end = text.find("\n", start)
-            for token in text[start : len(text) if end == -1 else end].split()[:2]:
-                match = _ANCHOR.match(token)
-                if match is not None:
-                    node.anchor = match.group(1)
-                    break
+        if text.startswith("&", start):
+            match = _ANCHOR.match(text, start)
+            node.anchor = match.group(1) if match else None
+        elif text.startswith("!", start):
+            at = _after_property(text, start)
+            match = _ANCHOR.match(text, at) if text.startswith("&", at) else None
+            if match is not None:
+                node.anchor = match.group(1)
+                mark = node.start_mark
+                line = mark.line + text.count("\n", start, at)
+                column = at - 1 - text.rfind("\n", 0, at)
+                node.start_mark = type(mark)(mark.name, at, line, column, None, None)
         if isinstance(node, MappingNode):
             for key, value in node.value:
                 stack.append(key)
                 stack.append(value)
         elif isinstance(node, SequenceNode):
             stack.extend(node.value)
+
+
+def _after_property(text: str, start: int) -> int:
+    """Index of what follows the property token at *start* (white space and comments skipped)."""
+    end = len(text)
+    while start < end and text[start] not in " \t\r\n":
+        start += 1
+    while start < end:
+        ch = text[start]
+        if ch in " \t\r\n":
+            start += 1
+        elif ch == "#":
+            while start < end and text[start] not in "\r\n":
+                start += 1
+        else:
+            break
+    return start
 
 
 def _compose_pure(text: str) -> list[Node]:
@@ -260,6 +283,27 @@ def _compose_pure(text: str) -> list[Node]:
         context = getattr(exc, "context", None)
         message = f"{context}: {problem}" if context else str(problem)
         raise YamlSyntaxError(f"not valid YAML: {message}", line) from None
+
+
+def well_formed(data: bytes) -> bool:
+    """True when *data* is YAML that :func:`load` reads without error, checked by libyaml's
+    parser alone (no nodes built). False means "not known": :func:`load` tells."""
+    if _CParser is None or data.startswith(b"\xef\xbb\xbf") or b"%YAML" in data:
+        return False
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if _nesting_bound(text) > MAX_DEPTH:
+        return False
+    loader = _CParser(text)
+    try:
+        loader.raw_parse()
+    except Exception:
+        return False
+    finally:
+        loader.dispose()
+    return True
 
 
 def load(data: bytes) -> Source:
