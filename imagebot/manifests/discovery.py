@@ -12,7 +12,6 @@ missing policy is reported (on the file or on the site) and the rest carries on.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -246,9 +245,7 @@ def may_hold_sites(data: bytes) -> bool:
     return any(word in data for word in _SITE_WORDS)
 
 
-def blob_id(data: bytes) -> str:
-    """Git's object id for *data* as a blob (what ``git ls-files -s`` prints)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+blob_id = ys.blob_id
 
 
 @dataclass
@@ -577,6 +574,7 @@ class _FileScanner:
             start=self.source.byte_offset(start),
             end=self.source.byte_offset(end),
             line=node.start_mark.line + 1,
+            tag=node.tag,
         )
 
     def draft(

@@ -34,6 +34,9 @@ class Part:
     start: int
     end: int
     line: int
+    #: The YAML tag the scalar resolved to ("" when not known): the rewriter keeps a plain
+    #: value's type without reading the file again.
+    tag: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {

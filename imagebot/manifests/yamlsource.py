@@ -19,6 +19,7 @@ parser's. Anchors are not recorded on its nodes, so they are read back from the 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -73,6 +74,11 @@ class Source:
             offsets[len(self.text)] = total
             self._offsets = offsets
         return self._offsets[index]
+
+
+def blob_id(data: bytes) -> str:
+    """Git's object id for *data* as a blob (what ``git ls-files -s`` prints)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def decode(data: bytes) -> str:

@@ -170,10 +170,7 @@ def test_sites_carry_the_blob_id_of_the_bytes_they_were_read_from(tmp_path):
 def test_a_second_discovery_reads_only_the_files_whose_blob_changed(tmp_path, monkeypatch):
     shutil.copytree(CORPUS / "stefanprodan__podinfo", tmp_path / "repo")
     root = tmp_path / "repo"
-    blobs = {
-        p.relative_to(root).as_posix(): blob_id(p.read_bytes())
-        for p in root.rglob("*.y*ml")
-    }
+    blobs = {p.relative_to(root).as_posix(): blob_id(p.read_bytes()) for p in root.rglob("*.y*ml")}
     cache = DiscoveryCache()
     first = discover(root, blobs=blobs, cache=cache)
     assert cache.files_parsed > 10
