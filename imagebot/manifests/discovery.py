@@ -574,7 +574,7 @@ class _FileScanner:
             start=self.source.byte_offset(start),
             end=self.source.byte_offset(end),
             line=node.start_mark.line + 1,
-            tag=node.tag,
+            tag=node.tag or "",
         )
 
     def draft(

@@ -191,9 +191,13 @@ def rewrite(content: bytes, edits: Sequence[Edit]) -> RewriteResult:
     result = RewriteResult(content)
     if not edits:
         return result
-    if all(e.site.blob is not None and all(p.tag for p in e.site.parts) for e in edits):
-        if all(e.site.blob == ys.blob_id(content) for e in edits):
-            return _rewrite_at_offsets(content, edits, result)
+    blobs = {e.site.blob for e in edits}
+    if (
+        len(blobs) == 1
+        and all(p.tag for e in edits for p in e.site.parts)
+        and blobs == {ys.blob_id(content)}
+    ):
+        return _rewrite_at_offsets(content, edits, result)
     try:
         source = ys.load(content)
     except ys.YamlSyntaxError as exc:

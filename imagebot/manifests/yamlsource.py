@@ -29,7 +29,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 
 try:  # ruamel.yaml.clib: libyaml composing ruamel's node classes
-    from _ruamel_yaml import CParser as _CParser
+    from _ruamel_yaml import CParser as _CParser  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - the dependency is declared; pure reading still works
     _CParser = None
 
@@ -123,8 +123,8 @@ def _compose(text: str) -> list[Node]:
         if bound < _C_STACK_BOUND:
             try:
                 docs = _compose_c(text)
-            except Exception:  # noqa: S110 - read again below for the pure parser's message
-                pass
+            except Exception:
+                pass  # read again below, for the pure parser's message
             else:
                 if bound > MAX_DEPTH and _depth(docs) > MAX_DEPTH:
                     raise YamlSyntaxError("nested too deeply")

@@ -69,4 +69,5 @@ def test_a_cycle_after_one_file_changed_parses_only_that_file(
     # discovery read the changed file once; the rewrite spliced at its offsets and re-read
     # the result once to prove it
     assert len(composed) == 2
-    assert "1.0.0" in composed[0] and "1.0.1" in composed[1]
+    assert "1.0.0" in composed[0]
+    assert "1.0.1" in composed[1]
