@@ -229,20 +229,28 @@ def _int(text: str | None, default: int) -> int:
         return default
 
 
-def workloads_page(call: Call) -> Response:
+def _fleet_page(call: Call, per_page: int) -> fleet.Page:
+    """The page of rows the query string asks for (the table's and the API's)."""
     params = call.request.query_params
     sort = params.get("sort", "workload")
-    page = fleet.query(
+    return fleet.query(
         call.web.store,
         search=params.get("q") or None,
         repository=params.get("repository") or None,
         namespace=params.get("namespace") or None,
         status=params.get("status") or None,
+        workload=params.get("workload") or None,
         sort=sort if sort in fleet.SORTS else "workload",
         descending=params.get("dir") == "desc",
         page=_int(params.get("page"), 1),
-        per_page=call.web.config.web.page_size,
+        per_page=per_page,
     )
+
+
+def workloads_page(call: Call) -> Response:
+    params = call.request.query_params
+    sort = params.get("sort", "workload")
+    page = _fleet_page(call, call.web.config.web.page_size)
     query = {k: v for k, v in params.items() if k != "page" and v}
 
     def link(**changes: Any) -> str:
@@ -563,20 +571,8 @@ def api_workloads(request: Request) -> Response:
     call, refused = _api_call(request)
     if refused is not None:
         return refused
-    params = request.query_params
-    page = fleet.query(
-        call.web.store,
-        search=params.get("q") or None,
-        repository=params.get("repository") or None,
-        namespace=params.get("namespace") or None,
-        status=params.get("status") or None,
-        workload=params.get("workload") or None,
-        sort=params.get("sort", "workload"),
-        descending=params.get("dir") == "desc",
-        page=_int(params.get("page"), 1),
-        per_page=min(_int(params.get("per_page"), call.web.config.web.page_size), 1000),
-    )
-    return JSONResponse(page.to_dict())
+    wanted = _int(request.query_params.get("per_page"), call.web.config.web.page_size)
+    return JSONResponse(_fleet_page(call, min(wanted, 1000)).to_dict())
 
 
 def api_explain(request: Request) -> Response:
