@@ -204,6 +204,7 @@ class Demo:
             stderr=subprocess.STDOUT,
         )
         try:
+            _wait_for(f"http://127.0.0.1:{port}/healthz", process, log.name)
             self.show.say(f"Dashboard: http://127.0.0.1:{port}/  (sign in with token {token})")
             self.show.note(
                 f"Service log: {log.name}. A new podinfo tag arrives every "
@@ -326,3 +327,23 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], log: str, timeout: float = 60) -> None:
+    """Until *url* answers (the service listens), or StepFailed."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise StepFailed(
+                f"imagebot run exited with status {process.returncode}", hint=f"its log: {log}"
+            )
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise StepFailed("imagebot run did not start listening", hint=f"its log: {log}")
+        time.sleep(0.2)

@@ -54,8 +54,11 @@ def test_serve_prints_the_dashboard_and_pushes_tags_until_ctrl_c(tmp_path: Path)
         rows: list[dict[str, object]] = []
         while not rows:
             assert time.monotonic() < deadline, "the dashboard never listed a workload"
-            answer = httpx.get(url + "api/v1/workloads")
-            rows = answer.json()["rows"] if answer.status_code == 200 else []
+            try:
+                answer = httpx.get(url + "api/v1/workloads")
+            except httpx.TransportError:
+                answer = None
+            rows = answer.json()["rows"] if answer and answer.status_code == 200 else []
             time.sleep(0.5)
         page = httpx.get(url)
     finally:
