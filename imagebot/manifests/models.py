@@ -34,6 +34,9 @@ class Part:
     start: int
     end: int
     line: int
+    #: The YAML tag the scalar resolved to ("" when not known): the rewriter keeps a plain
+    #: value's type without reading the file again.
+    tag: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +112,9 @@ class ImageSite:
     #: Why the site is left alone without it being an error (a marker naming a policy that
     #: does not exist, which Flux ignores too). Never updated; the run's status is unaffected.
     warning: str | None = None
+    #: Git blob id of the bytes the parts' offsets refer to: the rewriter splices at those
+    #: offsets without reading the file again when its bytes still have this id.
+    blob: str | None = None
 
     @property
     def workload(self) -> str:
