@@ -37,6 +37,7 @@ _IMAGEBOT_KEYS = (
     "locked_user",
     "ignore",
     "approve.<container>",
+    "same-family",
     "tag.<container>",
 )
 _LEGACY_PREFIXES = (FLUX, WEAVE)
@@ -61,6 +62,9 @@ class ContainerPolicy:
     filter: str | None = None
     extract: str | None = None
     same_family: bool = True
+    #: ``imagebot.io/same-family`` as written (None: not set). It also decides for markers
+    #: naming a Flux ``ImagePolicy``, whose own default is Flux's: no family rule.
+    family: bool | None = None
     automated: bool = False
     automated_explicit: bool = False
     locked: bool = False
@@ -307,13 +311,23 @@ class AnnotationPolicies:
             legacy_ignore = self._legacy("ignore")
             ignore = legacy_ignore[1] if legacy_ignore else None
         result.ignored = ignore == "true"
+        family = self._text(IMAGEBOT + "same-family")
+        if family is not None:
+            if family not in ("true", "false"):
+                self._error(f'annotation {IMAGEBOT}same-family: expected "true" or "false"')
+            else:
+                result.family = family == "true"
+                result.same_family = result.family
         if result.policy is None and result.automated:
             result.policy = DEFAULT_POLICY
         if policy_source is not None:
             result.source = "annotation:" + policy_source.rstrip("/")
         if result.policy is not None:
             result.policy, problem = check_policy(
-                result.policy, filter=result.filter, extract=result.extract
+                result.policy,
+                filter=result.filter,
+                extract=result.extract,
+                same_family=result.same_family,
             )
             if problem:
                 self._error(f"container {container}: policy {result.policy!r}: {problem}")
