@@ -74,7 +74,8 @@ def test_flux_markers_set_exactly_the_marked_values(case):
     text, (new_tag, digest, new_name), expected = case
     found = scan_bytes(text.encode(), "kustomization.yaml")
     (site,) = found.sites
-    assert site.error is None and site.policy_image is not None
+    assert site.error is None
+    assert site.policy_image is not None
 
     result = rewrite(text.encode(), [Edit(site, new_tag, digest, new_name)])
 
