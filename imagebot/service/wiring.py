@@ -206,7 +206,8 @@ class Wiring:
             )
         if report.completed and (report.resolutions or report.base is not None):
             self._remember(name, report.resolutions)
-            self._refresh_fleet(repo)
+            if not cancel.is_set():  # stopping: the rows can wait for the next start
+                self._refresh_fleet(repo)
         return CycleOutcome(
             repository=name,
             applied=tuple(applied_update(res) for res in report.applied),

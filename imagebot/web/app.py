@@ -175,6 +175,7 @@ def _page(call: Call, name: str, context: dict[str, Any], *, status: int = 200) 
         visitor=call.visitor,
         csrf=call.csrf,
         path=call.request.url.path,
+        live=name in ("workloads.html", "history.html", "approvals.html"),
         sign_in=call.web.access.sign_in_possible,
         **context,
     )
@@ -609,6 +610,19 @@ def api_history(request: Request) -> Response:
     return JSONResponse([e.to_dict() for e in found])
 
 
+def api_changed(request: Request) -> Response:
+    """A token that changes when the rows or the history do (the pages poll it, then reload:
+    live refresh after each cycle without server-side push)."""
+    call, refused = _api_call(request)
+    if refused is not None:
+        return refused
+    (row,) = call.web.store.query(
+        "SELECT (SELECT COALESCE(MAX(updated_at), 0) FROM fleet_status), "
+        "(SELECT COALESCE(MAX(id), 0) FROM history), (SELECT COALESCE(MAX(id), 0) FROM events)"
+    )
+    return JSONResponse({"version": f"{row[0]}:{row[1]}:{row[2]}"})
+
+
 def api_approvals(request: Request) -> Response:
     call, refused = _api_call(request)
     if refused is not None:
@@ -665,6 +679,7 @@ def routes() -> list[Any]:
         Route("/api/v1/explain", api_explain),
         Route("/api/v1/history", api_history),
         Route("/api/v1/approvals", api_approvals),
+        Route("/api/v1/changed", api_changed),
         Route("/api/v1/actions", api_action, methods=["POST"]),
         Mount("/static", StaticFiles(directory=static), name="static"),
     ]

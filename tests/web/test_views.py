@@ -391,3 +391,15 @@ def test_rows_round_trip_through_the_store(seeded: Seeded):
     row = fleet.query(seeded.store, workload=WEB).rows[0]
 
     assert FleetRow.from_dict(json.loads(json.dumps(row.to_dict()))) == row
+
+
+def test_the_change_token_moves_when_the_history_does(client: TestClient, seeded: Seeded):
+    from imagebot.operations import events
+
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    before = client.get("/api/v1/changed", headers=headers).json()["version"]
+    events.record(seeded.store, repository="fleet", workload=WEB, action="lock", subject="x")
+
+    after = client.get("/api/v1/changed", headers=headers).json()["version"]
+
+    assert after != before
