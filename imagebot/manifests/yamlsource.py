@@ -127,9 +127,12 @@ def _compose(text: str) -> list[Node]:
             except Exception:
                 pass  # read again below, for the pure parser's message
             else:
-                if flow + block > MAX_DEPTH and _flow_depth(text) + block > MAX_DEPTH:
-                    if _depth(docs) > MAX_DEPTH:
-                        raise YamlSyntaxError("nested too deeply")
+                if (
+                    flow + block > MAX_DEPTH
+                    and _flow_depth(text) + block > MAX_DEPTH
+                    and _depth(docs) > MAX_DEPTH
+                ):
+                    raise YamlSyntaxError("nested too deeply")
                 if "&" in text and _ANCHOR_TOKEN.search(text):
                     _restore_anchors(text, docs)
                 if docs and text and text[-1] not in "\r\n":
@@ -188,7 +191,7 @@ class _Scalar(ScalarNode):
     wrap it in a ``Tag`` object on every construction and every read, half the cost of
     composing)."""
 
-    __slots__ = ("tag",)  # type: ignore[assignment]
+    __slots__ = ("tag",)
 
     def __init__(
         self,
@@ -206,13 +209,13 @@ class _Scalar(ScalarNode):
         self.comment = None
         self.anchor = None
 
-    @property  # type: ignore[override]
-    def ctag(self) -> Tag:
+    @property
+    def ctag(self) -> Tag:  # type: ignore[override]
         return Tag(suffix=self.tag)
 
 
 class _Sequence(SequenceNode):
-    __slots__ = ("tag",)  # type: ignore[assignment]
+    __slots__ = ("tag",)
 
     def __init__(
         self,
@@ -230,13 +233,13 @@ class _Sequence(SequenceNode):
         self.comment = None
         self.anchor = None
 
-    @property  # type: ignore[override]
-    def ctag(self) -> Tag:
+    @property
+    def ctag(self) -> Tag:  # type: ignore[override]
         return Tag(suffix=self.tag)
 
 
 class _Mapping(MappingNode):
-    __slots__ = ("tag",)  # type: ignore[assignment]
+    __slots__ = ("tag",)
 
     def __init__(
         self,
@@ -255,15 +258,15 @@ class _Mapping(MappingNode):
         self.anchor = None
         self.merge = None
 
-    @property  # type: ignore[override]
-    def ctag(self) -> Tag:
+    @property
+    def ctag(self) -> Tag:  # type: ignore[override]
         return Tag(suffix=self.tag)
 
 
 if _CParser is not None:
     # The composer builds nodes through these module-level names; imagebot is the only user
     # of ruamel's C loader in the process (the config file is read round-trip, in Python).
-    import _ruamel_yaml  # type: ignore[import-not-found]
+    import _ruamel_yaml
 
     _ruamel_yaml.ScalarNode = _Scalar
     _ruamel_yaml.SequenceNode = _Sequence
