@@ -115,7 +115,8 @@ MAX_DEPTH = 400
 #: C stack (it does at ~30,000), so such files are read by the pure parser.
 _C_STACK_BOUND = 20_000
 _BOM = "\ufeff"
-_DEEP_INDENT = re.compile(r"[\r\n][ \t?-]{150}")
+_DEEP_INDENT = re.compile(r"\n[ \t?-]{150}")  # a literal first: the regex engine skips ahead
+_DEEP_INDENT_CR = re.compile(r"\r[ \t?-]{150}")
 
 
 def _compose(text: str) -> list[Node]:
@@ -133,7 +134,7 @@ def _compose(text: str) -> list[Node]:
                     and _depth(docs) > MAX_DEPTH
                 ):
                     raise YamlSyntaxError("nested too deeply")
-                if "&" in text and _ANCHOR_TOKEN.search(text):
+                if "&" in text and _has_anchor(text):
                     _restore_anchors(text, docs)
                 if docs and text and text[-1] not in "\r\n":
                     _end_marks_at_eof(text, docs[-1])
@@ -147,7 +148,11 @@ def _nesting_bound(text: str) -> tuple[int, int]:
     Each flow level opens a bracket; each block level starts a line or a compact ``- ``/``? ``
     entry. When no line is indented past 150 columns, block nesting is at most ~300 levels."""
     flow = text.count("[") + text.count("{")
-    if _DEEP_INDENT.search(text) is None and _DEEP_INDENT.match("\n" + text[:150]) is None:
+    if (
+        _DEEP_INDENT.search(text) is None
+        and _DEEP_INDENT.match("\n" + text[:150]) is None
+        and ("\r" not in text or _DEEP_INDENT_CR.search(text) is None)
+    ):
         return flow, 302
     return flow, text.count("\n") + text.count("\r") + text.count("-") + text.count("?") + 1
 
@@ -347,8 +352,14 @@ def _count_breaks(text: str) -> int:
 
 
 _ANCHOR = re.compile(r"&([^\s,\[\]{}]+)")
-#: An anchor as YAML writes one (``&&`` in a shell line or ``&`` inside a URL is not).
-_ANCHOR_TOKEN = re.compile(r"(?:^|[\s\[{,])&[^\s,\[\]{}&]")
+_AMPERSAND = re.compile(r"&[^\s,\[\]{}&]")
+
+
+def _has_anchor(text: str) -> bool:
+    """An anchor as YAML writes one (``&&`` in a shell line or ``&`` in a URL is not)."""
+    return any(
+        m.start() == 0 or text[m.start() - 1] in " \t\r\n[{," for m in _AMPERSAND.finditer(text)
+    )
 
 
 def _restore_anchors(text: str, docs: list[Node]) -> None:
