@@ -19,6 +19,7 @@ parser's. Anchors are not recorded on its nodes, so they are read back from the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -487,9 +488,15 @@ def get(node: Node | None, key: str) -> Node | None:
     """Value of *key* in a mapping node (the first one, as most Kubernetes tools read it)."""
     if not isinstance(node, MappingNode):
         return None
-    for k, v in _pairs(node):
-        if isinstance(k, ScalarNode) and k.value == key:
+    merges = False
+    for k, v in node.value:  # own keys first, in order: the common case, without a generator
+        if k.value == key and isinstance(k, ScalarNode) and k.tag != MERGE_TAG:
             return v
+        merges = merges or k.value == "<<"
+    if merges:
+        for k, v in _pairs(node):
+            if isinstance(k, ScalarNode) and k.value == key:
+                return v
     return None
 
 
@@ -572,11 +579,13 @@ def style_of(node: ScalarNode) -> str:
 _RESOLVERS = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
 
 
+@functools.lru_cache(maxsize=4096)
 def plain_type(value: str) -> str:
     """The YAML 1.2 tag *value* gets when written unquoted (as this module reads files)."""
-    return _RESOLVERS[1].resolve(ScalarNode, value, (True, False))
+    return str(_RESOLVERS[1].resolve(ScalarNode, value, (True, False)))
 
 
+@functools.lru_cache(maxsize=4096)
 def plain_reads_as_string(value: str) -> bool:
     """True when ``value`` written unquoted is a string under both YAML 1.1 and 1.2.
 
