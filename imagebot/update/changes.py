@@ -16,6 +16,7 @@ from typing import Any
 
 from imagebot.errors import ConfigError
 from imagebot.manifests import Edit, rewrite
+from imagebot.manifests.yamlsource import blob_id
 from imagebot.update.resolve import Problem, Resolution
 
 DEFAULT_MESSAGE = "{subject}\n\n{changes}\n"
@@ -53,9 +54,38 @@ class ChangeSet:
         return "".join(out)
 
 
-def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
-    """Rewrite every file with updates; a refused edit fails its site, the rest still apply."""
+@dataclass(frozen=True)
+class _Rewritten:
+    content: bytes
+    notes: tuple[str, ...]
+    errors: tuple[str, ...]
+    applied: frozenset[int]  # indices into the edits
+
+
+#: (file, blob id of its bytes, every edit's site id, parts and new values) -> the rewrite.
+RewriteCache = dict[tuple[object, ...], _Rewritten]
+
+
+def _rewrite_key(path: str, content: bytes, edits: list[Edit]) -> tuple[object, ...] | None:
+    if any(e.site.blob is None for e in edits):
+        return None
+    return (
+        path,
+        edits[0].site.blob,
+        tuple((e.site.id, tuple(e.site.parts), e.new_tag, e.new_digest, e.new_name) for e in edits),
+    )
+
+
+def build_changes(
+    root: Path, resolutions: Sequence[Resolution], *, cache: RewriteCache | None = None
+) -> ChangeSet:
+    """Rewrite every file with updates; a refused edit fails its site, the rest still apply.
+
+    With a *cache* (kept by the service between cycles), a file whose bytes and edits are the
+    ones of an earlier cycle (a pull request still open, a push that keeps failing) is not
+    rewritten again; only what this call used is kept."""
     out = ChangeSet()
+    used: RewriteCache = {}
     by_file: dict[str, list[Resolution]] = defaultdict(list)
     for res in resolutions:
         if res.changed:
@@ -68,18 +98,32 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
                 _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
             continue
         edits = [Edit(r.site, r.new_tag, r.new_digest) for r in group]
-        result = rewrite(content, edits)
-        applied_ids = {id(edit.site) for edit in result.applied}
-        for res in group:
-            if id(res.site) in applied_ids:
+        key = _rewrite_key(path, content, edits) if cache is not None else None
+        done = cache.get(key) if cache is not None and key is not None else None
+        if done is None or edits[0].site.blob != blob_id(content):
+            result = rewrite(content, edits)
+            applied = {id(edit.site) for edit in result.applied}
+            done = _Rewritten(
+                result.content,
+                tuple(result.notes),
+                tuple(result.errors),
+                frozenset(i for i, e in enumerate(edits) if id(e.site) in applied),
+            )
+        if key is not None:
+            used[key] = done
+        for i, res in enumerate(group):
+            if i in done.applied:
                 out.applied.append(res)
-        for res in group:
-            if id(res.site) not in applied_ids:
-                _refuse(res, _error_for(res, result.errors), out)
-        if result.content != content:
-            out.files[path] = result.content
+        for i, res in enumerate(group):
+            if i not in done.applied:
+                _refuse(res, _error_for(res, list(done.errors)), out)
+        if done.content != content:
+            out.files[path] = done.content
             out.old[path] = content
-        out.notes.extend(f"{path}: {note}" for note in result.notes)
+        out.notes.extend(f"{path}: {note}" for note in done.notes)
+    if cache is not None:
+        cache.clear()
+        cache.update(used)
     return out
 
 
