@@ -6,10 +6,12 @@ contents; the dry run prints the diff.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import string
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,9 +51,53 @@ class ChangeSet:
         for path in sorted(self.files):
             old = self.old[path].decode("utf-8", "replace").splitlines(keepends=True)
             new = self.files[path].decode("utf-8", "replace").splitlines(keepends=True)
-            lines = difflib.unified_diff(old, new, f"a/{path}", f"b/{path}")
+            lines = _unified_diff(old, new, f"a/{path}", f"b/{path}")
             out.extend(line if line.endswith("\n") else line + "\n" for line in lines)
         return "".join(out)
+
+
+def _unified_diff(old: list[str], new: list[str], a: str, b: str) -> list[str]:
+    """A unified diff with 3 lines of context, as ``difflib.unified_diff`` writes it.
+
+    An image update rewrites values in place and never adds or removes a line: then each
+    changed line is shown where it is (a run of them as its ``-`` lines, then its ``+``
+    lines), without matching the whole file. Otherwise difflib's own answer."""
+    if len(old) != len(new):
+        return list(difflib.unified_diff(old, new, a, b))
+    changed = [i for i, (x, y) in enumerate(zip(old, new, strict=True)) if x != y]
+    if not changed:
+        return []
+    lines = [f"--- {a}\n", f"+++ {b}\n"]
+    groups: list[list[int]] = [[changed[0]]]
+    for i in changed[1:]:
+        if i - groups[-1][-1] - 1 > 6:  # over twice the context apart: a hunk of its own
+            groups.append([i])
+        else:
+            groups[-1].append(i)
+    for group in groups:
+        start, stop = max(group[0] - 3, 0), min(group[-1] + 4, len(old))
+        lines.append(f"@@ -{_range(start, stop)} +{_range(start, stop)} @@\n")
+        i = start
+        while i < stop:
+            if old[i] == new[i]:
+                lines.append(" " + old[i])
+                i += 1
+                continue
+            run = i
+            while run < stop and old[run] != new[run]:
+                run += 1
+            lines.extend("-" + line for line in old[i:run])
+            lines.extend("+" + line for line in new[i:run])
+            i = run
+    return lines
+
+
+def _range(start: int, stop: int) -> str:
+    """A unified diff's line range, as difflib writes it."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start if not length else start + 1},{length}"
 
 
 @dataclass(frozen=True)
@@ -76,14 +122,29 @@ def _rewrite_key(path: str, content: bytes, edits: list[Edit]) -> tuple[object, 
     )
 
 
-def build_changes(
-    root: Path, resolutions: Sequence[Resolution], *, cache: RewriteCache | None = None
-) -> ChangeSet:
+_REUSE: contextvars.ContextVar[RewriteCache | None] = contextvars.ContextVar(
+    "imagebot_rewrite_cache", default=None
+)
+
+
+@contextlib.contextmanager
+def reusing_rewrites(cache: RewriteCache) -> Iterator[None]:
+    """Within the block, :func:`build_changes` reuses and refills *cache* (the update cycle
+    keeps one per checkout, so that a cycle that plans the same rewrites as the last one,
+    e.g. while its pull request is open, does not parse those files again)."""
+    token = _REUSE.set(cache)
+    try:
+        yield
+    finally:
+        _REUSE.reset(token)
+
+
+def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
     """Rewrite every file with updates; a refused edit fails its site, the rest still apply.
 
-    With a *cache* (kept by the service between cycles), a file whose bytes and edits are the
-    ones of an earlier cycle (a pull request still open, a push that keeps failing) is not
-    rewritten again; only what this call used is kept."""
+    Inside :func:`reusing_rewrites`, a file whose bytes and edits are the ones of the previous
+    call is not rewritten again; only what this call used is kept."""
+    cache = _REUSE.get()
     out = ChangeSet()
     used: RewriteCache = {}
     by_file: dict[str, list[Resolution]] = defaultdict(list)

@@ -39,6 +39,7 @@ from imagebot.update.changes import (
     build_changes,
     commit_message,
     pull_request_text,
+    reusing_rewrites,
 )
 from imagebot.update.resolve import Problem, Progress, Resolution, Resolved, resolve
 from imagebot.update.runner import Runner
@@ -235,9 +236,8 @@ class UpdateCycle:
         )
         if cancel.is_set():
             raise Cancelled
-        changeset = build_changes(
-            ws.root, resolved.resolutions, cache=self.rewrite_caches.setdefault(str(ws.root), {})
-        )
+        with reusing_rewrites(self.rewrite_caches.setdefault(str(ws.root), {})):
+            changeset = build_changes(ws.root, resolved.resolutions)
         if ws.kind == "local" and changeset.files:
             _leave_user_changes(changeset, ws.modified(sorted(changeset.files)))
         message = ""
