@@ -26,7 +26,8 @@ DEFAULT_TITLE = "{subject}"
 
 #: Fields a commit message or PR title template may use, with what they hold.
 TEMPLATE_FIELDS: dict[str, str] = {
-    "subject": "a one-line summary: 'Update podinfo to 6.5.1' or 'Update 3 images'",
+    "subject": "a one-line summary: 'Update podinfo to 6.5.1', 'Update redis to 7.2.5 and "
+    "7.4.1 in 2 places' or 'Update 3 images'",
     "changes": "one line per change: 'file: kind/namespace/name container old -> new'",
     "count": "how many image values changed",
     "images": "the images changed, comma-separated (as written in the manifests)",
@@ -158,7 +159,7 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
             for res in group:
                 _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
             continue
-        edits = [Edit(r.site, r.new_tag, r.new_digest) for r in group]
+        edits = [Edit(r.site, r.new_tag, r.new_digest, r.new_name) for r in group]
         key = _rewrite_key(path, content, edits) if cache is not None else None
         done = cache.get(key) if cache is not None and key is not None else None
         if done is None or edits[0].site.blob != blob_id(content):
@@ -213,9 +214,14 @@ def change_line(res: Resolution) -> str:
 
 
 def _version(res: Resolution, *, old: bool = False) -> str:
+    """The tag (and short digest) before or after; with the image name when a Flux marker
+    renames it (``image:v1.0.0 -> index.repo.fake/updated:v1.0.1``)."""
     tag = res.site.tag if old else res.new_tag
     digest = res.site.digest if old else res.new_digest
     text = tag or "(none)"
+    if res.new_name is not None:
+        name = _image_name(res) if old else res.new_name
+        text = name + (f":{tag}" if tag else "")
     if digest and (old or res.new_digest):
         text += f"@{digest[:19]}"
     return text
@@ -226,9 +232,12 @@ def template_fields(
 ) -> dict[str, Any]:
     images = list(dict.fromkeys(_image_name(r) for r in applied))
     if len(applied) == 1:
-        subject = f"Update {images[0]} to {applied[0].new_tag}"
+        target = _version(applied[0]) if applied[0].new_name else applied[0].new_tag
+        subject = f"Update {images[0]} to {target}"
     elif len(images) == 1:
-        subject = f"Update {images[0]} to {applied[0].new_tag} in {len(applied)} places"
+        # One image moved in several places, maybe to different tags: name every tag.
+        tags = _and(list(dict.fromkeys(str(r.new_tag) for r in applied)))
+        subject = f"Update {images[0]} to {tags} in {len(applied)} places"
     else:
         subject = f"Update {len(applied)} images"
     return {
@@ -239,6 +248,11 @@ def template_fields(
         "repository": repository,
         "branch": branch,
     }
+
+
+def _and(words: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _image_name(res: Resolution) -> str:
