@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -207,7 +208,7 @@ class _Scalar(ScalarNode):
         end_mark: object = None,
         style: str | None = None,
     ) -> None:
-        self.tag = tag
+        self.tag = tag if type(tag) is str or tag is None else str(tag)
         self.value = value
         self.start_mark = start_mark
         self.end_mark = end_mark
@@ -231,7 +232,7 @@ class _Sequence(SequenceNode):
         end_mark: object = None,
         flow_style: bool | None = None,
     ) -> None:
-        self.tag = tag
+        self.tag = tag if type(tag) is str or tag is None else str(tag)
         self.value = value
         self.start_mark = start_mark
         self.end_mark = end_mark
@@ -255,7 +256,7 @@ class _Mapping(MappingNode):
         end_mark: object = None,
         flow_style: bool | None = None,
     ) -> None:
-        self.tag = tag
+        self.tag = tag if type(tag) is str or tag is None else str(tag)
         self.value = value
         self.start_mark = start_mark
         self.end_mark = end_mark
@@ -269,14 +270,12 @@ class _Mapping(MappingNode):
         return Tag(suffix=self.tag)
 
 
-if _CParser is not None:
-    # The composer builds nodes through these module-level names; imagebot is the only user
-    # of ruamel's C loader in the process (the config file is read round-trip, in Python).
-    import _ruamel_yaml
-
-    _ruamel_yaml.ScalarNode = _Scalar
-    _ruamel_yaml.SequenceNode = _Sequence
-    _ruamel_yaml.MappingNode = _Mapping
+_PLAIN_NODES = {"ScalarNode": ScalarNode, "SequenceNode": SequenceNode, "MappingNode": MappingNode}
+_FAST_NODES = {"ScalarNode": _Scalar, "SequenceNode": _Sequence, "MappingNode": _Mapping}
+#: libyaml's composer builds nodes through its module's global names: they point at the
+#: classes above only while imagebot composes (others in the process, e.g. a test's
+#: ``YAML(typ="safe")``, get ruamel's own nodes, which ruamel's resolver expects).
+_SWAP = threading.Lock()
 
 
 def same_kind(a: Node, b: Node) -> bool:
@@ -320,15 +319,20 @@ class _FastLoader(_CParser if _CParser is not None else object):  # type: ignore
 
 
 def _compose_c(text: str) -> list[Node]:
+    import _ruamel_yaml
+
     loader = _FastLoader(text)
     docs = []
-    try:
-        while loader.check_node():
-            doc = loader.get_node()
-            if doc is not None:
-                docs.append(doc)
-    finally:
-        loader.dispose()
+    with _SWAP:
+        vars(_ruamel_yaml).update(_FAST_NODES)
+        try:
+            while loader.check_node():
+                doc = loader.get_node()
+                if doc is not None:
+                    docs.append(doc)
+        finally:
+            vars(_ruamel_yaml).update(_PLAIN_NODES)
+            loader.dispose()
     return docs
 
 
