@@ -1,0 +1,150 @@
+"""One HTTP exchange with a registry, bounded in time and size; origins for credentials.
+
+A registry is a server imagebot does not control. :func:`fetch` gives every request one
+deadline for everything (connecting, the headers and the whole body), so a server that
+trickles a byte a second or never ends its body fails at the deadline instead of resetting a
+per-read timeout forever; and it reads at most ``cap`` bytes of body *after* decompression,
+so neither a 200 MB answer nor a gzip bomb is ever held in memory. Only ``gzip`` and
+``deflate`` are offered and decoded here, in bounded steps.
+
+Credentials belong to an :func:`origin` (scheme, host, port): the client sends them only to
+the origin of the endpoint they were issued for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from urllib.parse import urlsplit
+
+import httpx
+
+#: What a registry may compress with; each is decoded in bounded steps by :func:`fetch`.
+ACCEPT_ENCODING = "gzip, deflate"
+_DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """No complete answer (connection, headers and body) within the request's deadline."""
+
+
+class TooLarge(Exception):
+    """The answer's body is larger than the cap (declared or counted after decoding)."""
+
+    def __init__(self, url: str, cap: int, seen: int, declared: bool) -> None:
+        how = "declares" if declared else "sent more than"
+        super().__init__(f"the answer from {url} {how} {seen:,} bytes, over the {cap:,}-byte cap")
+        self.url = url
+        self.cap = cap
+
+
+class BadEncoding(Exception):
+    """A compressed body that cannot be decoded, or an encoding that was not offered."""
+
+
+Origin = tuple[str, str, int]
+
+
+def origin(url: str) -> Origin:
+    """``(scheme, host, port)`` of *url*, lower case, the default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+def show_origin(url: str) -> str:
+    """*url*'s origin as ``scheme://host:port``, for messages."""
+    scheme, host, port = origin(url)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+async def fetch(
+    client: httpx.AsyncClient, request: httpx.Request, *, deadline: float, cap: int
+) -> httpx.Response:
+    """Send *request* and read its whole body within *deadline* seconds and *cap* bytes.
+
+    Returns a response whose ``content`` is the decoded body (and whose headers no longer
+    mention the encoding). Raises :class:`DeadlineExceeded` (an ``httpx.TimeoutException``,
+    so callers retry it like any timeout), :class:`TooLarge` or :class:`BadEncoding`;
+    transport errors pass through.
+    """
+    url = str(request.url)
+    try:
+        async with asyncio.timeout(deadline):
+            response = await client.send(request, stream=True)
+            try:
+                body = await _read(response, url, cap)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise DeadlineExceeded(
+            f"no complete answer within the {deadline:g}s deadline", request=request
+        ) from None
+    headers = [(k, v) for k, v in response.headers.multi_items() if k not in _DROPPED_HEADERS]
+    extensions = {
+        key: response.extensions[key]
+        for key in ("http_version", "reason_phrase")
+        if key in response.extensions
+    }
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=request,
+        extensions=extensions,
+    )
+
+
+async def _read(response: httpx.Response, url: str, cap: int) -> bytes:
+    declared = response.headers.get("content-length", "").strip()
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if declared.isdigit() and int(declared) > cap and encoding in ("", "identity"):
+        raise TooLarge(url, cap, int(declared), declared=True)
+    decoder = _decoder(encoding)
+    chunks: list[bytes] = []
+    size = 0
+    async for raw in response.aiter_raw():
+        if decoder is None:
+            size += len(raw)
+            if size > cap:
+                raise TooLarge(url, cap, size, declared=False)
+            chunks.append(raw)
+            continue
+        data = raw
+        while data:
+            try:
+                out = decoder.decompress(data, cap + 1 - size)
+            except zlib.error as exc:
+                raise BadEncoding(f"the {encoding} body from {url} is corrupt ({exc})") from None
+            size += len(out)
+            if size > cap:
+                raise TooLarge(url, cap, size, declared=False)
+            chunks.append(out)
+            data = decoder.unconsumed_tail
+    if decoder is not None:
+        try:
+            rest = decoder.flush()
+        except zlib.error as exc:
+            raise BadEncoding(f"the {encoding} body from {url} is corrupt ({exc})") from None
+        size += len(rest)
+        if size > cap:
+            raise TooLarge(url, cap, size, declared=False)
+        chunks.append(rest)
+    return b"".join(chunks)
+
+
+def _decoder(encoding: str) -> zlib._Decompress | None:
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    raise BadEncoding(f"content encoding {encoding!r} was not offered ({ACCEPT_ENCODING})")
