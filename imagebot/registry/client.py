@@ -562,8 +562,14 @@ class RegistryClient:
         detail = _error_detail(response)
         if status in (401, 403):
             known = self.credentials.cached(endpoint.host)
+            home = self.endpoint(endpoint.registry).base
             if status == 403:
                 reason = "access denied"
+            elif origin(str(response.url)) != origin(home):
+                reason = (
+                    f"redirected to {printable(show_origin(str(response.url)))}, which asks for "
+                    f"credentials; they stay with {show_origin(home)}"
+                )
             elif known is None:
                 reason = "authentication required and no credentials found"
             else:
