@@ -8,13 +8,16 @@ so neither a 200 MB answer nor a gzip bomb is ever held in memory. Only ``gzip``
 ``deflate`` are offered and decoded here, in bounded steps.
 
 Credentials belong to an :func:`origin` (scheme, host, port): the client sends them only to
-the origin of the endpoint they were issued for.
+the origin of the endpoint they were issued for. A :class:`Breaker` remembers hosts whose
+requests keep failing, so work queued for a stuck registry fails at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
@@ -88,7 +91,7 @@ async def fetch(
             f"no complete answer within the {deadline:g}s deadline", request=request
         ) from None
     headers = [(k, v) for k, v in response.headers.multi_items() if k not in _DROPPED_HEADERS]
-    extensions = {
+    extensions: dict[str, object] = {
         key: response.extensions[key]
         for key in ("http_version", "reason_phrase")
         if key in response.extensions
@@ -148,3 +151,52 @@ def _decoder(encoding: str) -> zlib._Decompress | None:
     if encoding == "deflate":
         return zlib.decompressobj()
     raise BadEncoding(f"content encoding {encoding!r} was not offered ({ACCEPT_ENCODING})")
+
+
+#: How long a host whose requests keep failing is left alone before it is tried again.
+HOST_COOLDOWN = 60.0
+
+
+class HostDown(Exception):
+    """A request not sent: its host failed too many requests in a row just now."""
+
+
+@dataclass
+class _HostRecord:
+    failures: int = 0
+    last: str = ""
+    open_until: float = 0.0
+
+
+class Breaker:
+    """Stops asking a host that keeps failing: after *threshold* transport failures in a row
+    (deadlines, refused or dropped connections) every request to it fails at once with the
+    last failure, for :data:`HOST_COOLDOWN` seconds; then one more try decides. Any answer
+    at all (even an HTTP error) closes it again.
+
+    Without it, requests queued behind a host's connection cap would each wait their own
+    deadlines and retries: a stuck registry would cost its queue length times the deadline.
+    """
+
+    def __init__(self, clock: Callable[[], float], cooldown: float = HOST_COOLDOWN) -> None:
+        self._clock = clock
+        self._cooldown = cooldown
+        self._hosts: dict[str, _HostRecord] = {}
+
+    def check(self, host: str) -> None:
+        record = self._hosts.get(host)
+        if record is not None and record.open_until > self._clock():
+            raise HostDown(
+                f"not tried: {host} failed {record.failures} requests in a row "
+                f"(last: {record.last}); it is left alone for {self._cooldown:g}s"
+            )
+
+    def failed(self, host: str, why: str, threshold: int) -> None:
+        record = self._hosts.setdefault(host, _HostRecord())
+        record.failures += 1
+        record.last = why
+        if record.failures >= threshold:
+            record.open_until = self._clock() + self._cooldown
+
+    def answered(self, host: str) -> None:
+        self._hosts.pop(host, None)

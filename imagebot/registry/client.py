@@ -155,6 +155,7 @@ class RegistryClient:
         self._transport = transport
         self._clients: dict[bool, httpx.AsyncClient] = {}
         self._tokens = auth.TokenCache(clock)
+        self._breaker = bounded.Breaker(clock)
         self._token_locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}
         self._host_auth: dict[str, _HostAuth] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -439,11 +440,15 @@ class RegistryClient:
         data: dict[str, str] | None = None,
     ) -> httpx.Response:
         attempt = 0
-        retries = endpoint.entry.retries
-        attempts = self.retry.attempts if retries is None else retries
+        attempts = self._attempts(endpoint)
+        failed = ""  # this request's own last failure
         while True:
             try:
                 response = await self._send(endpoint, method, url, headers, authorization, data)
+            except bounded.HostDown as exc:
+                # Tripped by this request's own failures, or by others' before it was sent.
+                reason = f"{failed} (after {_attempts_text(attempt)})" if failed else str(exc)
+                raise Unreachable(reason, registry=endpoint.registry, repository=path) from None
             except (bounded.TooLarge, bounded.BadEncoding) as exc:
                 raise MalformedAnswer(
                     printable(str(exc)), registry=endpoint.registry, repository=path
@@ -455,19 +460,15 @@ class RegistryClient:
                     endpoint = self._downgrade(endpoint)
                     url = "http" + url[len("https") :] if url.startswith("https:") else url
                     continue
+                failed = _describe_transport_error(exc)
                 if attempt >= attempts:
                     raise Unreachable(
-                        f"{_describe_transport_error(exc)} (after {attempt + 1} attempts)",
+                        f"{failed} (after {_attempts_text(attempt + 1)})",
                         registry=endpoint.registry,
                         repository=path,
                     ) from None
                 delay = self.retry.delay(attempt, None)
-                log.info(
-                    "%s: %s; retrying in %.1fs",
-                    endpoint.host,
-                    _describe_transport_error(exc),
-                    delay,
-                )
+                log.info("%s: %s; retrying in %.1fs", endpoint.host, failed, delay)
                 await self.retry.sleep(delay)
                 attempt += 1
                 continue
@@ -478,7 +479,9 @@ class RegistryClient:
             if retry_after is not None and retry_after > self.retry.max_retry_after:
                 return self._give_up(response, endpoint, path, f"asks to wait {retry_after:.0f}s")
             if attempt >= attempts:
-                return self._give_up(response, endpoint, path, f"after {attempt + 1} attempts")
+                return self._give_up(
+                    response, endpoint, path, f"after {_attempts_text(attempt + 1)}"
+                )
             delay = self.retry.delay(attempt, retry_after)
             if response.status_code == 429:
                 self.limiters.for_host(contacted).pause(delay)
@@ -487,6 +490,11 @@ class RegistryClient:
             log.info("%s answered %d; retrying in %.1fs", contacted, response.status_code, delay)
             await self.retry.sleep(delay)
             attempt += 1
+
+    def _attempts(self, endpoint: Endpoint) -> int:
+        """Retries after the first try, for requests to *endpoint*."""
+        retries = endpoint.entry.retries
+        return self.retry.attempts if retries is None else retries
 
     def _give_up(
         self, response: httpx.Response, endpoint: Endpoint, path: str | None, why: str
@@ -533,16 +541,21 @@ class RegistryClient:
                 hop_headers["Authorization"] = authorization
             client = self._http(endpoint.verify or target != endpoint.host)
             async with self.limiters.for_host(target).slot():
+                self._breaker.check(target)  # a host that keeps failing is not asked now
                 self.requests[target] += 1
                 try:
                     request = client.build_request(
                         method, url, headers=hop_headers, data=data, timeout=deadline
                     )
                     response = await bounded.fetch(client, request, deadline=deadline, cap=cap)
-                except (httpx.TransportError, bounded.TooLarge, bounded.BadEncoding):
+                except (httpx.TransportError, bounded.TooLarge, bounded.BadEncoding) as exc:
+                    if isinstance(exc, httpx.TransportError):
+                        why = _describe_transport_error(exc)
+                        self._breaker.failed(target, why, self._attempts(endpoint) + 1)
                     if self.observer is not None:
                         self.observer.registry_request(target, "error")
                     raise
+                self._breaker.answered(target)
             if self.observer is not None:
                 self.observer.registry_request(target, response.status_code)
             if not (response.is_redirect and method in ("GET", "HEAD")):
@@ -827,6 +840,10 @@ def _error_detail(response: httpx.Response) -> str:
     except (ValueError, AttributeError, IndexError, TypeError, KeyError, RecursionError):
         return ""
     return f": {printable(text, limit=300)}" if text else ""
+
+
+def _attempts_text(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"
 
 
 def _is_tls_mismatch(exc: Exception) -> bool:

@@ -6,6 +6,7 @@ its deadline or its cap, holding no more than the cap in memory.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import time
 import tracemalloc
@@ -14,10 +15,11 @@ import pytest
 
 from imagebot.config import DEFAULT_MAX_RESPONSE_SIZE
 from imagebot.errors import IncompleteTagList, MalformedAnswer, Unreachable
-from imagebot.registry import TagList
+from imagebot.reference import ImageReference
+from imagebot.registry import RegistryClient, TagList
 from tests.harness import PaginatingProxy
 from tests.reliability.hostile import Conn, HostileServer, trickle
-from tests.reliability.registry_support import config, list_tags, scan
+from tests.reliability.registry_support import NO_WAIT, config, list_tags, scan
 
 MB = 1024 * 1024
 
@@ -71,9 +73,11 @@ def test_an_answer_declaring_200_mb_is_refused_before_its_body_is_read():
         conn.send(b"[" * 65536)
         conn.hang()
 
-    with HostileServer(script) as server:
-        with pytest.raises(MalformedAnswer, match=r"declares 209,715,200 bytes, over the"):
-            list_tags(config({server.host: {}}), f"{server.host}/team/app")
+    with (
+        HostileServer(script) as server,
+        pytest.raises(MalformedAnswer, match=r"declares 209,715,200 bytes, over the"),
+    ):
+        list_tags(config({server.host: {}}), f"{server.host}/team/app")
 
 
 def _peak_while(call) -> tuple[int, BaseException | None]:
@@ -146,9 +150,11 @@ def test_pagination_stops_at_the_page_cap_with_an_error_not_a_partial_list(regis
 
 def test_pagination_stops_at_the_tag_cap_with_an_error_not_a_partial_list(registry, repo_name):
     registry.push(repo_name, [f"1.0.{i:02d}" for i in range(30)])
-    with PaginatingProxy(registry.host, max_page=5) as pages:
-        with pytest.raises(IncompleteTagList, match=r"more than max_tags=12 tags \(page 3\)"):
-            list_tags(config({pages.host: {"max_tags": 12}}), f"{pages.host}/{repo_name}")
+    with (
+        PaginatingProxy(registry.host, max_page=5) as pages,
+        pytest.raises(IncompleteTagList, match=r"more than max_tags=12 tags \(page 3\)"),
+    ):
+        list_tags(config({pages.host: {"max_tags": 12}}), f"{pages.host}/{repo_name}")
 
 
 def test_a_list_within_the_caps_is_read_whole(registry, repo_name):
@@ -165,7 +171,8 @@ def test_a_hostile_registry_fails_only_its_own_repository(registry, repo_name):
         results = scan(cfg, f"{server.host}/team/app", f"{registry.host}/{repo_name}")
     assert isinstance(results[f"{server.host}/team/app"], MalformedAnswer)
     good = results[f"{registry.host}/{repo_name}"]
-    assert isinstance(good, TagList) and good.tags == ["1.0"]
+    assert isinstance(good, TagList)
+    assert good.tags == ["1.0"]
 
 
 @pytest.mark.parametrize(
@@ -177,3 +184,27 @@ def test_the_limits_must_be_positive(key, value):
 
     with pytest.raises(ConfigError, match=rf"registries\.r\.example\.{key}: expected"):
         config({"r.example": {key: value}})
+
+
+def test_a_host_that_keeps_failing_is_left_alone_for_a_minute_then_tried_again():
+    now = [1000.0]
+
+    async def three_scans(host: str) -> list[str]:
+        cfg = config({host: {"timeout": "0.3s", "retries": 1}})
+        image = ImageReference.parse(f"{host}/team/app")
+        outcomes = []
+        async with RegistryClient(cfg, retry=NO_WAIT, clock=lambda: now[0]) as client:
+            for advance in (0, 30, 31):
+                now[0] += advance
+                with pytest.raises(Unreachable) as caught:
+                    await client.list_tags(image)
+                outcomes.append(caught.value.reason.split(":")[0])
+        return outcomes
+
+    with HostileServer(trickling) as server:
+        outcomes = asyncio.run(three_scans(server.host))
+        asked = len(server.requests())
+    # two attempts at their deadline; 30 s later not asked at all; after the minute, asked
+    # once more, and left alone again at once
+    assert outcomes == ["timed out", "not tried", "timed out"]
+    assert asked == 3

@@ -91,7 +91,8 @@ def test_a_redirect_to_another_port_carries_no_credentials():
             cfg = config(reader("secure.example", mirror=server.url, insecure=True))
             digest = get_digest(cfg, "secure.example/team/app", "1.0")
         assert digest == "sha256:" + "b" * 64
-        assert storage.requests() and all(r.authorization is None for r in storage.requests())
+        assert storage.requests()
+        assert all(r.authorization is None for r in storage.requests())
 
 
 def test_a_redirect_from_https_to_http_on_the_same_host_and_port_carries_no_credentials():
@@ -106,7 +107,8 @@ def test_a_redirect_from_https_to_http_on_the_same_host_and_port_carries_no_cred
         with pytest.raises(Unauthorized, match="credentials; they stay with https://"):
             get_digest(cfg, "secure.example/team/app", "1.0")  # storage got none: it says 401
         storage_hits = [r for r in server.requests() if r.path.startswith("/storage/")]
-        assert storage_hits and all(r.authorization is None for r in storage_hits)
+        assert storage_hits
+        assert all(r.authorization is None for r in storage_hits)
 
 
 def test_a_redirect_to_the_same_origin_keeps_the_credentials():
@@ -120,7 +122,8 @@ def test_a_redirect_to_the_same_origin_keeps_the_credentials():
         cfg = config(reader("secure.example", mirror=server.url, insecure=True))
         assert get_digest(cfg, "secure.example/team/app", "1.0") == "sha256:" + "a" * 64
         storage_hits = [r for r in server.requests() if r.path.startswith("/storage/")]
-        assert storage_hits and all(r.authorization == BASIC for r in storage_hits)
+        assert storage_hits
+        assert all(r.authorization == BASIC for r in storage_hits)
 
 
 def test_a_challenge_from_a_redirect_target_never_gets_the_registrys_credentials():

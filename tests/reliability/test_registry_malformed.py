@@ -60,8 +60,9 @@ def _manifest_server(manifest: bytes):
 MANIFESTS: dict[str, tuple[bytes, str | None]] = {
     "nested-past-the-parser": (b'{"manifests": ' + DEEP + b"}", "is JSON nested too deeply"),
     "manifests-is-a-number": (
-        json.dumps({"mediaType": "application/vnd.oci.image.index.v1+json", "manifests": 5})
-        .encode(),
+        json.dumps(
+            {"mediaType": "application/vnd.oci.image.index.v1+json", "manifests": 5}
+        ).encode(),
         None,
     ),
     "media-type-is-a-list": (
@@ -84,7 +85,8 @@ def test_a_malformed_manifest_is_a_named_error_or_an_unknown_build_time(case):
         cfg = config({server.host: {}})
         if problem is None:
             info = image_info(cfg, f"{server.host}/team/app", "1.0")
-            assert info.created is None and info.platforms == []
+            assert info.created is None
+            assert info.platforms == []
             return
         with pytest.raises(MalformedAnswer, match=problem) as caught:
             image_info(cfg, f"{server.host}/team/app", "1.0")
