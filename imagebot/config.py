@@ -120,7 +120,7 @@ class RegistryConfig:
     max_response_size: int = doc(
         "Largest answer read from this host, in bytes (a tag list page, manifest, config "
         "blob, token or error body); a larger one fails that repository. Default: 16 MiB, "
-        "an unpaginated list of about 600,000 tags.",
+        "an unpaginated list of about 600,000 tags of 25 characters.",
         default=DEFAULT_MAX_RESPONSE_SIZE,
     )
     max_pages: int = doc(
