@@ -18,6 +18,7 @@ import asyncio
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 import httpx
@@ -113,33 +114,30 @@ async def _read(response: httpx.Response, url: str, cap: int) -> bytes:
     decoder = _decoder(encoding)
     chunks: list[bytes] = []
     size = 0
-    async for raw in response.aiter_raw():
-        if decoder is None:
-            size += len(raw)
-            if size > cap:
-                raise TooLarge(url, cap, size, declared=False)
-            chunks.append(raw)
-            continue
-        data = raw
-        while data:
-            try:
-                out = decoder.decompress(data, cap + 1 - size)
-            except zlib.error as exc:
-                raise BadEncoding(f"the {encoding} body from {url} is corrupt ({exc})") from None
-            size += len(out)
-            if size > cap:
-                raise TooLarge(url, cap, size, declared=False)
-            chunks.append(out)
-            data = decoder.unconsumed_tail
-    if decoder is not None:
-        try:
-            rest = decoder.flush()
-        except zlib.error as exc:
-            raise BadEncoding(f"the {encoding} body from {url} is corrupt ({exc})") from None
-        size += len(rest)
+
+    def keep(data: bytes) -> None:
+        nonlocal size
+        size += len(data)
         if size > cap:
             raise TooLarge(url, cap, size, declared=False)
-        chunks.append(rest)
+        chunks.append(data)
+
+    def inflate(step: Callable[[], bytes]) -> bytes:
+        try:
+            return step()
+        except zlib.error as exc:
+            raise BadEncoding(f"the {encoding} body from {url} is corrupt ({exc})") from None
+
+    async for raw in response.aiter_raw():
+        if decoder is None:
+            keep(raw)
+            continue
+        data = raw
+        while data:  # never more than the cap left, whatever the compression ratio
+            keep(inflate(partial(decoder.decompress, data, cap + 1 - size)))
+            data = decoder.unconsumed_tail
+    if decoder is not None:
+        keep(inflate(decoder.flush))
     return b"".join(chunks)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from imagebot.errors import IncompleteTagList, Unauthorized
 from tests.harness import READER_PASSWORD, READER_USER, LoopbackProxy, PaginatingProxy
-from tests.reliability.hostile import Conn, HostileServer
+from tests.reliability.hostile import Conn, HostileServer, Request
 from tests.reliability.registry_support import config, get_digest, list_tags
 
 BASIC = "Basic " + base64.b64encode(b"reader:reader-secret").decode()
@@ -95,35 +97,37 @@ def test_a_redirect_to_another_port_carries_no_credentials():
         assert all(r.authorization is None for r in storage.requests())
 
 
-def test_a_redirect_from_https_to_http_on_the_same_host_and_port_carries_no_credentials():
-    holder: list[str] = []
+@contextmanager
+def redirecting_to_itself(scheme: str) -> Iterator[tuple[HostileServer, list[Request]]]:
+    """A TLS registry redirecting to ``/storage/`` on its own host and port, over *scheme*;
+    yields it and the storage requests it then saw."""
+    base: list[str] = []
 
     def script(conn: Conn) -> None:
-        _redirecting_registry(holder[0] + "/storage")(conn)
+        _redirecting_registry(base[0] + "/storage")(conn)
 
     with HostileServer(script, tls=True) as server:
-        holder.append(server.http_url)
+        base.append(server.url if scheme == "https" else server.http_url)
+        storage: list[Request] = []
+        yield server, storage
+        storage += [r for r in server.requests() if r.path.startswith("/storage/")]
+
+
+def test_a_redirect_from_https_to_http_on_the_same_host_and_port_carries_no_credentials():
+    with redirecting_to_itself("http") as (server, storage):
         cfg = config(reader("secure.example", mirror=server.url, insecure=True))
         with pytest.raises(Unauthorized, match="credentials; they stay with https://"):
             get_digest(cfg, "secure.example/team/app", "1.0")  # storage got none: it says 401
-        storage_hits = [r for r in server.requests() if r.path.startswith("/storage/")]
-        assert storage_hits
-        assert all(r.authorization is None for r in storage_hits)
+    assert storage
+    assert all(r.authorization is None for r in storage)
 
 
 def test_a_redirect_to_the_same_origin_keeps_the_credentials():
-    holder: list[str] = []
-
-    def script(conn: Conn) -> None:
-        _redirecting_registry(holder[0] + "/storage")(conn)
-
-    with HostileServer(script, tls=True) as server:
-        holder.append(server.url)
+    with redirecting_to_itself("https") as (server, storage):
         cfg = config(reader("secure.example", mirror=server.url, insecure=True))
         assert get_digest(cfg, "secure.example/team/app", "1.0") == "sha256:" + "a" * 64
-        storage_hits = [r for r in server.requests() if r.path.startswith("/storage/")]
-        assert storage_hits
-        assert all(r.authorization == BASIC for r in storage_hits)
+    assert storage
+    assert all(r.authorization == BASIC for r in storage)
 
 
 def test_a_challenge_from_a_redirect_target_never_gets_the_registrys_credentials():
