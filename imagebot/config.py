@@ -25,6 +25,7 @@ from typing import Any, Literal
 from imagebot.errors import ConfigError
 
 CONFIG_ENV = "IMAGEBOT_CONFIG"
+DEFAULT_MAX_RESPONSE_SIZE = 16 * 1024 * 1024
 STATE_DIR_ENV = "IMAGEBOT_STATE_DIR"
 
 
@@ -111,7 +112,27 @@ class RegistryConfig:
         "How often the service polls this registry's images (default: service.interval).",
         default=None,
     )
-    timeout: Duration = doc("Timeout of one HTTP request.", default=Duration(30))
+    timeout: Duration = doc(
+        "Deadline of one HTTP request to this host: connecting, the headers and the whole "
+        "body together, not per read. A request over it counts as a timeout (see retries).",
+        default=Duration(30),
+    )
+    max_response_size: int = doc(
+        "Largest answer read from this host, in bytes (a tag list page, manifest, config "
+        "blob, token or error body); a larger one fails that repository. Default: 16 MiB, "
+        "an unpaginated list of about 600,000 tags of 25 characters.",
+        default=DEFAULT_MAX_RESPONSE_SIZE,
+    )
+    max_pages: int = doc(
+        "Most tag list pages followed for one repository; a longer list is an error for that "
+        "repository, never a partial list. Default: 2000 (200,000 tags at 100 per page).",
+        default=2000,
+    )
+    max_tags: int = doc(
+        "Most tags accepted for one repository, over all pages; more is an error for that "
+        "repository, never a partial list. Default: 500000.",
+        default=500_000,
+    )
     retries: int | None = doc(
         "How often a request that failed with 429, 502, 503, 504 or a timeout is retried, "
         "with exponential back-off. Default: 4.",
@@ -138,6 +159,11 @@ class RegistryConfig:
             raise FieldError("max_concurrency", "expected a whole number of at least 1")
         if self.retries is not None and self.retries < 0:
             raise FieldError("retries", "expected a whole number of at least 0")
+        if self.timeout <= 0:
+            raise FieldError("timeout", "expected a duration above 0")
+        for key in ("max_response_size", "max_pages", "max_tags"):
+            if getattr(self, key) < 1:
+                raise FieldError(key, "expected a whole number of at least 1")
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,11 @@ class IncompleteTagList(RegistryError):
     """A tag list could not be read to its end; a partial list is never used."""
 
 
+class MalformedAnswer(RegistryError):
+    """A registry answered something the API does not allow (not JSON, wrong types, nested
+    too deep, too large); the message names the URL."""
+
+
 class GitError(ImagebotError):
     """A Git operation failed (clone, fetch, commit, push)."""
 

@@ -25,6 +25,7 @@ from typing import TypedDict, Unpack
 
 from imagebot.errors import GitError
 from imagebot.gitops.credentials import GitAuth, redact
+from imagebot.safetext import printable
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +172,20 @@ class Git:
 
 
 def _summarise(stderr: str, keep: int = 6) -> str:
+    """git's last *keep* meaningful stderr lines on one line, control characters escaped:
+    ``remote:`` lines are whatever the server's hooks print (colours, ``\r``, fake lines)."""
     lines = [
-        line.strip()
+        printable(line.strip(), limit=300)
         for line in stderr.splitlines()
         if line.strip() and not line.startswith(("hint:", "remote: Counting", "remote: Total"))
     ]
     return "; ".join(lines[-keep:])
+
+
+def remote_lines(stderr: str, keep: int = 6) -> str:
+    """What the server's hooks said (git's ``remote:`` lines), as :func:`_summarise` does."""
+    said = [line for line in stderr.splitlines() if line.startswith("remote:")]
+    return _summarise("\n".join(said), keep)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

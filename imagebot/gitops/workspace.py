@@ -36,7 +36,8 @@ from imagebot.errors import ConfigError, GitError, LocalChanges, PushRejected
 from imagebot.gitops import commits, worktree
 from imagebot.gitops.credentials import GitAuth, RemoteURL, parse_remote_url, redact
 from imagebot.gitops.locking import WorkspaceLock
-from imagebot.gitops.runner import Git
+from imagebot.gitops.runner import Git, remote_lines
+from imagebot.safetext import printable
 
 log = logging.getLogger(__name__)
 
@@ -601,8 +602,10 @@ class Workspace:
                 f"{self.git.where}: push to {branch} rejected: {status[1]} (the branch moved)"
             )
         if status is not None and status[0] == "!":
-            refused = f"{self.git.where}: push to {branch} refused: {status[1]}"
-            raise GitError(self.git.redact(refused))
+            # The reason and the hooks' ``remote:`` lines are the server's words: escaped.
+            refused = f"{self.git.where}: push to {branch} refused: {printable(status[1])}"
+            said = remote_lines(result.stderr)
+            raise GitError(self.git.redact(f"{refused} ({said})" if said else refused))
         raise self.git.error(["push"], result)
 
 

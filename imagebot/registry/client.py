@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
@@ -30,6 +30,7 @@ import httpx
 from imagebot.config import Config
 from imagebot.errors import (
     IncompleteTagList,
+    MalformedAnswer,
     NotFound,
     RateLimited,
     RegistryError,
@@ -37,12 +38,14 @@ from imagebot.errors import (
     Unreachable,
 )
 from imagebot.reference import ImageReference, is_valid_digest, is_valid_tag, validate_tag
-from imagebot.registry import auth
+from imagebot.registry import auth, bounded
+from imagebot.registry.bounded import origin, show_origin
 from imagebot.registry.credentials import CredentialResolver, Credentials
 from imagebot.registry.endpoints import Endpoint, is_loopback, resolve_endpoint
 from imagebot.registry.metadata import describe_manifest, parse_config_blob
 from imagebot.registry.models import MANIFEST_ACCEPT, ImageInfo, TagList
 from imagebot.registry.ratelimit import Limiters, Sleep
+from imagebot.safetext import printable
 
 if TYPE_CHECKING:
     from imagebot.store import Store
@@ -152,6 +155,7 @@ class RegistryClient:
         self._transport = transport
         self._clients: dict[bool, httpx.AsyncClient] = {}
         self._tokens = auth.TokenCache(clock)
+        self._breaker = bounded.Breaker(clock)
         self._token_locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}
         self._host_auth: dict[str, _HostAuth] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -262,41 +266,63 @@ class RegistryClient:
     # ----------------------------------------------------------------------------------
 
     async def _fetch_tag_pages(self, endpoint: Endpoint, path: str) -> list[str]:
+        """Every page of the tag list, or an error: never a partial list.
+
+        A ``next`` link is followed only on the endpoint's own origin (scheme, host, port):
+        credentials never leave it, and a page fetched elsewhere without them could be a
+        partial or forged list, so a link to another origin (or from https to http) fails
+        the repository. ``max_pages`` and ``max_tags`` bound a list that never ends.
+        """
+        entry = endpoint.entry
         url: str | None = endpoint.url(path, "tags/list") + "?" + urlencode({"n": self.page_size})
         tags: list[str] = []
         seen: set[str] = set()
         pages = 0
+
+        def incomplete(message: str) -> IncompleteTagList:
+            return IncompleteTagList(message, registry=endpoint.registry, repository=path)
+
         while url is not None:
             if url in seen:
-                raise IncompleteTagList(
-                    f"tag list pagination loops back to {url} after {len(tags)} tags",
-                    registry=endpoint.registry,
-                    repository=path,
+                raise incomplete(
+                    f"tag list pagination loops back to {printable(url)} after {len(tags)} tags"
+                )
+            if pages >= entry.max_pages:
+                raise incomplete(
+                    f"tag list has more than max_pages={entry.max_pages} pages "
+                    f"({len(tags)} tags so far); not used, since a partial list could pick "
+                    "an older tag"
                 )
             seen.add(url)
             try:
                 response = await self._call(endpoint, "GET", url, path, accept="application/json")
                 self._check(response, endpoint, path, "tag list")
-                page = _tags_of(response)
+                page = _tags_of(response, endpoint, path)
             except RegistryError as exc:
                 if pages == 0 and not isinstance(exc, IncompleteTagList):
                     raise
-                raise IncompleteTagList(
+                raise incomplete(
                     f"tag list could not be read to its end (page {pages + 1}, after "
-                    f"{len(tags)} tags): {exc.reason}",
-                    registry=endpoint.registry,
-                    repository=path,
+                    f"{len(tags)} tags): {exc.reason}"
                 ) from exc
-            except ValueError as exc:
-                raise IncompleteTagList(
-                    f"tag list page {pages + 1} is not a valid answer: {exc}",
-                    registry=endpoint.registry,
-                    repository=path,
-                ) from None
             tags.extend(page)
             pages += 1
+            if len(tags) > entry.max_tags:
+                raise incomplete(
+                    f"tag list has more than max_tags={entry.max_tags} tags (page {pages}); "
+                    "not used, since a partial list could pick an older tag"
+                )
             # A short page is not the end: only the absence of a next link is.
             url = next_link(response.headers.get_list("link"), str(response.url))
+            if url is not None:
+                home = self.endpoint(endpoint.registry).base  # after any fallback to http
+                if origin(url) != origin(home):
+                    raise incomplete(
+                        f"tag list page {pages} links its next page to "
+                        f"{printable(show_origin(url))}, another origin than "
+                        f"{show_origin(home)}; not followed (credentials stay with their "
+                        "origin, and a list from elsewhere could be partial or forged)"
+                    )
         return tags
 
     # ----------------------------------------------------------------------------------
@@ -308,19 +334,16 @@ class RegistryClient:
         response = await self._call(endpoint, "GET", url, path, accept=MANIFEST_ACCEPT)
         self._check(response, endpoint, path, f"manifest {digest}")
         _verify(response.content, digest, endpoint, path, "manifest")
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            raise RegistryError(
-                f"manifest {digest} is not JSON", registry=endpoint.registry, repository=path
-            ) from None
-        if not isinstance(body, dict):
-            raise RegistryError(
-                f"manifest {digest} is not a JSON object",
+        body = _json(response, f"manifest {digest}", endpoint, path)
+        media_type = body.get("mediaType") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(media_type, str | None):
+            what = "is not a JSON object" if not isinstance(body, dict) else "has a bad mediaType"
+            raise MalformedAnswer(
+                f"manifest {digest} from {printable(str(response.url))} {what}",
                 registry=endpoint.registry,
                 repository=path,
             )
-        media_type = body.get("mediaType") or response.headers.get("content-type", "")
+        media_type = media_type or response.headers.get("content-type", "")
         return media_type.split(";")[0].strip(), body
 
     async def _get_blob(self, endpoint: Endpoint, path: str, digest: str) -> bytes:
@@ -331,6 +354,20 @@ class RegistryClient:
         return response.content
 
     async def _describe(self, endpoint: Endpoint, path: str, digest: str) -> ImageInfo:
+        try:
+            return await self._describe_unchecked(endpoint, path, digest)
+        except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
+            # Content that passed its digest check but not our reading of it: a registry
+            # serving nonsense is that repository's error, never a traceback.
+            url = endpoint.url(path, f"manifests/{digest}")
+            raise MalformedAnswer(
+                f"image {digest} ({printable(url)}) cannot be read: "
+                f"{type(exc).__name__}: {printable(str(exc), limit=200)}",
+                registry=endpoint.registry,
+                repository=path,
+            ) from None
+
+    async def _describe_unchecked(self, endpoint: Endpoint, path: str, digest: str) -> ImageInfo:
         media_type, body = await self._get_manifest(endpoint, path, digest)
         described = describe_manifest(media_type, body)
         created = described.created
@@ -338,7 +375,10 @@ class RegistryClient:
         config_digest = described.config_digest
         if described.child_digest is not None and created is None:
             _, child = await self._get_manifest(endpoint, path, described.child_digest)
-            child_described = describe_manifest(child.get("mediaType", ""), child)
+            child_type = child.get("mediaType")
+            child_described = describe_manifest(
+                child_type if isinstance(child_type, str) else "", child
+            )
             created = child_described.created
             config_digest = child_described.config_digest
         if config_digest is not None and (created is None or not platforms):
@@ -361,7 +401,7 @@ class RegistryClient:
                 verify=verify,
                 transport=self._transport,
                 follow_redirects=False,
-                headers={"User-Agent": USER_AGENT},
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": bounded.ACCEPT_ENCODING},
                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             )
             self._clients[verify] = client
@@ -380,6 +420,10 @@ class RegistryClient:
             )
             if response.status_code != 401 or challenged:
                 return response
+            if origin(str(response.url)) != origin(self.endpoint(endpoint.registry).base):
+                # A redirect target's challenge is not the registry's: its realm never
+                # gets the registry's credentials.
+                return response
             challenged = True
             if not await self._learn_challenge(endpoint, path, response, authorization):
                 return response
@@ -396,11 +440,19 @@ class RegistryClient:
         data: dict[str, str] | None = None,
     ) -> httpx.Response:
         attempt = 0
-        retries = endpoint.entry.retries
-        attempts = self.retry.attempts if retries is None else retries
+        attempts = self._attempts(endpoint)
+        failed = ""  # this request's own last failure
         while True:
             try:
                 response = await self._send(endpoint, method, url, headers, authorization, data)
+            except bounded.HostDown as exc:
+                # Tripped by this request's own failures, or by others' before it was sent.
+                reason = f"{failed} (after {_attempts_text(attempt)})" if failed else str(exc)
+                raise Unreachable(reason, registry=endpoint.registry, repository=path) from None
+            except (bounded.TooLarge, bounded.BadEncoding) as exc:
+                raise MalformedAnswer(
+                    printable(str(exc)), registry=endpoint.registry, repository=path
+                ) from None
             except httpx.TransportError as exc:
                 if endpoint.http_fallback and _is_tls_mismatch(exc):
                     # An `insecure` registry that speaks plain HTTP, as Docker allows.
@@ -408,19 +460,15 @@ class RegistryClient:
                     endpoint = self._downgrade(endpoint)
                     url = "http" + url[len("https") :] if url.startswith("https:") else url
                     continue
+                failed = _describe_transport_error(exc)
                 if attempt >= attempts:
                     raise Unreachable(
-                        f"{_describe_transport_error(exc)} (after {attempt + 1} attempts)",
+                        f"{failed} (after {_attempts_text(attempt + 1)})",
                         registry=endpoint.registry,
                         repository=path,
                     ) from None
                 delay = self.retry.delay(attempt, None)
-                log.info(
-                    "%s: %s; retrying in %.1fs",
-                    endpoint.host,
-                    _describe_transport_error(exc),
-                    delay,
-                )
+                log.info("%s: %s; retrying in %.1fs", endpoint.host, failed, delay)
                 await self.retry.sleep(delay)
                 attempt += 1
                 continue
@@ -431,7 +479,9 @@ class RegistryClient:
             if retry_after is not None and retry_after > self.retry.max_retry_after:
                 return self._give_up(response, endpoint, path, f"asks to wait {retry_after:.0f}s")
             if attempt >= attempts:
-                return self._give_up(response, endpoint, path, f"after {attempt + 1} attempts")
+                return self._give_up(
+                    response, endpoint, path, f"after {_attempts_text(attempt + 1)}"
+                )
             delay = self.retry.delay(attempt, retry_after)
             if response.status_code == 429:
                 self.limiters.for_host(contacted).pause(delay)
@@ -440,6 +490,11 @@ class RegistryClient:
             log.info("%s answered %d; retrying in %.1fs", contacted, response.status_code, delay)
             await self.retry.sleep(delay)
             attempt += 1
+
+    def _attempts(self, endpoint: Endpoint) -> int:
+        """Retries after the first try, for requests to *endpoint*."""
+        retries = endpoint.entry.retries
+        return self.retry.attempts if retries is None else retries
 
     def _give_up(
         self, response: httpx.Response, endpoint: Endpoint, path: str | None, why: str
@@ -450,7 +505,7 @@ class RegistryClient:
                 f"rate limited (HTTP 429), {why}", registry=endpoint.registry, repository=path
             )
         raise Unreachable(
-            f"HTTP {status} {response.reason_phrase}, {why}",
+            f"HTTP {status} {printable(response.reason_phrase)}, {why}",
             registry=endpoint.registry,
             repository=path,
         )
@@ -469,26 +524,38 @@ class RegistryClient:
         authorization: str | None,
         data: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """Send, following redirects by hand: Authorization only ever goes to the host it
-        was made for, so a redirect to blob storage (S3, a CDN) carries none."""
-        owner = urlsplit(url).netloc
-        timeout = float(endpoint.entry.timeout)
+        """Send, following redirects by hand: Authorization only ever goes to the origin
+        (scheme, host and port) it was made for, so a redirect to blob storage (S3, a CDN),
+        to another port or from https to http carries none.
+
+        Each hop is one bounded exchange (:func:`bounded.fetch`): the entry's ``timeout`` is
+        its deadline for connecting, headers and whole body, ``max_response_size`` its cap.
+        """
+        owner = origin(url)
+        deadline = float(endpoint.entry.timeout)
+        cap = endpoint.entry.max_response_size
         for _ in range(MAX_REDIRECTS + 1):
             target = urlsplit(url).netloc
             hop_headers = dict(headers)
-            if authorization and target == owner:
+            if authorization and origin(url) == owner:
                 hop_headers["Authorization"] = authorization
             client = self._http(endpoint.verify or target != endpoint.host)
             async with self.limiters.for_host(target).slot():
+                self._breaker.check(target)  # a host that keeps failing is not asked now
                 self.requests[target] += 1
                 try:
-                    response = await client.request(
-                        method, url, headers=hop_headers, data=data, timeout=timeout
+                    request = client.build_request(
+                        method, url, headers=hop_headers, data=data, timeout=deadline
                     )
-                except httpx.TransportError:
+                    response = await bounded.fetch(client, request, deadline=deadline, cap=cap)
+                except (httpx.TransportError, bounded.TooLarge, bounded.BadEncoding) as exc:
+                    if isinstance(exc, httpx.TransportError):
+                        why = _describe_transport_error(exc)
+                        self._breaker.failed(target, why, self._attempts(endpoint) + 1)
                     if self.observer is not None:
                         self.observer.registry_request(target, "error")
                     raise
+                self._breaker.answered(target)
             if self.observer is not None:
                 self.observer.registry_request(target, response.status_code)
             if not (response.is_redirect and method in ("GET", "HEAD")):
@@ -508,8 +575,14 @@ class RegistryClient:
         detail = _error_detail(response)
         if status in (401, 403):
             known = self.credentials.cached(endpoint.host)
+            home = self.endpoint(endpoint.registry).base
             if status == 403:
                 reason = "access denied"
+            elif origin(str(response.url)) != origin(home):
+                reason = (
+                    f"redirected to {printable(show_origin(str(response.url)))}, which asks for "
+                    f"credentials; they stay with {show_origin(home)}"
+                )
             elif known is None:
                 reason = "authentication required and no credentials found"
             else:
@@ -524,7 +597,7 @@ class RegistryClient:
                 f"{what}: not found (HTTP 404{detail})", registry=endpoint.registry, repository=path
             )
         raise RegistryError(
-            f"{what}: unexpected HTTP {status} {response.reason_phrase}{detail}",
+            f"{what}: unexpected HTTP {status} {printable(response.reason_phrase)}{detail}",
             registry=endpoint.registry,
             repository=path,
         )
@@ -602,7 +675,7 @@ class RegistryClient:
         realm_parts = urlsplit(realm)
         if realm_parts.scheme not in ("http", "https") or not realm_parts.netloc:
             raise Unauthorized(
-                f"token realm {realm!r} is not an http(s) URL",
+                f"token realm {printable(realm, limit=200)!r} is not an http(s) URL",
                 registry=endpoint.registry,
                 repository=path,
             )
@@ -614,7 +687,8 @@ class RegistryClient:
         )
         if credentials is not None and not secure:
             raise Unauthorized(
-                f"refusing to send credentials to the plain-HTTP token realm {realm}",
+                f"refusing to send credentials to the plain-HTTP token realm "
+                f"{printable(realm, limit=200)}",
                 registry=endpoint.registry,
                 repository=path,
             )
@@ -659,21 +733,24 @@ class RegistryClient:
         if response.status_code in (401, 403):
             reason = "credentials rejected" if credentials else "anonymous access refused"
             raise Unauthorized(
-                f"token server {realm_parts.netloc}: {reason} (HTTP {response.status_code})",
+                f"token server {printable(realm_parts.netloc)}: {reason} "
+                f"(HTTP {response.status_code})",
                 registry=endpoint.registry,
                 repository=path,
             )
         if response.status_code >= 300:
             raise Unauthorized(
-                f"token server {realm_parts.netloc} answered HTTP {response.status_code}",
+                f"token server {printable(realm_parts.netloc)} answered HTTP "
+                f"{response.status_code}",
                 registry=endpoint.registry,
                 repository=path,
             )
+        data = _json(response, "token", token_endpoint, path)
         try:
-            return auth.token_from_response(response.json(), now=self._tokens.now())
+            return auth.token_from_response(data, now=self._tokens.now())
         except ValueError as exc:
             raise Unauthorized(
-                f"token server {realm_parts.netloc}: {exc}",
+                f"token server {printable(realm_parts.netloc)}: {exc}",
                 registry=endpoint.registry,
                 repository=path,
             ) from None
@@ -691,19 +768,42 @@ def _token_key(
     return (host_auth.realm or "", host_auth.service or "", scope, account or "")
 
 
-def _tags_of(response: httpx.Response) -> list[str]:
+def _json(response: httpx.Response, what: str, endpoint: Endpoint, path: str | None) -> Any:
+    """The body as JSON, or :class:`MalformedAnswer` naming the URL (never a traceback:
+    not UTF-8, not JSON, nested deeper than the parser goes)."""
     try:
-        data = response.json()
-    except ValueError:
-        raise ValueError("the body is not JSON") from None
+        return json.loads(response.content)
+    except RecursionError:
+        problem = "is JSON nested too deeply to read"
+    except UnicodeDecodeError:
+        problem = "is not UTF-8"
+    except ValueError as exc:
+        problem = f"is not JSON ({printable(str(exc), limit=100)})"
+    raise MalformedAnswer(
+        f"{what} from {printable(str(response.url))} {problem}",
+        registry=endpoint.registry,
+        repository=path,
+    )
+
+
+def _tags_of(response: httpx.Response, endpoint: Endpoint, path: str) -> list[str]:
+    data = _json(response, "tag list", endpoint, path)
+    problem = None
     if not isinstance(data, dict):
-        raise ValueError("the body is not a JSON object")
-    tags = data.get("tags")
-    if tags is None:  # an emptied repository
-        return []
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ValueError("'tags' is not a list of strings")
-    return tags
+        problem = "is not a JSON object"
+    else:
+        tags = data.get("tags")
+        if tags is None:  # an emptied repository
+            return []
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            problem = "has a 'tags' that is not a list of strings"
+        else:
+            return tags
+    raise MalformedAnswer(
+        f"tag list from {printable(str(response.url))} {problem}",
+        registry=endpoint.registry,
+        repository=path,
+    )
 
 
 def _clean_tags(raw: list[str]) -> tuple[list[str], list[str]]:
@@ -732,12 +832,18 @@ def _verify(content: bytes, digest: str, endpoint: Endpoint, path: str, what: st
 
 
 def _error_detail(response: httpx.Response) -> str:
+    """The registry's first error code and message, escaped and cut (it is remote text)."""
     try:
         errors = response.json().get("errors") or []
         first = errors[0]
-        return f": {first.get('code', '')} {first.get('message', '')}".rstrip()
-    except (ValueError, AttributeError, IndexError, TypeError):
+        text = f"{first.get('code', '')} {first.get('message', '')}".strip()
+    except (ValueError, AttributeError, IndexError, TypeError, KeyError, RecursionError):
         return ""
+    return f": {printable(text, limit=300)}" if text else ""
+
+
+def _attempts_text(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"
 
 
 def _is_tls_mismatch(exc: Exception) -> bool:
@@ -746,8 +852,11 @@ def _is_tls_mismatch(exc: Exception) -> bool:
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, bounded.DeadlineExceeded):
+        return f"timed out: {exc}"
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out ({type(exc).__name__})"
+    text = printable(str(exc), limit=300)  # may quote what the server sent
     if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect: {exc}" if str(exc) else "cannot connect"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return f"cannot connect: {text}" if text else "cannot connect"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -82,7 +82,8 @@ def describe_manifest(media_type: str, body: dict[str, Any]) -> Described:
     annotations = _object(body.get("annotations"))
     annotated = parse_time(annotations.get(CREATED_ANNOTATION)) if annotations else None
     if media_type in INDEX_TYPES or (not media_type and "manifests" in body):
-        children = [m for m in body.get("manifests") or [] if isinstance(m, dict)]
+        listed = body.get("manifests")
+        children = [m for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
         platforms: list[str] = []
         child: str | None = None
         preferred: str | None = None
@@ -119,10 +120,11 @@ def _describe_schema1(body: dict[str, Any]) -> Described:
     created = None
     history = body.get("history")
     if isinstance(history, list) and history and isinstance(history[0], dict):
+        v1_text = history[0].get("v1Compatibility", "{}")
         try:
-            v1 = json.loads(history[0].get("v1Compatibility", "{}"))
+            v1 = json.loads(v1_text) if isinstance(v1_text, str) else None
             created = parse_time(v1.get("created")) if isinstance(v1, dict) else None
-        except ValueError:
+        except (ValueError, RecursionError):
             created = None
     return Described(platforms, created)
 
@@ -131,7 +133,7 @@ def parse_config_blob(blob: bytes) -> ConfigInfo:
     """Build time (``created``, else the ``org.opencontainers.image.created`` label), platform."""
     try:
         data = json.loads(blob)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond the parser
         return ConfigInfo(None, None)
     if not isinstance(data, dict):
         return ConfigInfo(None, None)

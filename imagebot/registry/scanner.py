@@ -3,8 +3,10 @@
 Workloads often share images, so the scanner lists each repository once however many
 references name it. Repositories of one registry are worked through by as many workers as
 the host allows connections; when a registry keeps failing (unreachable or rate limited
-after the retries), its remaining repositories are skipped with the same error instead of
-each waiting through its own retries, and the other registries carry on.
+after the retries: see :func:`is_host_failure`), its remaining repositories are skipped with
+the same error instead of each waiting through its own retries, and the other registries
+carry on. Build times stop at the first such failure too, so a registry that lists its tags
+and then stalls costs one request deadline (times its retries), not one per tag.
 """
 
 from __future__ import annotations
@@ -18,10 +20,17 @@ from imagebot.errors import NotFound, RateLimited, RegistryError, Unreachable
 from imagebot.reference import ImageReference
 from imagebot.registry.client import RegistryClient
 from imagebot.registry.models import TagList
+from imagebot.safetext import printable
 
 log = logging.getLogger(__name__)
 
 _HOST_FAILURES = (Unreachable, RateLimited)
+
+
+def is_host_failure(exc: BaseException) -> bool:
+    """True for failures of the registry as a whole (unreachable, too slow or rate limited
+    after the retries): its other repositories need not be tried in the same cycle."""
+    return isinstance(exc, _HOST_FAILURES)
 
 
 class Scanner:
@@ -63,21 +72,22 @@ class Scanner:
             while not queue.empty():
                 image = queue.get_nowait()
                 if failure:
-                    results[image.repository] = _skipped(failure[0], image)
+                    results[image.repository] = skipped(failure[0], image)
                     continue
                 try:
                     results[image.repository] = await self.client.list_tags(image, fresh=fresh)
-                except RegistryError as exc:
-                    results[image.repository] = exc
-                    if isinstance(exc, _HOST_FAILURES) and not failure:
-                        failure.append(exc)
+                except Exception as exc:  # contained: this repository's failure only
+                    error = _as_registry_error(exc, image)
+                    results[image.repository] = error
+                    if is_host_failure(error) and not failure:
+                        failure.append(error)
                         log.warning(
                             "%s keeps failing (%s); skipping its other repositories this scan",
-                            exc.registry,
-                            exc.reason,
+                            error.registry,
+                            error.reason,
                         )
-                    elif not isinstance(exc, _HOST_FAILURES):
-                        log.warning("%s", exc)
+                    elif not is_host_failure(error):
+                        log.warning("%s", error)
 
         await asyncio.gather(*(worker() for _ in range(min(concurrency, len(images)))))
 
@@ -86,25 +96,46 @@ class Scanner:
     ) -> dict[str, datetime | None]:
         """Build time per tag (None when unknown or the tag vanished); fetched only for the
         tags asked and cached by digest. Registry failures other than a missing tag raise, so
-        a policy never decides on a partial picture."""
+        a policy never decides on a partial picture; the first one cancels the lookups still
+        waiting, so a stalled registry fails once instead of once per tag."""
         wanted = list(dict.fromkeys(tags))
-        answers = await asyncio.gather(
-            *(self.client.image_info(image, tag, fresh=fresh) for tag in wanted),
-            return_exceptions=True,
-        )
         times: dict[str, datetime | None] = {}
-        for tag, answer in zip(wanted, answers, strict=True):
-            if isinstance(answer, NotFound):
+
+        async def one(tag: str) -> None:
+            try:
+                info = await self.client.image_info(image, tag, fresh=fresh)
+            except NotFound:
                 log.warning("%s: tag %r vanished while reading build times", image.repository, tag)
                 times[tag] = None
-            elif isinstance(answer, BaseException):
-                raise answer
+            except Exception as exc:  # becomes this repository's error
+                raise _as_registry_error(exc, image) from None
             else:
-                times[tag] = answer.created
-        return times
+                times[tag] = info.created
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for tag in wanted:
+                    group.create_task(one(tag))
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return {tag: times.get(tag) for tag in wanted}
 
 
-def _skipped(first: RegistryError, image: ImageReference) -> RegistryError:
+def _as_registry_error(exc: Exception, image: ImageReference) -> RegistryError:
+    """*exc* as it is, when a :class:`RegistryError`; anything else (a bug, or an answer
+    nobody foresaw) becomes one for this repository, so it never ends the scan."""
+    if isinstance(exc, RegistryError):
+        return exc
+    log.debug("%s: unexpected failure", image.repository, exc_info=exc)
+    return RegistryError(
+        f"unexpected failure ({type(exc).__name__}: {printable(str(exc), limit=200)})",
+        registry=image.domain,
+        repository=image.path,
+    )
+
+
+def skipped(first: RegistryError, image: ImageReference) -> RegistryError:
+    """*image*'s error when its registry already failed as a whole (*first*) this cycle."""
     cls = type(first)
     return cls(
         f"skipped: the registry failed earlier in this scan ({first.reason})",

@@ -5,10 +5,17 @@ possible: each repository is listed once however many sites use it, build times 
 only for policies that rank by build time and only for the tags those policies admit, and
 digests only for references pinned by digest. Whatever fails (a registry, a policy, a
 manifest) fails for the sites concerned and is reported; every other site is still resolved.
+
+Time is bounded too: registries are asked in parallel at every stage (tag lists, build
+times, digests), and a registry that failed as a whole (unreachable, past its deadline, rate
+limited, after its retries) is not asked again in the same resolution: its other images fail
+with the same error at once. A stuck registry therefore costs about one request deadline
+times its attempts per resolution, and never delays the images of the registries that answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +28,7 @@ from imagebot.manifests import ImageSite
 from imagebot.policy import Candidate, Decision, Policy, decide, parse_policy
 from imagebot.reference import ImageReference
 from imagebot.registry import RegistryClient, Scanner, TagList
+from imagebot.registry.scanner import is_host_failure, skipped
 
 log = logging.getLogger(__name__)
 
@@ -191,18 +199,24 @@ async def resolve(
         else:
             out.tag_lists[repo] = result
 
+    down = _Down(out.registry_errors.values())
     wanted: dict[str, set[str]] = defaultdict(set)
     for res, image, policy in work:
         repo = image.repository
         if repo in out.tag_lists and policy.needs_build_times:
             wanted[repo].update(policy.candidates(out.tag_lists[repo].tags, res.site.tag))
     times: dict[str, dict[str, datetime | None]] = {}
-    meter.start("build-times", sum(len(tags) for tags in wanted.values()))
-    for repo, wanted_tags in wanted.items():
+
+    async def build_times(repo: str, wanted_tags: set[str]) -> None:
+        image = images[repo]
         try:
-            times[repo] = await scanner.build_times(images[repo], sorted(wanted_tags), fresh=fresh)
+            down.check(image)
+            times[repo] = await scanner.build_times(image, sorted(wanted_tags), fresh=fresh)
         except RegistryError as exc:
-            out.registry_errors[repo] = exc
+            out.registry_errors[repo] = down.record(exc)
+
+    meter.start("build-times", sum(len(tags) for tags in wanted.values()))
+    await asyncio.gather(*(build_times(repo, tags) for repo, tags in wanted.items()))
     meter.finish()
 
     for res, image, policy in work:
@@ -226,7 +240,7 @@ async def resolve(
             _settle_setter(res)
 
     await _pin_digests(
-        [r for r, _, _ in work if r.status in ("update", "up-to-date")], scanner, meter
+        [r for r, _, _ in work if r.status in ("update", "up-to-date")], scanner, meter, down
     )
     if not manual:
         for res in out.resolutions:
@@ -234,6 +248,26 @@ async def resolve(
                 res.status = "awaiting-approval"
                 res.reason = f"awaiting approval: {res.reason}"
     return out
+
+
+class _Down:
+    """Registries that failed as a whole during one resolution, and their first error."""
+
+    def __init__(self, errors: Iterable[RegistryError] = ()) -> None:
+        self.failed: dict[str, RegistryError] = {}
+        for error in errors:
+            self.record(error)
+
+    def check(self, image: ImageReference) -> None:
+        """Raise the registry's earlier failure instead of asking it again."""
+        first = self.failed.get(image.domain)
+        if first is not None:
+            raise skipped(first, image)
+
+    def record(self, error: RegistryError) -> RegistryError:
+        if is_host_failure(error):
+            self.failed.setdefault(error.registry, error)
+        return error
 
 
 class _Meter:
@@ -424,10 +458,14 @@ def _wants_digest(site: ImageSite) -> bool:
 
 
 async def _pin_digests(
-    resolutions: Iterable[Resolution], scanner: Scanner, meter: _Meter | None = None
+    resolutions: Iterable[Resolution],
+    scanner: Scanner,
+    meter: _Meter | None = None,
+    down: _Down | None = None,
 ) -> None:
     """References pinned by digest get the chosen tag's digest; a moved digest is an update."""
     client = scanner.client
+    down = down or _Down()
     pinned: list[tuple[Resolution, ImageReference, str, str | None]] = []
     for res in resolutions:
         site, tag = res.site, res.new_tag or res.site.tag
@@ -445,12 +483,16 @@ async def _pin_digests(
         pinned.append((res, _scan_image(site), tag, site.digest))
     if meter is not None:
         meter.start("digests", len(pinned))
-    for res, image, tag, pinned_digest in pinned:
+
+    async def pin(
+        res: Resolution, image: ImageReference, tag: str, pinned_digest: str | None
+    ) -> None:
         try:
+            down.check(image)
             digest = await client.get_digest(image, tag)
         except RegistryError as exc:
-            _fail(res, "registry", image.repository, exc)
-            continue
+            _fail(res, "registry", image.repository, down.record(exc))
+            return
         finally:
             if meter is not None:
                 meter.tick()
@@ -465,3 +507,5 @@ async def _pin_digests(
                 if pinned_digest
                 else f"{tag} is {digest[:19]}... (the value carries the digest)"
             )
+
+    await asyncio.gather(*(pin(*entry) for entry in pinned))

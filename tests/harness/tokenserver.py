@@ -119,18 +119,7 @@ class TokenServer:
         return jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self.kid})
 
     def _write_certificate(self) -> None:
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "imagebot test token issuer")])
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .sign(self._key, hashes.SHA256())
-        )
+        cert = self_signed(self._key, "imagebot test token issuer")
         self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
     def _record(self, request: TokenRequest) -> None:
@@ -202,3 +191,19 @@ def _first(values: list[str] | None) -> str | None:
 
 def _scopes(values: list[str]) -> list[str]:
     return [s for value in values for s in value.split(" ") if s]
+
+
+def self_signed(key: ec.EllipticCurvePrivateKey, common_name: str) -> x509.Certificate:
+    """A certificate for *key*, signed by itself, valid from yesterday for 30 days."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )

@@ -25,6 +25,7 @@ import httpx
 from imagebot import __version__
 from imagebot.errors import ForgeError
 from imagebot.gitops.credentials import redact
+from imagebot.safetext import printable
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,10 @@ class Forge(ABC):
                     await self._sleep(0.5 * 2**attempt)
                     continue
                 raise ForgeError(
-                    self._redact(f"{self.name}: {method} {path}: {type(exc).__name__}: {exc}")
+                    self._redact(
+                        f"{self.name}: {method} {path}: {type(exc).__name__}: "
+                        f"{printable(str(exc), limit=300)}"
+                    )
                 ) from None
             log.debug("%s: %s %s -> %d", self.name, method, path, response.status_code)
             status = response.status_code
@@ -245,7 +249,7 @@ class Forge(ABC):
             raise ForgeError(
                 self._redact(
                     f"{self.name}: {method} {path} answered {status} "
-                    f"{response.reason_phrase}: {_api_message(response)}"
+                    f"{printable(response.reason_phrase)}: {_api_message(response)}"
                 ),
                 status=status,
                 hint=_HINTS.get(status),
@@ -268,15 +272,16 @@ def _retry_after(response: httpx.Response, default: float) -> float:
 
 
 def _api_message(response: httpx.Response) -> str:
+    """The forge's error message, cut to 300 characters and escaped (it is remote text)."""
     try:
         data = response.json()
-    except ValueError:
-        return response.text[:300].strip() or "(no body)"
+    except (ValueError, RecursionError):
+        return printable(response.text[:300].strip(), limit=300) or "(no body)"
     if isinstance(data, dict):
         message = data.get("message") or data.get("error") or data.get("error_description")
         errors = data.get("errors")
         text = str(message) if message else str(data)
         if errors:
             text += f" {errors}"
-        return text[:300]
-    return str(data)[:300]
+        return printable(text, limit=300)
+    return printable(str(data), limit=300)
