@@ -462,6 +462,7 @@ def read_checkout(root: Path, settings: RepositoryConfig | None) -> Discovery:
         include=settings.include,
         exclude=settings.exclude,
         policy_dirs=settings.policy_dirs,
+        max_file_bytes=settings.max_file_bytes,
     )
 
 

@@ -23,6 +23,7 @@ from typing import TypedDict, Unpack
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from imagebot.errors import ImagebotError
+from imagebot.manifests import graph
 from imagebot.manifests import yamlsource as ys
 from imagebot.manifests.annotations import (
     ARGO,
@@ -41,6 +42,9 @@ from imagebot.reference import ImageReference
 log = logging.getLogger(__name__)
 
 DEFAULT_INCLUDE = ("**/*.yaml", "**/*.yml")
+#: Files larger than this are skipped unread (the config's ``max_file_bytes``): the largest
+#: real manifests (CRD bundles, whole-platform installs) are a few MiB.
+DEFAULT_MAX_FILE_BYTES = 8 << 20
 
 #: Pod spec location per workload kind.
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -247,8 +251,11 @@ def discover(
     include: Sequence[str] = DEFAULT_INCLUDE,
     exclude: Sequence[str] = (),
     policy_dirs: Sequence[str] = ("policies",),
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Discovery:
-    """Every image site under *root*, with its policy; problems are collected, not raised."""
+    """Every image site under *root*, with its policy; problems are collected, not raised.
+
+    Files over *max_file_bytes* are skipped unread, and said so."""
     root = Path(root).resolve()
     result = Discovery()
     walk = _walk(root, include, exclude, policy_dirs)
@@ -257,9 +264,12 @@ def discover(
     pending: list[_Draft] = []
     for rel, path in walk.files:
         try:
-            data = path.read_bytes()
+            data = _read_bounded(path, max_file_bytes)
         except OSError as exc:
             result.errors.append(FileIssue(rel, None, f"cannot read: {exc.strerror}"))
+            continue
+        except _TooLarge as exc:
+            result.skipped.append(FileIssue(rel, None, str(exc)))
             continue
         if b"{{" in data and _chart_template(rel, walk.charts):
             # Even when a template happens to parse, its values are Helm's to fill in.
@@ -292,6 +302,23 @@ def discover(
     result.errors.extend(index.errors)
     result.sites.sort(key=lambda s: (s.file, s.line, s.container))
     return result
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes, over the {limit}-byte limit (max_file_bytes); not read")
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes; :class:`_TooLarge` when over *limit* (never read past it)."""
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise _TooLarge(size, limit)
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # grew since it was measured
+        raise _TooLarge(len(data), limit)
+    return data
 
 
 def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
@@ -377,6 +404,13 @@ class _Draft:
                 return None, text, str(exc)
         name = texts.get("name") or self.fixed_name or name_hint
         tag, digest = texts.get("tag"), texts.get("digest")
+        if tag is not None and "@" in tag:
+            # "0.1@sha256:..." (Argo CD Image Updater's digest strategy): a tag and a pin.
+            if digest is not None:
+                shown = f"{name or '?'}:{tag}@{digest}"
+                return None, shown, "the tag value carries a digest and so does digest:"
+            tag, _, digest = tag.partition("@")
+            tag = tag or None
         shown = (
             (name or "?")
             + (f":{tag}" if tag is not None else "")
@@ -411,7 +445,7 @@ class _Draft:
                 policy_image = definition.image
         hint = policy_image or self.sibling_name
         ref, text, problem = self.reference(hint)
-        if problem:
+        if problem and (self.parts or not errors):
             errors.append(problem)
         if (
             ref is not None
@@ -468,6 +502,8 @@ class _FileScanner:
         self.source = source
         self.index = index
         self.issues: list[FileIssue] = []
+        #: Per document index: messages about duplicate keys on the way to an image.
+        self.duplicates: dict[int, dict[str, None]] = {}
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -508,6 +544,7 @@ class _FileScanner:
         for draft in markers:
             by_doc.setdefault(id(draft.doc), []).append(draft)
             drafts.append(draft)
+        self._refuse_duplicates(drafts)
         for doc in docs:
             members = by_doc.get(id(doc), [])
             if not members:
@@ -519,6 +556,20 @@ class _FileScanner:
             for draft in members:
                 draft.workload_errors = list(policies.errors)
         return drafts
+
+    def _refuse_duplicates(self, drafts: list[_Draft]) -> None:
+        """A key written twice on the way to any image makes every site of that document an
+        error: tools disagree on which one counts, so neither is rewritten."""
+        found = self.duplicates
+        for draft in drafts:
+            for part in draft.parts.values():
+                dups = graph.duplicate_keys(self.source.docs[part.doc], part.path)
+                if dups:
+                    found.setdefault(part.doc, {})[_duplicates_message(dups)] = None
+        for draft in drafts:
+            for message in found.get(draft.doc.index, {}):
+                if message not in draft.errors:
+                    draft.errors.append(message)
 
     def _documents(self, index: int, node: Node) -> Iterator[_Doc]:
         doc = self._doc(index, node, ())
@@ -567,8 +618,16 @@ class _FileScanner:
     def _workload(self, doc: _Doc) -> list[_Draft]:
         spec_path = POD_SPEC_PATHS[doc.kind]
         pod = ys.get_path(doc.node, spec_path)
-        drafts = []
+        drafts: list[_Draft] = []
         for section in CONTAINER_SECTIONS:
+            # Seen even when the first of two lists has no image (and so no site).
+            dups = graph.duplicate_keys(doc.node, (*spec_path, section))
+            if dups:
+                message = _duplicates_message(dups)
+                if message not in self.duplicates.get(doc.index, {}):
+                    self.duplicates.setdefault(doc.index, {})[message] = None
+                    drafts.append(self.draft(doc, dups[0][0], {}, errors=[message]))
+                continue
             for i, container in enumerate(ys.seq(ys.get(pod, section))):
                 image = ys.get(container, "image")
                 if image is None:
@@ -633,11 +692,16 @@ class _FileScanner:
                 return None
             parts: dict[Role, Part] = {}
             tag = _scalar(ys.get(node, "tag"))
+            digest = _nonempty(ys.get(node, "digest"))
             registry = _scalar(ys.get(node, "registry"))
-            role: Role = "name" if tag is not None else "image"
+            role: Role = "name" if tag is not None or digest is not None else "image"
             parts[role] = self.part(role, doc, (*path, "image"), image)
             if tag is not None:
                 parts["tag"] = self.part("tag", doc, (*path, "tag"), tag)
+            if digest is not None:
+                # ingress-nginx's {registry, image, tag, digest}: the chart renders
+                # tag@digest, so a new tag beside the old digest would change nothing.
+                parts["digest"] = self.part("digest", doc, (*path, "digest"), digest)
             if registry is not None:
                 parts["registry"] = self.part("registry", doc, (*path, "registry"), registry)
             return self.draft(doc, name, parts)
@@ -881,7 +945,22 @@ class _FileScanner:
                 groups[key] = draft
                 made.append(draft)
             draft.parts[role] = self.part(role, doc, rel_path, node)
+        taken = set(owners) | {(p.doc, p.path) for d in made for p in d.parts.values()}
+        for draft in made:
+            self._sibling_digest(draft, taken)
         return made
+
+    def _sibling_digest(self, draft: _Draft, taken: set[tuple[int, tuple[str | int, ...]]]) -> None:
+        """A marked tag with an unmarked ``digest:`` beside it: the two move together."""
+        tag = draft.parts.get("tag")
+        if tag is None or "digest" in draft.parts or "image" in draft.parts:
+            return
+        parent = tag.path[:-1]
+        node = _nonempty(ys.get(ys.get_path(self.source.docs[tag.doc], parent), "digest"))
+        if node is None or (tag.doc, (*parent, "digest")) in taken:
+            return
+        top = _Doc(tag.doc, self.source.docs[tag.doc], "", "", None, "", {})
+        draft.parts["digest"] = self.part("digest", top, (*parent, "digest"), node)
 
     def _marker_docs(self, docs: list[_Doc]) -> list[_Doc]:
         """Top-level documents, including policy documents that were not kept as ``_Doc``."""
@@ -937,10 +1016,22 @@ def _commented_out(text: str, hash_at: int, spans: list[tuple[int, int]]) -> boo
     return False
 
 
+def _duplicates_message(dups: list[tuple[str, list[int]]]) -> str:
+    return (
+        f"{graph.describe_duplicates(dups)} on the path to an image in this document; "
+        "imagebot will not guess which one counts"
+    )
+
+
 def _scalar(node: Node | None) -> ScalarNode | None:
     if isinstance(node, ScalarNode) and ys.scalar_text(node) is not None:
         return node
     return None
+
+
+def _nonempty(node: Node | None) -> ScalarNode | None:
+    found = _scalar(node)
+    return found if found is not None and found.value != "" else None
 
 
 __all__ = ["DEFAULT_INCLUDE", "discover", "glob_regex", "read_annotations", "scan_bytes"]

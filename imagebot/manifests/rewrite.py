@@ -84,7 +84,12 @@ def plan_values(edit: Edit) -> tuple[list[tuple[Part, str]], list[str], ImageRef
     new_name = edit.new_name if edit.new_name is not None else current.written_name
 
     parts = {p.role: p for p in site.parts}
-    has_digest_slot = "digest" in parts or ("image" in parts and current.digest is not None)
+    tag_part = parts.get("tag")
+    # "tag: 0.1@sha256:..." holds the tag and its pin in one value; both change together.
+    pinned_tag = tag_part is not None and "@" in tag_part.value
+    has_digest_slot = (
+        "digest" in parts or pinned_tag or ("image" in parts and current.digest is not None)
+    )
     if current.digest is not None:
         if new_digest is None:
             if new_tag != current.tag or new_name != current.written_name:
@@ -128,7 +133,11 @@ def plan_values(edit: Edit) -> tuple[list[tuple[Part, str]], list[str], ImageRef
                 )
             if name_rest != parts["name"].value:
                 changes.append((parts["name"], name_rest))
-        if new_tag is not None and new_tag != current.tag:
+        if tag_part is not None and pinned_tag:
+            value = f"{new_tag or ''}@{new_digest}" if new_digest is not None else new_tag
+            if value is not None and value != tag_part.value:
+                changes.append((tag_part, value))
+        elif new_tag is not None and new_tag != current.tag:
             if "tag" not in parts:
                 raise _Refused(
                     f"{site.reference_text} has no tag value to change (add one, e.g. newTag)"

@@ -17,6 +17,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 
+from imagebot.manifests import graph
+
 STR_TAG = "tag:yaml.org,2002:str"
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -70,7 +72,20 @@ def decode(data: bytes) -> str:
 
 
 def compose(text: str) -> list[Node]:
-    """Compose every document of *text*; raise :class:`YamlSyntaxError` with the line."""
+    """Compose every document of *text*; raise :class:`YamlSyntaxError` with the line.
+
+    A document whose aliases or merge keys expand past :mod:`graph`'s bound (an alias bomb,
+    or an alias inside its own anchor) is refused here, before anything walks it."""
+    docs = _compose_relaxed(text)
+    for doc in docs:
+        try:
+            graph.check_expansion(doc)
+        except graph.ExpansionError as exc:
+            raise YamlSyntaxError(exc.message, exc.line) from None
+    return docs
+
+
+def _compose_relaxed(text: str) -> list[Node]:
     try:
         return _compose(text)
     except YamlSyntaxError as first:

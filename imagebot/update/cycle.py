@@ -207,7 +207,11 @@ class UpdateCycle:
         if cancel.is_set():
             raise Cancelled
         discovery = discover(
-            ws.root, include=repo.include, exclude=repo.exclude, policy_dirs=repo.policy_dirs
+            ws.root,
+            include=repo.include,
+            exclude=repo.exclude,
+            policy_dirs=repo.policy_dirs,
+            max_file_bytes=repo.max_file_bytes,
         )
         resolved = self.runner.run(
             resolve(discovery.sites, self.runner.scanner, fresh=fresh, progress=self.progress)
