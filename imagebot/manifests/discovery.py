@@ -335,7 +335,23 @@ def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
         result.errors.append(FileIssue(file, exc.line, exc.message))
         return result
     result.files_read, result.files = 1, [file]
-    scanner = _FileScanner(file, source, index)
+    _scan_source(result, source, file)
+    return result
+
+
+def sites_in(source: ys.Source, file: str, *, chart_values: bool = False) -> list[ImageSite]:
+    """The sites of an already composed file, read as :func:`scan_bytes` reads them (a
+    chart's values file when *chart_values*); for checks over a file being rewritten."""
+    result = Discovery()
+    _scan_source(result, source, file, chart_values=chart_values)
+    return result.sites
+
+
+def _scan_source(
+    result: Discovery, source: ys.Source, file: str, *, chart_values: bool = False
+) -> None:
+    index = PolicyIndex()
+    scanner = _FileScanner(file, source, index, chart_values=chart_values)
     drafts = scanner.scan()
     result.errors.extend(scanner.issues)
     index.finish()
@@ -343,7 +359,6 @@ def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
         (d.finish(index) for d in drafts), key=lambda s: (s.file, s.line, s.container)
     )
     result.errors.extend(index.errors)
-    return result
 
 
 # --- one file -----------------------------------------------------------------------------
@@ -1034,7 +1049,15 @@ def _nonempty(node: Node | None) -> ScalarNode | None:
     return found if found is not None and found.value != "" else None
 
 
-__all__ = ["DEFAULT_INCLUDE", "discover", "glob_regex", "read_annotations", "scan_bytes"]
+__all__ = [
+    "DEFAULT_INCLUDE",
+    "DEFAULT_MAX_FILE_BYTES",
+    "discover",
+    "glob_regex",
+    "read_annotations",
+    "scan_bytes",
+    "sites_in",
+]
 
 # Keep the prefixes importable from here for callers that format annotation keys.
 ANNOTATION_PREFIXES = (IMAGEBOT, FLUX, WEAVE, FILTER, ARGO)

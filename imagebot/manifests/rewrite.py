@@ -15,14 +15,16 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from imagebot.errors import ImagebotError
+from imagebot.manifests import graph, sharing
 from imagebot.manifests import yamlsource as ys
+from imagebot.manifests.discovery import sites_in
 from imagebot.manifests.models import Edit, FileChange, ImageSite, Part, RewriteResult
 from imagebot.reference import ImageReference, validate_digest, validate_tag
 
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 
 class _Refused(Exception):
     """An edit that cannot be made safely; the message says why."""
+
+
+class _Shared(_Refused):
+    """Two edits set one shared value to different values: nothing in the file changes."""
 
 
 @dataclass
@@ -43,8 +49,7 @@ class _Splice:
     edit: Edit
 
 
-def _where(site: ImageSite) -> str:
-    return f"{site.file}:{site.line}: {site.workload} container {site.container}"
+_where = sharing.label
 
 
 # --- what each scalar should become ----------------------------------------------------------
@@ -204,20 +209,29 @@ def rewrite(content: bytes, edits: Sequence[Edit]) -> RewriteResult:
         )
         return result
     planned: dict[int, _Splice] = {}
+    changes: list[sharing.Change] = []
+    shared: list[str] = []
     for edit in edits:
         try:
-            splices, notes = _prepare(source, edit, planned)
+            splices, notes, changed = _prepare(source, edit, planned)
+        except _Shared as exc:
+            shared.append(f"{_where(edit.site)}: {exc}")
+            continue
         except _Refused as exc:
             result.errors.append(f"{_where(edit.site)}: {exc}")
             continue
         for splice in splices:
             planned[id(splice.node)] = splice
+        changes.extend(changed)
         result.notes.extend(notes)
         result.applied.append(edit)
+    shared.extend(sharing.problems(source, changes, _file_sites(source, edits)))
+    if shared:
+        return _refuse_file(result, shared)
     if not planned:
         return result
     new_content = _splice(source, list(planned.values()))
-    problem = _verify(source, new_content, planned)
+    problem = _verify(source, new_content, planned, changes, edits)
     if problem is not None:
         result.errors.extend(
             f"{_where(e.site)}: refused: the rewritten file would not read back as intended "
@@ -231,9 +245,39 @@ def rewrite(content: bytes, edits: Sequence[Edit]) -> RewriteResult:
     return result
 
 
+def _file_sites(source: ys.Source, edits: Sequence[Edit]) -> Callable[[], list[ImageSite]]:
+    """Every site of the file, read at most once and only when some changed value is shared."""
+    found: list[list[ImageSite]] = []
+    file = edits[0].site.file
+    chart_values = any(e.site.kind == "HelmValues" for e in edits)
+
+    def sites() -> list[ImageSite]:
+        if not found:
+            found.append(sites_in(source, file, chart_values=chart_values))
+        return found[0]
+
+    return sites
+
+
+def _refuse_file(result: RewriteResult, problems: list[str]) -> RewriteResult:
+    """A shared value may not change: no edit of this file applies, each one says why."""
+    named = list(problems)
+    for edit in result.applied:
+        prefix = _where(edit.site) + ":"
+        if not any(p.startswith(prefix) for p in named):
+            named.append(
+                f"{prefix} not applied: a value in this file is shared with a workload this "
+                "change is not for (see the other messages for this file)"
+            )
+    result.errors.extend(named)
+    result.applied = []
+    result.notes = []
+    return result
+
+
 def _prepare(
     source: ys.Source, edit: Edit, planned: dict[int, _Splice]
-) -> tuple[list[_Splice], list[str]]:
+) -> tuple[list[_Splice], list[str], list[sharing.Change]]:
     changes, notes, _ = plan_values(edit)
     nodes: dict[int, ScalarNode] = {}
     for part in edit.site.parts:  # every value the site was read from must still be there
@@ -244,6 +288,10 @@ def _prepare(
                 f"the file changed since it was read: {part.value!r} is no longer at line "
                 f"{part.line}"
             )
+        assert doc is not None
+        dups = graph.duplicate_keys(doc, part.path)
+        if dups:
+            raise _Refused(f"{graph.describe_duplicates(dups)} on the path to this image")
         nodes[id(part)] = node
     splices: list[_Splice] = []
     for part, new_value in changes:
@@ -251,10 +299,12 @@ def _prepare(
         earlier = planned.get(id(node))
         if earlier is not None:
             if earlier.new_value != new_value:
-                raise _Refused(
-                    f"line {part.line} is also set to {earlier.new_value!r} by "
-                    f"{earlier.edit.site.workload} container {earlier.edit.site.container} "
-                    "(a shared anchor?)"
+                raise _Shared(
+                    f"{part.value!r} at line {part.line} is shared through "
+                    f"{graph.sharing(source.docs[part.doc], part.path)} with "
+                    f"{earlier.edit.site.workload} container {earlier.edit.site.container}, "
+                    f"which this change sets to {earlier.new_value!r}, not {new_value!r}; "
+                    "nothing in this file changes"
                 )
             continue
         start, end = ys.scalar_extent(source.text, node)
@@ -262,7 +312,7 @@ def _prepare(
         if note:
             notes.append(f"{edit.site.file}:{part.line}: {note}")
         splices.append(_Splice(node, start, end, new_value, raw, edit))
-    return splices, notes
+    return splices, notes, [sharing.Change(edit, part, value) for part, value in changes]
 
 
 def _splice(source: ys.Source, splices: list[_Splice]) -> bytes:
@@ -278,12 +328,27 @@ def _splice(source: ys.Source, splices: list[_Splice]) -> bytes:
     return b"".join(out)
 
 
-def _verify(source: ys.Source, new_content: bytes, planned: dict[int, _Splice]) -> str | None:
-    """None when *new_content* reads exactly as the old file with the planned values."""
+def _verify(
+    source: ys.Source,
+    new_content: bytes,
+    planned: dict[int, _Splice],
+    changes: list[sharing.Change],
+    edits: Sequence[Edit],
+) -> str | None:
+    """None when *new_content* reads exactly as the old file with the planned values, and
+    no value that changed is read by a workload the change is not for."""
     try:
-        new_docs = ys.load(new_content).docs
+        new_source = ys.load(new_content)
     except ys.YamlSyntaxError as exc:
         return f"line {exc.line}: {exc.message}"
+    problem = _compare(source, new_source.docs, planned)
+    if problem is None:
+        shared = sharing.problems(new_source, changes, _file_sites(new_source, edits))
+        problem = "; ".join(shared) if shared else None
+    return problem
+
+
+def _compare(source: ys.Source, new_docs: list[Node], planned: dict[int, _Splice]) -> str | None:
     if len(new_docs) != len(source.docs):
         return "the number of documents changed"
     seen: set[tuple[int, int]] = set()
