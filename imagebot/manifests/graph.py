@@ -188,6 +188,8 @@ class Step:
     key: PathKey
     node: Node
     via: str | None = None
+    #: Where the key is written (an alias's own line, not its anchor's).
+    line: int = 0
 
 
 def steps(doc: Node, path: Path) -> list[Step] | None:
@@ -199,14 +201,14 @@ def steps(doc: Node, path: Path) -> list[Step] | None:
             if not isinstance(node, SequenceNode) or not 0 <= key < len(node.value):
                 return None
             node = node.value[key]
-            out.append(Step(key, node))
+            out.append(Step(key, node, line=node.start_mark.line + 1))
             continue
         if not isinstance(node, MappingNode):
             return None
         for k, value, owner in pairs(node):
             if isinstance(k, ScalarNode) and k.value == key:
                 via = None if owner is node else (getattr(owner, "anchor", None) or "")
-                out.append(Step(key, value, via))
+                out.append(Step(key, value, via, k.start_mark.line + 1))
                 node = value
                 break
         else:

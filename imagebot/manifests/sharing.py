@@ -129,8 +129,7 @@ def _scope(doc: Node, path: graph.Path) -> graph.Path:
 
 def _line(doc: Node, path: graph.Path) -> int:
     found = graph.steps(doc, path)
-    node = found[-1].node if found else doc
-    return node.start_mark.line + 1
+    return found[-1].line if found else doc.start_mark.line + 1
 
 
 def _dotted(path: graph.Path) -> str:
