@@ -328,7 +328,6 @@ def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
     just rewritten, or checking content before it is written.
     """
     result = Discovery()
-    index = PolicyIndex()
     try:
         source = ys.load(data)
     except ys.YamlSyntaxError as exc:

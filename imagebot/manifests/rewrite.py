@@ -139,9 +139,9 @@ def plan_values(edit: Edit) -> tuple[list[tuple[Part, str]], list[str], ImageRef
             if name_rest != parts["name"].value:
                 changes.append((parts["name"], name_rest))
         if tag_part is not None and pinned_tag:
-            value = f"{new_tag or ''}@{new_digest}" if new_digest is not None else new_tag
-            if value is not None and value != tag_part.value:
-                changes.append((tag_part, value))
+            both = f"{new_tag or ''}@{new_digest}" if new_digest is not None else new_tag
+            if both is not None and both != tag_part.value:
+                changes.append((tag_part, both))
         elif new_tag is not None and new_tag != current.tag:
             if "tag" not in parts:
                 raise _Refused(

@@ -46,9 +46,7 @@ def problems(
 
     *sites* gives every site of the file (asked only when some changed value is shared)."""
     wanted: dict[Key, str] = {(c.part.doc, c.part.path): c.value for c in changes}
-    edited: dict[Key, Edit] = {
-        (p.doc, p.path): c.edit for c in changes for p in c.edit.site.parts
-    }
+    edited: dict[Key, Edit] = {(p.doc, p.path): c.edit for c in changes for p in c.edit.site.parts}
     found: list[str] = []
     docs: dict[int, dict[int, list[graph.Path]] | None] = {}
     for change in changes:
@@ -92,12 +90,11 @@ def _other(
     line = _line(doc, path)
     edit = edited.get((index, path))
     if edit is not None:
-        site = edit.site
         if (index, path) in wanted:
             now = f"sets to {wanted[(index, path)]!r}"
         else:
             now = "leaves as it is"
-        return f"{_name(site, line)}, which this change {now}"
+        return f"{_name(edit.site, line)}, which this change {now}"
     site = _site_at(sites(), index, path)
     if site is None:
         if _scope(doc, path) in scopes:

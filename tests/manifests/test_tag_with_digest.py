@@ -80,7 +80,7 @@ def test_a_digest_in_the_tag_and_another_in_digest_is_an_error():
 
     (site,) = scan_bytes(text.encode()).sites
 
-    assert site.error is not None and "digest" in site.error
+    assert "digest" in (site.error or "")
 
 
 def test_a_digest_alone_in_the_tag_value_pins_without_a_tag():

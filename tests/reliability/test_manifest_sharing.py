@@ -52,7 +52,12 @@ def test_a_value_shared_with_a_locked_workload_is_not_changed_and_the_lock_is_na
 
 def test_nothing_in_the_file_changes_when_one_shared_value_is_refused():
     text = listed(
-        pod("web", AUTOMATED, "{name: app, image: &img 'nginx:1.25.3'}", "{name: log, image: busybox:1.36}"),
+        pod(
+            "web",
+            AUTOMATED,
+            "{name: app, image: &img 'nginx:1.25.3'}",
+            "{name: log, image: busybox:1.36}",
+        ),
         pod("admin", LOCKED, "{name: app, image: *img}"),
     )
     sites = sites_of(text)
@@ -88,7 +93,9 @@ def test_a_shared_value_is_not_changed_for_a_workload_that_is_not_automated():
     result = rewrite(text.encode(), [Edit(sites_of(text)["web/app"], "1.25.4")])
 
     assert result.content == text.encode()
-    assert "<cluster>:pod/manual container app (line 18), which is not automated" in result.errors[0]
+    assert (
+        "<cluster>:pod/manual container app (line 18), which is not automated" in result.errors[0]
+    )
 
 
 def test_a_value_reached_through_a_merge_key_names_the_merge_key():
@@ -110,8 +117,9 @@ def test_a_value_reached_through_a_merge_key_names_the_merge_key():
     both = rewrite(text.encode(), [Edit(sites["web"], "1.1"), Edit(sites["worker"], "1.1")])
 
     assert alone.content == text.encode()
-    assert "shared through merge key <<: *base with <cluster>:composeservice/worker" in (
-        alone.errors[0]
+    assert (
+        "shared through merge key <<: *base with <cluster>:composeservice/worker"
+        in (alone.errors[0])
     )
     assert both.errors == []
     assert both.content == text.replace("app:1.0", "app:1.1").encode()
@@ -183,7 +191,8 @@ def test_the_same_check_runs_on_the_file_as_it_reads_back(monkeypatch):
     monkeypatch.setattr(rw.sharing, "problems", only_on_reread)
     result = rewrite(text.encode(), [Edit(sites_of(text)["web/app"], "1.25.4")])
 
-    assert len(seen) == 2 and seen[1] != text.encode()
+    assert len(seen) == 2
+    assert seen[1] != text.encode()
     assert result.content == text.encode()
     assert "would not read back as intended" in result.errors[0]
     assert "locked workload <cluster>:pod/admin" in result.errors[0]
@@ -205,7 +214,9 @@ def shared_lists(draw):
     """A List of pods whose images are own values, aliases of one anchor, or merged."""
     n = draw(st.integers(1, 4))
     uses = draw(st.lists(st.sampled_from(["own", "alias", "merge"]), min_size=n, max_size=n))
-    states = draw(st.lists(st.sampled_from(["automated", "locked", "manual"]), min_size=n, max_size=n))
+    states = draw(
+        st.lists(st.sampled_from(["automated", "locked", "manual"]), min_size=n, max_size=n)
+    )
     head = "apiVersion: v1\nkind: List\nx-base: &base {image: 'app:1.0', name: app}\nitems:\n"
     items, anchored = [], False
     for i, (use, state) in enumerate(zip(uses, states, strict=True)):
