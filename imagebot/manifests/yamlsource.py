@@ -77,6 +77,8 @@ def compose(text: str) -> list[Node]:
     A document whose aliases or merge keys expand past :mod:`graph`'s bound (an alias bomb,
     or an alias inside its own anchor) is refused here, before anything walks it."""
     docs = _compose_relaxed(text)
+    if "*" not in text:
+        return docs  # no alias, so nothing is shared and nothing can expand
     for doc in docs:
         try:
             graph.check_expansion(doc)
