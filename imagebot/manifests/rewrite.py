@@ -196,10 +196,29 @@ def rewrite(content: bytes, edits: Sequence[Edit]) -> RewriteResult:
 
     Each edit is all-or-nothing; edits that cannot be made are listed in ``errors`` and the
     rest still apply. If the result does not read back as intended, no edit is applied.
+
+    When every site was discovered in exactly these bytes (``site.blob``), the splices go at
+    the offsets discovery recorded and the file is parsed once, after splicing (see
+    :func:`_verify_at_offsets`); otherwise the old bytes are parsed too, every value is found
+    again by its path and the result is compared with them node by node.
+
+    Either way, a value read at more than one path (an anchor with aliases, a merge key)
+    changes only if every site reading it is part of the change with the same new value
+    (:mod:`sharing`); otherwise nothing in the file changes. The check runs on the file as
+    it reads back, and on the full read before splicing too.
     """
     result = RewriteResult(content)
     if not edits:
         return result
+    blobs = {e.site.blob for e in edits}
+    if (
+        len(blobs) == 1
+        and all(p.tag for e in edits for p in e.site.parts)
+        and blobs == {ys.blob_id(content)}
+    ):
+        fast = _rewrite_at_offsets(content, edits, RewriteResult(content))
+        if fast is not None:
+            return fast
     try:
         source = ys.load(content)
     except ys.YamlSyntaxError as exc:
@@ -243,6 +262,131 @@ def rewrite(content: bytes, edits: Sequence[Edit]) -> RewriteResult:
         return result
     result.content = new_content
     return result
+
+
+@dataclass(frozen=True)
+class _At:
+    """A mark for a scalar known by its offsets only (what :func:`render_scalar` reads)."""
+
+    index: int
+    line: int
+
+
+def _rewrite_at_offsets(
+    content: bytes, edits: Sequence[Edit], result: RewriteResult
+) -> RewriteResult | None:
+    """The splice for sites read from these very bytes: no parse before, one after.
+
+    None when two edits set one value to different values: the caller's full read of the
+    file then names the anchor or merge key that shares it."""
+    text = content.decode("utf-8")
+    ascii_only = len(text) == len(content)
+
+    def char(offset: int) -> int:
+        return offset if ascii_only else len(content[:offset].decode("utf-8"))
+
+    planned: dict[tuple[int, int], tuple[Part, _Splice]] = {}
+    changed: list[sharing.Change] = []
+    for edit in edits:
+        try:
+            changes, notes, _ = plan_values(edit)
+            splices: list[tuple[Part, _Splice]] = []
+            for part, new_value in changes:
+                earlier = planned.get((part.start, part.end))
+                if earlier is not None:
+                    if earlier[1].new_value != new_value:
+                        return None
+                    continue
+                start, end = char(part.start), char(part.end)
+                node = ScalarNode(
+                    part.tag,
+                    part.value,
+                    start_mark=_At(start, part.line - 1),
+                    end_mark=_At(end, part.line - 1),
+                    style=part.style or None,
+                )
+                raw, note = render_scalar(text, node, new_value)
+                if note:
+                    notes.append(f"{edit.site.file}:{part.line}: {note}")
+                splices.append((part, _Splice(node, start, end, new_value, raw, edit)))
+        except _Refused as exc:
+            result.errors.append(f"{_where(edit.site)}: {exc}")
+            continue
+        for part, splice in splices:
+            planned[(part.start, part.end)] = (part, splice)
+        changed.extend(sharing.Change(edit, part, value) for part, value in changes)
+        result.notes.extend(notes)
+        result.applied.append(edit)
+    if not planned:
+        return result
+    out, pos, shift = [], 0, 0
+    moved: list[tuple[Part, _Splice, int, int]] = []
+    for (start, end), (part, splice) in sorted(planned.items()):
+        new_raw = splice.new_raw.encode("utf-8")
+        out += [content[pos:start], new_raw]
+        pos = end
+        moved.append((part, splice, start + shift, start + shift + len(new_raw)))
+        shift += len(new_raw) - (end - start)
+    out.append(content[pos:])
+    new_content = b"".join(out)
+    try:
+        new_source = ys.load(new_content)
+    except ys.YamlSyntaxError as exc:
+        problem: str | None = f"line {exc.line}: {exc.message}"
+    else:
+        problem = _verify_at_offsets(new_source, moved)
+        if problem is None:
+            # Sharing and duplicate keys read the same before and after a splice of single
+            # scalars, so the one parse there is serves for both checks.
+            shared = sharing.problems(new_source, changed, _file_sites(new_source, edits))
+            if shared:
+                return _refuse_file(result, shared)
+            problem = _duplicates(new_source, result.applied)
+    if problem is not None:
+        result.errors.extend(
+            f"{_where(e.site)}: refused: the rewritten file would not read back as intended "
+            f"({problem})"
+            for e in result.applied
+        )
+        result.applied = []
+        result.notes = []
+        return result
+    result.content = new_content
+    return result
+
+
+def _duplicates(source: ys.Source, edits: Sequence[Edit]) -> str | None:
+    for edit in edits:
+        for part in edit.site.parts:
+            dups = graph.duplicate_keys(source.docs[part.doc], part.path)
+            if dups:
+                return f"{graph.describe_duplicates(dups)} on the path to an image"
+    return None
+
+
+def _verify_at_offsets(
+    source: ys.Source, moved: list[tuple[Part, _Splice, int, int]]
+) -> str | None:
+    """None when each changed value reads back, at its path, as exactly the new scalar.
+
+    The bytes outside the splices are the old ones, and each splice replaced exactly one
+    scalar token (discovery's extent) by text that the re-read finds to be exactly one scalar
+    token again, at the same path, of the intended value and type. A scanner reads the same
+    bytes before a splice into the same tokens and state; a scalar token leaves the state as
+    any other single-line scalar does; so every other node reads as it did."""
+    for part, splice, start, end in moved:
+        doc = source.docs[part.doc] if part.doc < len(source.docs) else None
+        node = ys.get_path(doc, part.path) if doc is not None else None
+        if not isinstance(node, ScalarNode):
+            return f"line {part.line}: the structure changed"
+        span = ys.scalar_extent(source.text, node)
+        if (source.byte_offset(span[0]), source.byte_offset(span[1])) != (start, end):
+            return f"line {part.line}: the value's extent changed"
+        if node.value != splice.new_value:
+            return f"line {part.line}: reads {node.value!r}, not {splice.new_value!r}"
+        if node.tag != ys.STR_TAG and node.tag != part.tag:
+            return f"line {part.line}: {node.value!r} no longer reads as a string"
+    return None
 
 
 def _file_sites(source: ys.Source, edits: Sequence[Edit]) -> Callable[[], list[ImageSite]]:

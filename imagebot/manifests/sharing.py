@@ -45,8 +45,8 @@ def problems(
     """One message per change whose value is also read where this rewrite may not change it.
 
     *sites* gives every site of the file (asked only when some changed value is shared)."""
-    if "*" not in source.text:
-        return []  # without an alias nothing is read at two paths
+    if "*" not in source.text or "&" not in source.text:
+        return []  # without an anchor and an alias nothing is read at two paths
     wanted: dict[Key, str] = {(c.part.doc, c.part.path): c.value for c in changes}
     edited: dict[Key, Edit] = {(p.doc, p.path): c.edit for c in changes for p in c.edit.site.parts}
     found: list[str] = []
