@@ -190,30 +190,38 @@ class Step:
     via: str | None = None
     #: Where the key is written (an alias's own line, not its anchor's).
     line: int = 0
+    #: The mapping the key is written in (None for a sequence index).
+    owner: MappingNode | None = None
 
 
-def steps(doc: Node, path: Path) -> list[Step] | None:
-    """The nodes along *path* (None when it leads nowhere), with merges noted."""
+def _walk(doc: Node, path: Path) -> list[Step]:
+    """The steps along *path* as far as it leads (as :func:`yamlsource.get_path` reads)."""
     out: list[Step] = []
     node: Node = doc
     for key in path:
         if isinstance(key, int):
             if not isinstance(node, SequenceNode) or not 0 <= key < len(node.value):
-                return None
+                break
             node = node.value[key]
             out.append(Step(key, node, line=node.start_mark.line + 1))
             continue
         if not isinstance(node, MappingNode):
-            return None
+            break
         for k, value, owner in pairs(node):
             if isinstance(k, ScalarNode) and k.value == key:
                 via = None if owner is node else (getattr(owner, "anchor", None) or "")
-                out.append(Step(key, value, via, k.start_mark.line + 1))
+                out.append(Step(key, value, via, k.start_mark.line + 1, owner))
                 node = value
                 break
         else:
-            return None
+            break
     return out
+
+
+def steps(doc: Node, path: Path) -> list[Step] | None:
+    """The nodes along *path* (None when it leads nowhere), with merges noted."""
+    found = _walk(doc, path)
+    return found if len(found) == len(path) else None
 
 
 def sharing(doc: Node, path: Path) -> str:
@@ -238,44 +246,17 @@ def duplicate_keys(doc: Node, path: Path) -> list[tuple[str, list[int]]]:
     with the lines it is written on. Merged keys that a mapping's own key overrides are
     YAML's merge rule, not duplicates."""
     out: list[tuple[str, list[int]]] = []
-    node: Node = doc
-    for key in path:
-        if isinstance(key, int):
-            if not isinstance(node, SequenceNode) or not 0 <= key < len(node.value):
-                return out
-            node = node.value[key]
+    for step in _walk(doc, path):
+        if step.owner is None:
             continue
-        if not isinstance(node, MappingNode):
-            return out
-        owner = _owner(node, key)
-        if owner is None:
-            return out
         lines = [
             k.start_mark.line + 1
-            for k, _ in owner.value
-            if isinstance(k, ScalarNode) and k.tag != MERGE_TAG and k.value == key
+            for k, _ in step.owner.value
+            if isinstance(k, ScalarNode) and k.tag != MERGE_TAG and k.value == step.key
         ]
         if len(lines) > 1:
-            out.append((key, lines))
-        nxt = _value(owner, key)
-        if nxt is None:
-            return out
-        node = nxt
+            out.append((str(step.key), lines))
     return out
-
-
-def _owner(node: MappingNode, key: str) -> MappingNode | None:
-    for k, _, owner in pairs(node):
-        if isinstance(k, ScalarNode) and k.value == key:
-            return owner
-    return None
-
-
-def _value(owner: MappingNode, key: str) -> Node | None:
-    for k, v in owner.value:
-        if isinstance(k, ScalarNode) and k.tag != MERGE_TAG and k.value == key:
-            return v
-    return None
 
 
 def describe_duplicates(found: list[tuple[str, list[int]]]) -> str:

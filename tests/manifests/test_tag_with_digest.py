@@ -5,14 +5,9 @@ Updater's digest strategy writes it) is a tag plus a pinned digest, updated toge
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from imagebot.manifests import Edit, rewrite, scan_bytes
-from tests.harness import RegistryServer
 from tests.update.helpers import Bot
 
 OLD = "sha256:" + "a" * 64
@@ -87,15 +82,6 @@ def test_a_digest_alone_in_the_tag_value_pins_without_a_tag():
     (site,) = scan_bytes(release(tag=f"'@{OLD}'").encode()).sites
 
     assert (site.tag, site.digest, site.error) == (None, OLD, None)
-
-
-@pytest.fixture
-def bot(
-    tmp_path: Path, registry: RegistryServer, isolated_git: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Bot]:
-    monkeypatch.setenv("IMAGEBOT_STATE_DIR", str(tmp_path / "state"))
-    with Bot(tmp_path, registry) as b:
-        yield b
 
 
 def test_an_update_cycle_moves_the_tag_and_its_digest_together(bot: Bot, repo_name: str):

@@ -4,9 +4,6 @@ that file at once, while discovery of the rest goes on."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from imagebot.config import ConfigError, RepositoryConfig, parse_config
@@ -14,7 +11,6 @@ from imagebot.manifests import Edit, discover, rewrite, scan_bytes
 from imagebot.manifests.discovery import DEFAULT_MAX_FILE_BYTES
 from imagebot.manifests.graph import EXPANSION_FACTOR, EXPANSION_FLOOR, expansion
 from imagebot.manifests.yamlsource import load
-from tests.harness import RegistryServer
 from tests.manifests.helpers import write_tree
 from tests.update.helpers import Bot
 
@@ -26,7 +22,7 @@ GOOD = (
 
 def alias_bomb(levels: int = 40) -> str:
     """Each level lists the previous one twice: 2**levels nodes from about 1 KB."""
-    lines = ["a0: &a0 [lol]"] + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, levels)]
+    lines = ["a0: &a0 [image]"] + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, levels)]
     return "\n".join(lines) + "\n"
 
 
@@ -46,7 +42,7 @@ def merge_bomb(levels: int = 40) -> str:
         ("merge-key bomb", merge_bomb()),
         (
             "values alias bomb",
-            "image: &i {repository: a/b, tag: '1'}\n" + alias_bomb().replace("[lol]", "[*i]"),
+            "image: &i {repository: a/b, tag: '1'}\n" + alias_bomb().replace("[image]", "[*i]"),
         ),
     ],
 )
@@ -131,15 +127,6 @@ def test_the_size_limit_is_a_repository_setting_with_discoverys_default():
     assert config.repositories[0].max_file_bytes == 2048
     with pytest.raises(ConfigError, match="max_file_bytes"):
         parse_config("repositories:\n  - path: .\n    max_file_bytes: 0\n")
-
-
-@pytest.fixture
-def bot(
-    tmp_path: Path, registry: RegistryServer, isolated_git: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Bot]:
-    monkeypatch.setenv("IMAGEBOT_STATE_DIR", str(tmp_path / "state"))
-    with Bot(tmp_path, registry) as b:
-        yield b
 
 
 def test_an_update_cycle_skips_files_over_the_repositorys_limit(bot: Bot):

@@ -4,16 +4,12 @@ digest}`` (ingress-nginx's chart) gets the new tag and the new tag's digest, or 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imagebot.manifests import Edit, rewrite, scan_bytes
-from tests.harness import RegistryServer
 from tests.update.helpers import Bot
 
 OLD = "sha256:" + "a" * 64
@@ -139,15 +135,6 @@ def test_tag_and_digest_change_together_or_not_at_all(
 
 
 # --- through the registry: the digest comes from the resolution pinned references use -------
-
-
-@pytest.fixture
-def bot(
-    tmp_path: Path, registry: RegistryServer, isolated_git: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Bot]:
-    monkeypatch.setenv("IMAGEBOT_STATE_DIR", str(tmp_path / "state"))
-    with Bot(tmp_path, registry) as b:
-        yield b
 
 
 def test_an_update_cycle_writes_the_new_tag_and_the_digest_it_points_at(bot: Bot, repo_name: str):
