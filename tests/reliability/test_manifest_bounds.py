@@ -60,6 +60,16 @@ def test_an_alias_bomb_is_an_error_for_its_file_and_the_rest_is_read(tmp_path, n
     assert [s.name for s in found.sites] == ["ok"]
 
 
+@pytest.mark.timeout(60)
+def test_a_bomb_in_a_file_that_cannot_hold_an_image_is_never_expanded(tmp_path):
+    write_tree(tmp_path, {"lol.yaml": alias_bomb().replace("[image]", "[lol]"), "ok.yaml": GOOD})
+
+    found = discover(tmp_path)
+
+    assert found.errors == []  # only checked to be YAML, event by event
+    assert [s.name for s in found.sites] == ["ok"]
+
+
 @pytest.mark.parametrize(
     "text",
     [
