@@ -75,20 +75,25 @@ def test_a_new_tag_and_its_digest_are_written_together():
     assert result.content == INGRESS_NGINX.replace("v1.9.4", "v1.9.5").replace(OLD, NEW).encode()
 
 
-def test_a_marked_tag_takes_the_digest_written_beside_it():
-    text = textwrap.dedent(
+def marked(policy_document: str) -> str:
+    return textwrap.dedent(
         f"""\
         image:
           repository: ghcr.io/org/app
           tag: 1.0.0 # {{"$imagepolicy": "apps:app:tag"}}
           digest: {OLD}
         ---
-        apiVersion: image.toolkit.fluxcd.io/v1beta2
+        """
+    ) + textwrap.dedent(policy_document)
+
+
+def test_a_tag_marked_for_an_imagebot_policy_takes_the_digest_written_beside_it():
+    text = marked(
+        """\
+        apiVersion: imagebot.io/v1
         kind: ImagePolicy
-        metadata: {{name: app, namespace: apps}}
-        spec:
-          imageRepositoryRef: {{name: app}}
-          policy: {{semver: {{range: 1.0.x}}}}
+        metadata: {name: app, namespace: apps}
+        spec: {image: ghcr.io/org/app, policy: "semver:~1.0"}
         """
     )
     (site,) = scan_bytes(text.encode()).sites
@@ -97,6 +102,27 @@ def test_a_marked_tag_takes_the_digest_written_beside_it():
     assert rewrite(text.encode(), [Edit(site, "1.0.1")]).content == text.encode()
     both = rewrite(text.encode(), [Edit(site, "1.0.1", NEW)]).content
     assert both == text.replace("tag: 1.0.0", "tag: 1.0.1").replace(OLD, NEW).encode()
+
+
+def test_a_tag_marked_for_a_flux_policy_is_written_alone_as_flux_does():
+    text = marked(
+        """\
+        apiVersion: image.toolkit.fluxcd.io/v1beta2
+        kind: ImagePolicy
+        metadata: {name: app, namespace: apps}
+        spec:
+          imageRepositoryRef: {name: app}
+          policy: {semver: {range: 1.0.x}}
+        ---
+        apiVersion: image.toolkit.fluxcd.io/v1beta2
+        kind: ImageRepository
+        metadata: {name: app, namespace: apps}
+        spec: {image: ghcr.io/org/app}
+        """
+    )
+    (site,) = scan_bytes(text.encode()).sites
+
+    assert [p.role for p in site.parts] == ["tag"]
 
 
 quoting = st.sampled_from(["{}", "'{}'", '"{}"'])
