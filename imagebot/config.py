@@ -280,6 +280,10 @@ class RepositoryConfig:
         "exclude say.",
         default_factory=lambda: ["policies"],
     )
+    max_file_bytes: int = doc(
+        "Largest manifest read, in bytes; larger files are reported as skipped, unread.",
+        default=8 << 20,
+    )
     write_mode: Literal["direct", "branch", "pull-request"] = doc(
         "direct: commit and push to the branch; branch: push to push_branch; "
         "pull-request: push to push_branch and open or update a pull request.",
@@ -299,6 +303,10 @@ class RepositoryConfig:
         default=None,
     )
     notify: list[NotifyConfig] = doc("Notification targets.", default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.max_file_bytes < 1:
+            raise FieldError("max_file_bytes", "expected a whole number of bytes, at least 1")
 
     @property
     def display_name(self) -> str:

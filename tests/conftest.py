@@ -17,6 +17,7 @@ import pytest
 
 from tests.gitops.helpers import use_isolated_git
 from tests.harness import RegistryServer, start_registry
+from tests.update.helpers import Bot
 
 
 def _start(tmp_path_factory: pytest.TempPathFactory, auth: str) -> Iterator[RegistryServer]:
@@ -44,6 +45,17 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
     """A registry behind the Bearer token flow; ``.token_server`` records token requests.
     Anonymous users may pull, except repositories under ``private/``."""
     yield from _start(tmp_path_factory, "token")
+
+
+@pytest.fixture
+def bot(
+    tmp_path: Path, registry: RegistryServer, isolated_git: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Bot]:
+    """A bot running update cycles against ``registry``, with a state directory and Git of
+    its own (tests/update/helpers.py)."""
+    monkeypatch.setenv("IMAGEBOT_STATE_DIR", str(tmp_path / "state"))
+    with Bot(tmp_path, registry) as b:
+        yield b
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from typing import TypedDict, Unpack
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from imagebot.errors import ImagebotError
+from imagebot.manifests import graph
 from imagebot.manifests import yamlsource as ys
 from imagebot.manifests.annotations import (
     ARGO,
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 #: YAML files, and kustomize's extension-less `Kustomization` files (kustomize and Flux read them).
 DEFAULT_INCLUDE = ("**/*.yaml", "**/*.yml", "**/Kustomization")
+#: Files larger than this are skipped unread (the config's ``max_file_bytes``): the largest
+#: real manifests (CRD bundles, whole-platform installs) are a few MiB.
+DEFAULT_MAX_FILE_BYTES = 8 << 20
 
 #: Pod spec location per workload kind.
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -288,8 +292,11 @@ def discover(
     policy_dirs: Sequence[str] = ("policies",),
     blobs: Mapping[str, str] | None = None,
     cache: DiscoveryCache | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Discovery:
     """Every image site under *root*, with its policy; problems are collected, not raised.
+
+    Files over *max_file_bytes* are skipped unread, and said so.
 
     With *blobs* (path -> Git blob id of the file as it is in the checkout, for the files
     known unchanged) and a *cache*, a file whose blob was read by the previous discovery with
@@ -313,9 +320,12 @@ def discover(
             _merge(result, index, pending, rel, cached)
             continue
         try:
-            data = path.read_bytes()
+            data = _read_bounded(path, max_file_bytes)
         except OSError as exc:
             result.errors.append(FileIssue(rel, None, f"cannot read: {exc.strerror}"))
+            continue
+        except _TooLarge as exc:
+            result.skipped.append(FileIssue(rel, None, str(exc)))
             continue
         blob = blob_id(data)
         found, composed = _read_file(rel, data, walk.charts, chart_values, blob)
@@ -332,6 +342,22 @@ def discover(
     result.errors.extend(index.errors)
     result.sites.sort(key=lambda s: (s.file, s.line, s.container))
     return result
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes, over the {limit}-byte limit (max_file_bytes); not read")
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes; :class:`_TooLarge` when over *limit* (measured before reading)."""
+    size = path.stat().st_size
+    if size > limit:
+        raise _TooLarge(size, limit)
+    data = path.read_bytes()
+    if len(data) > limit:  # grew since it was measured
+        raise _TooLarge(len(data), limit)
+    return data
 
 
 def _read_file(
@@ -381,14 +407,31 @@ def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
     just rewritten, or checking content before it is written.
     """
     result = Discovery()
-    index = PolicyIndex()
     try:
         source = ys.load(data)
     except ys.YamlSyntaxError as exc:
         result.errors.append(FileIssue(file, exc.line, exc.message))
         return result
     result.files_read, result.files = 1, [file]
-    scanner = _FileScanner(file, source, index, blob=blob_id(data))
+    _scan_source(result, source, file)
+    return result
+
+
+def sites_in(source: ys.Source, file: str, *, chart_values: bool = False) -> list[ImageSite]:
+    """The sites of an already composed file, read as :func:`scan_bytes` reads them (a
+    chart's values file when *chart_values*); for checks over a file being rewritten."""
+    result = Discovery()
+    _scan_source(result, source, file, chart_values=chart_values)
+    return result.sites
+
+
+def _scan_source(
+    result: Discovery, source: ys.Source, file: str, *, chart_values: bool = False
+) -> None:
+    index = PolicyIndex()
+    scanner = _FileScanner(
+        file, source, index, chart_values=chart_values, blob=blob_id(source.data)
+    )
     drafts = scanner.scan()
     result.errors.extend(scanner.issues)
     index.finish()
@@ -396,7 +439,6 @@ def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
         (d.finish(index) for d in drafts), key=lambda s: (s.file, s.line, s.container)
     )
     result.errors.extend(index.errors)
-    return result
 
 
 # --- one file -----------------------------------------------------------------------------
@@ -445,6 +487,8 @@ class _Draft:
     marker: tuple[str, str] | None = None
     #: The roles of the parts a marker sits on (a Flux policy writes those and no others).
     marked: set[Role] = field(default_factory=set)
+    #: An unmarked ``digest:`` beside a marked tag (used unless a Flux policy decides).
+    sibling_digest: Part | None = None
     sibling_name: str | None = None
     annotation_policy: ContainerPolicy | None = None
     workload_errors: list[str] = field(default_factory=list)
@@ -467,6 +511,13 @@ class _Draft:
                 return None, text, str(exc)
         name = texts.get("name") or self.fixed_name or name_hint
         tag, digest = texts.get("tag"), texts.get("digest")
+        if tag is not None and "@" in tag:
+            # "0.1@sha256:..." (Argo CD Image Updater's digest strategy): a tag and a pin.
+            if digest is not None:
+                shown = f"{name or '?'}:{tag}@{digest}"
+                return None, shown, "the tag value carries a digest and so does digest:"
+            tag, _, digest = tag.partition("@")
+            tag = tag or None
         shown = (
             (name or "?")
             + (f":{tag}" if tag is not None else "")
@@ -511,8 +562,12 @@ class _Draft:
             and policy_image is not None
         )
         hint = policy_image or self.sibling_name
+        if not setter and self.sibling_digest is not None and "digest" not in self.parts:
+            # imagebot's policies move a marked tag with its digest; Flux's setters write
+            # only what is marked.
+            self.parts["digest"] = self.sibling_digest
         ref, text, problem = self.reference(hint, setter=setter)
-        if problem:
+        if problem and (self.parts or not errors):
             errors.append(problem)
         if (
             not setter
@@ -593,6 +648,8 @@ class _FileScanner:
         self.source = source
         self.index = index
         self.issues: list[FileIssue] = []
+        #: Per document index: messages about duplicate keys on the way to an image.
+        self.duplicates: dict[int, dict[str, None]] = {}
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -634,6 +691,7 @@ class _FileScanner:
         for draft in markers:
             by_doc.setdefault(id(draft.doc), []).append(draft)
             drafts.append(draft)
+        self._refuse_duplicates(drafts)
         for doc in docs:
             members = by_doc.get(id(doc), [])
             if not members:
@@ -647,6 +705,20 @@ class _FileScanner:
         for draft in drafts:
             draft.doc.node = _RELEASED  # drafts outlive the file's node graph
         return drafts
+
+    def _refuse_duplicates(self, drafts: list[_Draft]) -> None:
+        """A key written twice on the way to any image makes every site of that document an
+        error: tools disagree on which one counts, so neither is rewritten."""
+        found = self.duplicates
+        for draft in drafts:
+            for part in draft.parts.values():
+                dups = graph.duplicate_keys(self.source.docs[part.doc], part.path)
+                if dups:
+                    found.setdefault(part.doc, {})[_duplicates_message(dups)] = None
+        for draft in drafts:
+            for message in found.get(draft.doc.index, {}):
+                if message not in draft.errors:
+                    draft.errors.append(message)
 
     def _documents(self, index: int, node: Node) -> Iterator[_Doc]:
         doc = self._doc(index, node, ())
@@ -696,8 +768,16 @@ class _FileScanner:
     def _workload(self, doc: _Doc) -> list[_Draft]:
         spec_path = POD_SPEC_PATHS[doc.kind]
         pod = ys.get_path(doc.node, spec_path)
-        drafts = []
+        drafts: list[_Draft] = []
         for section in CONTAINER_SECTIONS:
+            # Seen even when the first of two lists has no image (and so no site).
+            dups = graph.duplicate_keys(doc.node, (*spec_path, section))
+            if dups:
+                message = _duplicates_message(dups)
+                if message not in self.duplicates.get(doc.index, {}):
+                    self.duplicates.setdefault(doc.index, {})[message] = None
+                    drafts.append(self.draft(doc, dups[0][0], {}, errors=[message]))
+                continue
             for i, container in enumerate(ys.seq(ys.get(pod, section))):
                 image = ys.get(container, "image")
                 if image is None:
@@ -762,11 +842,16 @@ class _FileScanner:
                 return None
             parts: dict[Role, Part] = {}
             tag = _scalar(ys.get(node, "tag"))
+            digest = _nonempty(ys.get(node, "digest"))
             registry = _scalar(ys.get(node, "registry"))
-            role: Role = "name" if tag is not None else "image"
+            role: Role = "name" if tag is not None or digest is not None else "image"
             parts[role] = self.part(role, doc, (*path, "image"), image)
             if tag is not None:
                 parts["tag"] = self.part("tag", doc, (*path, "tag"), tag)
+            if digest is not None:
+                # ingress-nginx's {registry, image, tag, digest}: the chart renders
+                # tag@digest, so a new tag beside the old digest would change nothing.
+                parts["digest"] = self.part("digest", doc, (*path, "digest"), digest)
             if registry is not None:
                 parts["registry"] = self.part("registry", doc, (*path, "registry"), registry)
             return self.draft(doc, name, parts)
@@ -1024,7 +1109,22 @@ class _FileScanner:
                 made.append(draft)
             draft.parts[role] = self.part(role, doc, rel_path, node)
             draft.marked.add(role)
+        taken = set(owners) | {(p.doc, p.path) for d in made for p in d.parts.values()}
+        for draft in made:
+            self._sibling_digest(draft, taken)
         return made
+
+    def _sibling_digest(self, draft: _Draft, taken: set[tuple[int, tuple[str | int, ...]]]) -> None:
+        """A marked tag with an unmarked ``digest:`` beside it: the two move together."""
+        tag = draft.parts.get("tag")
+        if tag is None or "digest" in draft.parts or "image" in draft.parts:
+            return
+        parent = tag.path[:-1]
+        node = _nonempty(ys.get(ys.get_path(self.source.docs[tag.doc], parent), "digest"))
+        if node is None or (tag.doc, (*parent, "digest")) in taken:
+            return
+        top = _Doc(tag.doc, self.source.docs[tag.doc], "", "", None, "", {})
+        draft.sibling_digest = self.part("digest", top, (*parent, "digest"), node)
 
     def _marker_docs(self, docs: list[_Doc]) -> list[_Doc]:
         """Top-level documents, including policy documents that were not kept as ``_Doc``."""
@@ -1081,14 +1181,27 @@ def _commented_out(text: str, hash_at: int, spans: list[tuple[int, int]]) -> boo
     return False
 
 
+def _duplicates_message(dups: list[tuple[str, list[int]]]) -> str:
+    return (
+        f"{graph.describe_duplicates(dups)} on the path to an image in this document; "
+        "imagebot will not guess which one counts"
+    )
+
+
 def _scalar(node: Node | None) -> ScalarNode | None:
     if isinstance(node, ScalarNode) and ys.scalar_text(node) is not None:
         return node
     return None
 
 
+def _nonempty(node: Node | None) -> ScalarNode | None:
+    found = _scalar(node)
+    return found if found is not None and found.value != "" else None
+
+
 __all__ = [
     "DEFAULT_INCLUDE",
+    "DEFAULT_MAX_FILE_BYTES",
     "DiscoveryCache",
     "blob_id",
     "discover",
@@ -1096,6 +1209,7 @@ __all__ = [
     "may_hold_sites",
     "read_annotations",
     "scan_bytes",
+    "sites_in",
 ]
 
 # Keep the prefixes importable from here for callers that format annotation keys.

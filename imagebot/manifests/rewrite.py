@@ -15,14 +15,16 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from imagebot.errors import ImagebotError
+from imagebot.manifests import graph, sharing
 from imagebot.manifests import yamlsource as ys
+from imagebot.manifests.discovery import sites_in
 from imagebot.manifests.models import Edit, FileChange, ImageSite, Part, RewriteResult
 from imagebot.reference import ImageReference, validate_digest, validate_tag
 
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 
 class _Refused(Exception):
     """An edit that cannot be made safely; the message says why."""
+
+
+class _Shared(_Refused):
+    """Two edits set one shared value to different values: nothing in the file changes."""
 
 
 @dataclass
@@ -43,8 +49,7 @@ class _Splice:
     edit: Edit
 
 
-def _where(site: ImageSite) -> str:
-    return f"{site.file}:{site.line}: {site.workload} container {site.container}"
+_where = sharing.label
 
 
 # --- what each scalar should become ----------------------------------------------------------
@@ -86,7 +91,12 @@ def plan_values(edit: Edit) -> tuple[list[tuple[Part, str]], list[str], ImageRef
     new_name = edit.new_name if edit.new_name is not None else current.written_name
 
     parts = {p.role: p for p in site.parts}
-    has_digest_slot = "digest" in parts or ("image" in parts and current.digest is not None)
+    tag_part = parts.get("tag")
+    # "tag: 0.1@sha256:..." holds the tag and its pin in one value; both change together.
+    pinned_tag = tag_part is not None and "@" in tag_part.value
+    has_digest_slot = (
+        "digest" in parts or pinned_tag or ("image" in parts and current.digest is not None)
+    )
     if current.digest is not None:
         if new_digest is None:
             if new_tag != current.tag or new_name != current.written_name:
@@ -130,7 +140,11 @@ def plan_values(edit: Edit) -> tuple[list[tuple[Part, str]], list[str], ImageRef
                 )
             if name_rest != parts["name"].value:
                 changes.append((parts["name"], name_rest))
-        if new_tag is not None and new_tag != current.tag:
+        if tag_part is not None and pinned_tag:
+            both = f"{new_tag or ''}@{new_digest}" if new_digest is not None else new_tag
+            if both is not None and both != tag_part.value:
+                changes.append((tag_part, both))
+        elif new_tag is not None and new_tag != current.tag:
             if "tag" not in parts:
                 raise _Refused(
                     f"{site.reference_text} has no tag value to change (add one, e.g. newTag)"
@@ -218,6 +232,11 @@ def rewrite(content: bytes, edits: Sequence[Edit]) -> RewriteResult:
     the offsets discovery recorded and the file is parsed once, after splicing (see
     :func:`_verify_at_offsets`); otherwise the old bytes are parsed too, every value is found
     again by its path and the result is compared with them node by node.
+
+    Either way, a value read at more than one path (an anchor with aliases, a merge key)
+    changes only if every site reading it is part of the change with the same new value
+    (:mod:`sharing`); otherwise nothing in the file changes. The check runs on the file as
+    it reads back, and on the full read before splicing too.
     """
     result = RewriteResult(content)
     if not edits:
@@ -228,7 +247,9 @@ def rewrite(content: bytes, edits: Sequence[Edit]) -> RewriteResult:
         and all(p.tag for e in edits for p in e.site.parts)
         and blobs == {ys.blob_id(content)}
     ):
-        return _rewrite_at_offsets(content, edits, result)
+        fast = _rewrite_at_offsets(content, edits, RewriteResult(content))
+        if fast is not None:
+            return fast
     try:
         source = ys.load(content)
     except ys.YamlSyntaxError as exc:
@@ -238,20 +259,29 @@ def rewrite(content: bytes, edits: Sequence[Edit]) -> RewriteResult:
         )
         return result
     planned: dict[int, _Splice] = {}
+    changes: list[sharing.Change] = []
+    shared: list[str] = []
     for edit in edits:
         try:
-            splices, notes = _prepare(source, edit, planned)
+            splices, notes, changed = _prepare(source, edit, planned)
+        except _Shared as exc:
+            shared.append(f"{_where(edit.site)}: {exc}")
+            continue
         except _Refused as exc:
             result.errors.append(f"{_where(edit.site)}: {exc}")
             continue
         for splice in splices:
             planned[id(splice.node)] = splice
+        changes.extend(changed)
         result.notes.extend(notes)
         result.applied.append(edit)
+    shared.extend(sharing.problems(source, changes, _file_sites(source, edits)))
+    if shared:
+        return _refuse_file(result, shared)
     if not planned:
         return result
     new_content = _splice(source, list(planned.values()))
-    problem = _verify(source, new_content, planned)
+    problem = _verify(source, new_content, planned, changes, edits)
     if problem is not None:
         result.errors.extend(
             f"{_where(e.site)}: refused: the rewritten file would not read back as intended "
@@ -275,8 +305,11 @@ class _At:
 
 def _rewrite_at_offsets(
     content: bytes, edits: Sequence[Edit], result: RewriteResult
-) -> RewriteResult:
-    """The splice for sites read from these very bytes: no parse before, one after."""
+) -> RewriteResult | None:
+    """The splice for sites read from these very bytes: no parse before, one after.
+
+    None when two edits set one value to different values: the caller's full read of the
+    file then names the anchor or merge key that shares it."""
     text = content.decode("utf-8")
     ascii_only = len(text) == len(content)
 
@@ -284,6 +317,7 @@ def _rewrite_at_offsets(
         return offset if ascii_only else len(content[:offset].decode("utf-8"))
 
     planned: dict[tuple[int, int], tuple[Part, _Splice]] = {}
+    changed: list[sharing.Change] = []
     for edit in edits:
         try:
             changes, notes, _ = plan_values(edit)
@@ -292,11 +326,7 @@ def _rewrite_at_offsets(
                 earlier = planned.get((part.start, part.end))
                 if earlier is not None:
                     if earlier[1].new_value != new_value:
-                        raise _Refused(
-                            f"line {part.line} is also set to {earlier[1].new_value!r} by "
-                            f"{earlier[1].edit.site.workload} container "
-                            f"{earlier[1].edit.site.container} (a shared anchor?)"
-                        )
+                        return None
                     continue
                 start, end = char(part.start), char(part.end)
                 node = ScalarNode(
@@ -315,6 +345,7 @@ def _rewrite_at_offsets(
             continue
         for part, splice in splices:
             planned[(part.start, part.end)] = (part, splice)
+        changed.extend(sharing.Change(edit, part, value) for part, value in changes)
         result.notes.extend(notes)
         result.applied.append(edit)
     if not planned:
@@ -329,7 +360,19 @@ def _rewrite_at_offsets(
         shift += len(new_raw) - (end - start)
     out.append(content[pos:])
     new_content = b"".join(out)
-    problem = _verify_at_offsets(new_content, moved)
+    try:
+        new_source = ys.load(new_content)
+    except ys.YamlSyntaxError as exc:
+        problem: str | None = f"line {exc.line}: {exc.message}"
+    else:
+        problem = _verify_at_offsets(new_source, moved)
+        if problem is None:
+            # Sharing and duplicate keys read the same before and after a splice of single
+            # scalars, so the one parse there is serves for both checks.
+            shared = sharing.problems(new_source, changed, _file_sites(new_source, edits))
+            if shared:
+                return _refuse_file(result, shared)
+            problem = _duplicates(new_source, result.applied)
     if problem is not None:
         result.errors.extend(
             f"{_where(e.site)}: refused: the rewritten file would not read back as intended "
@@ -343,8 +386,17 @@ def _rewrite_at_offsets(
     return result
 
 
+def _duplicates(source: ys.Source, edits: Sequence[Edit]) -> str | None:
+    for edit in edits:
+        for part in edit.site.parts:
+            dups = graph.duplicate_keys(source.docs[part.doc], part.path)
+            if dups:
+                return f"{graph.describe_duplicates(dups)} on the path to an image"
+    return None
+
+
 def _verify_at_offsets(
-    new_content: bytes, moved: list[tuple[Part, _Splice, int, int]]
+    source: ys.Source, moved: list[tuple[Part, _Splice, int, int]]
 ) -> str | None:
     """None when each changed value reads back, at its path, as exactly the new scalar.
 
@@ -353,10 +405,6 @@ def _verify_at_offsets(
     token again, at the same path, of the intended value and type. A scanner reads the same
     bytes before a splice into the same tokens and state; a scalar token leaves the state as
     any other single-line scalar does; so every other node reads as it did."""
-    try:
-        source = ys.load(new_content)
-    except ys.YamlSyntaxError as exc:
-        return f"line {exc.line}: {exc.message}"
     for part, splice, start, end in moved:
         doc = source.docs[part.doc] if part.doc < len(source.docs) else None
         node = ys.get_path(doc, part.path) if doc is not None else None
@@ -372,9 +420,39 @@ def _verify_at_offsets(
     return None
 
 
+def _file_sites(source: ys.Source, edits: Sequence[Edit]) -> Callable[[], list[ImageSite]]:
+    """Every site of the file, read at most once and only when some changed value is shared."""
+    found: list[list[ImageSite]] = []
+    file = edits[0].site.file
+    chart_values = any(e.site.kind == "HelmValues" for e in edits)
+
+    def sites() -> list[ImageSite]:
+        if not found:
+            found.append(sites_in(source, file, chart_values=chart_values))
+        return found[0]
+
+    return sites
+
+
+def _refuse_file(result: RewriteResult, problems: list[str]) -> RewriteResult:
+    """A shared value may not change: no edit of this file applies, each one says why."""
+    named = list(problems)
+    for edit in result.applied:
+        prefix = _where(edit.site) + ":"
+        if not any(p.startswith(prefix) for p in named):
+            named.append(
+                f"{prefix} not applied: a value in this file is shared with a workload this "
+                "change is not for (see the other messages for this file)"
+            )
+    result.errors.extend(named)
+    result.applied = []
+    result.notes = []
+    return result
+
+
 def _prepare(
     source: ys.Source, edit: Edit, planned: dict[int, _Splice]
-) -> tuple[list[_Splice], list[str]]:
+) -> tuple[list[_Splice], list[str], list[sharing.Change]]:
     changes, notes, _ = plan_values(edit)
     nodes: dict[int, ScalarNode] = {}
     for part in edit.site.parts:  # every value the site was read from must still be there
@@ -385,6 +463,10 @@ def _prepare(
                 f"the file changed since it was read: {part.value!r} is no longer at line "
                 f"{part.line}"
             )
+        assert doc is not None
+        dups = graph.duplicate_keys(doc, part.path)
+        if dups:
+            raise _Refused(f"{graph.describe_duplicates(dups)} on the path to this image")
         nodes[id(part)] = node
     splices: list[_Splice] = []
     for part, new_value in changes:
@@ -392,10 +474,12 @@ def _prepare(
         earlier = planned.get(id(node))
         if earlier is not None:
             if earlier.new_value != new_value:
-                raise _Refused(
-                    f"line {part.line} is also set to {earlier.new_value!r} by "
-                    f"{earlier.edit.site.workload} container {earlier.edit.site.container} "
-                    "(a shared anchor?)"
+                raise _Shared(
+                    f"{part.value!r} at line {part.line} is shared through "
+                    f"{graph.sharing(source.docs[part.doc], part.path)} with "
+                    f"{earlier.edit.site.workload} container {earlier.edit.site.container}, "
+                    f"which this change sets to {earlier.new_value!r}, not {new_value!r}; "
+                    "nothing in this file changes"
                 )
             continue
         start, end = ys.scalar_extent(source.text, node)
@@ -403,7 +487,7 @@ def _prepare(
         if note:
             notes.append(f"{edit.site.file}:{part.line}: {note}")
         splices.append(_Splice(node, start, end, new_value, raw, edit))
-    return splices, notes
+    return splices, notes, [sharing.Change(edit, part, value) for part, value in changes]
 
 
 def _splice(source: ys.Source, splices: list[_Splice]) -> bytes:
@@ -419,12 +503,27 @@ def _splice(source: ys.Source, splices: list[_Splice]) -> bytes:
     return b"".join(out)
 
 
-def _verify(source: ys.Source, new_content: bytes, planned: dict[int, _Splice]) -> str | None:
-    """None when *new_content* reads exactly as the old file with the planned values."""
+def _verify(
+    source: ys.Source,
+    new_content: bytes,
+    planned: dict[int, _Splice],
+    changes: list[sharing.Change],
+    edits: Sequence[Edit],
+) -> str | None:
+    """None when *new_content* reads exactly as the old file with the planned values, and
+    no value that changed is read by a workload the change is not for."""
     try:
-        new_docs = ys.load(new_content).docs
+        new_source = ys.load(new_content)
     except ys.YamlSyntaxError as exc:
         return f"line {exc.line}: {exc.message}"
+    problem = _compare(source, new_source.docs, planned)
+    if problem is None:
+        shared = sharing.problems(new_source, changes, _file_sites(new_source, edits))
+        problem = "; ".join(shared) if shared else None
+    return problem
+
+
+def _compare(source: ys.Source, new_docs: list[Node], planned: dict[int, _Splice]) -> str | None:
     if len(new_docs) != len(source.docs):
         return "the number of documents changed"
     seen: set[tuple[int, int]] = set()

@@ -31,6 +31,8 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
 
+from imagebot.manifests import graph
+
 try:  # ruamel.yaml.clib: libyaml composing ruamel's node classes
     from _ruamel_yaml import CParser as _CParser  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - the dependency is declared; pure reading still works
@@ -94,7 +96,22 @@ def decode(data: bytes) -> str:
 
 
 def compose(text: str) -> list[Node]:
-    """Compose every document of *text*; raise :class:`YamlSyntaxError` with the line."""
+    """Compose every document of *text*; raise :class:`YamlSyntaxError` with the line.
+
+    A document whose aliases or merge keys expand past :mod:`graph`'s bound (an alias bomb,
+    or an alias inside its own anchor) is refused here, before anything walks it."""
+    docs = _compose_relaxed(text)
+    if "*" not in text or "&" not in text:
+        return docs  # no alias (or no anchor for one): nothing shared, nothing can expand
+    for doc in docs:
+        try:
+            graph.check_expansion(doc)
+        except graph.ExpansionError as exc:
+            raise YamlSyntaxError(exc.message, exc.line) from None
+    return docs
+
+
+def _compose_relaxed(text: str) -> list[Node]:
     try:
         return _compose(text)
     except YamlSyntaxError as first:

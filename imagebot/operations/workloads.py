@@ -173,8 +173,9 @@ def checkout(config: Config, target: str | None) -> Iterator[tuple[Path, Reposit
 
 
 def read_checkout(root: Path, settings: RepositoryConfig | None) -> Discovery:
-    """Every image site under *root*, read with the repository's include, exclude and
-    policy_dirs as an update cycle reads it (discovery's defaults without settings)."""
+    """Every image site under *root*, read with the repository's include, exclude,
+    policy_dirs and max_file_bytes as an update cycle reads them (discovery's defaults
+    without settings)."""
     from imagebot.manifests import discover
 
     if settings is None:
@@ -184,6 +185,7 @@ def read_checkout(root: Path, settings: RepositoryConfig | None) -> Discovery:
         include=settings.include,
         exclude=settings.exclude,
         policy_dirs=settings.policy_dirs,
+        max_file_bytes=settings.max_file_bytes,
     )
 
 

@@ -230,6 +230,7 @@ class UpdateCycle:
             policy_dirs=repo.policy_dirs,
             blobs=blobs,
             cache=self.discovery_caches.setdefault(str(ws.root), DiscoveryCache()),
+            max_file_bytes=repo.max_file_bytes,
         )
         resolved = self.runner.run(
             resolve(discovery.sites, self.runner.scanner, fresh=fresh, progress=self.progress)

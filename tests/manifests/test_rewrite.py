@@ -225,7 +225,7 @@ def test_edits_are_independent_a_refused_one_does_not_block_the_others(tmp_path)
     assert [e.site.container for e in result.applied] == ["main"]
 
 
-def test_a_shared_anchor_takes_one_value_only(tmp_path):
+def test_a_shared_anchor_takes_one_value_only_or_the_file_is_left_as_it_is(tmp_path):
     text = (
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
         "  - {name: a, image: &img 'nginx:1.25.3'}\n  - {name: b, image: *img}\n"
@@ -236,8 +236,9 @@ def test_a_shared_anchor_takes_one_value_only(tmp_path):
     assert same.content == text.replace("1.25.3", "1.25.4").encode()
     assert same.errors == []
     clash = rewrite(text.encode(), [Edit(sites["a"], "1.25.4"), Edit(sites["b"], "1.26.0")])
-    assert "shared anchor" in clash.errors[0]
-    assert clash.content == text.replace("1.25.3", "1.25.4").encode()
+    assert "shared through anchor &img" in clash.errors[0]
+    assert clash.content == text.encode()
+    assert clash.applied == []
 
 
 def test_no_edits_means_the_same_bytes(tmp_path):
