@@ -293,7 +293,9 @@ def _explain(
         registry_progress(output != "json") as progress,
     ):
         resolved = runner.run(
-            resolve(sites, runner.scanner, manual=True, fresh=fresh, progress=progress)
+            resolve(
+                sites, runner.scanner, manual=True, fresh=fresh, progress=progress, explain=True
+            )
         )
         return runner.run(_details(runner.client, resolved, everything=everything))
 

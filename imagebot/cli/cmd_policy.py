@@ -112,7 +112,7 @@ def test_command(
             raise click.BadParameter(validate_tag_message(current_tag), param_hint="--current")
         if all(c.tag != current_tag for c in candidates) or current_candidate.created:
             candidates.append(current_candidate)
-    decision = decide(parsed, candidates, current_tag)
+    decision = decide(parsed, candidates, current_tag, explain=explain or output == "json")
     if explain:
         _explain(parsed.describe(), decision)
     if output == "json":

@@ -154,13 +154,16 @@ async def resolve(
     fresh: bool = False,
     now: datetime | None = None,
     progress: Progress | None = None,
+    explain: bool = False,
 ) -> Resolved:
     """Decide every site's tag.
 
     Only automated, unlocked sites are looked up unless *manual* is set (``list-images
     --latest``, ``explain``): then every site with a usable image is, and locked or manual
     ones report what their policy would pick without changing. *fresh* bypasses the tag cache.
-    *progress* hears how far the registry work has got (see :data:`Progress`).
+    *progress* hears how far the registry work has got (see :data:`Progress`). Decisions
+    carry a verdict for every tag only with *explain* (``imagebot explain``); otherwise only
+    for the tags the answer is about (see :func:`~imagebot.policy.decide`).
     """
     out = Resolved()
     work: list[tuple[Resolution, ImageReference, Policy]] = []
@@ -189,9 +192,12 @@ async def resolve(
             out.tag_lists[repo] = result
 
     wanted: dict[str, set[str]] = defaultdict(set)
+    asked: set[tuple[str, Policy, str | None]] = set()
     for res, image, policy in work:
         repo = image.repository
-        if repo in out.tag_lists and policy.needs_build_times:
+        question = (repo, policy, res.site.tag)
+        if repo in out.tag_lists and policy.needs_build_times and question not in asked:
+            asked.add(question)
             wanted[repo].update(policy.candidates(out.tag_lists[repo].tags, res.site.tag))
     times: dict[str, dict[str, datetime | None]] = {}
     meter.start("build-times", sum(len(tags) for tags in wanted.values()))
@@ -202,22 +208,31 @@ async def resolve(
             out.registry_errors[repo] = exc
     meter.finish()
 
+    # One decision per (image, policy, current tag, automated, locked): every line that
+    # shares them shares it (a fleet runs one image under one policy in many places).
+    candidates: dict[str, list[Candidate]] = {}
+    decisions: dict[tuple[str, Policy, str | None, bool, bool], Decision] = {}
     for res, image, policy in work:
         site = res.site
         repo = image.repository
         if repo in out.registry_errors:
             _fail(res, "registry", repo, out.registry_errors[repo])
             continue
-        tags = out.tag_lists[repo].tags
-        built = times.get(repo, {})
-        candidates = [Candidate(tag, built.get(tag)) for tag in tags]
-        decision = decide(
-            policy,
-            candidates,
-            site.tag,
-            automated=site.automated or manual,
-            locked=site.locked and not manual,
-        )
+        if repo not in candidates:
+            built = times.get(repo, {})
+            candidates[repo] = [Candidate(tag, built.get(tag)) for tag in out.tag_lists[repo].tags]
+        automated, locked = site.automated or manual, site.locked and not manual
+        key = (repo, policy, site.tag, automated, locked)
+        decision = decisions.get(key)
+        if decision is None:
+            decision = decisions[key] = decide(
+                policy,
+                candidates[repo],
+                site.tag,
+                automated=automated,
+                locked=locked,
+                explain=explain,
+            )
         _settle(res, decision, manual)
 
     await _pin_digests(
