@@ -37,10 +37,10 @@ from imagebot.errors import (
     PolicyError,
     RateLimited,
     RegistryError,
+    StoreError,
     Unauthorized,
     Unreachable,
 )
-from imagebot.store import Store, StoreError, store_path
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from imagebot.config import Config, RepositoryConfig
     from imagebot.manifests import Discovery, ImageSite
+    from imagebot.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -400,6 +401,8 @@ def optional_store(config: Config) -> Iterator[Store | None]:
     It only caches tags and image details for the read commands, so they still work (slower)
     on a read-only disk rather than fail.
     """
+    from imagebot.store import Store, store_path
+
     try:
         store = Store.open(store_path(config))
     except ImagebotError as exc:
