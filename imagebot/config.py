@@ -318,6 +318,21 @@ class ServiceConfig:
         default=Duration(86400),
     )
     max_body_bytes: int = doc("Largest webhook body accepted.", default=1 << 20)
+    max_connections: int = doc(
+        "Open HTTP connections at most; at the cap a new connection evicts the one that has "
+        "waited longest for its request (so /healthz answers through a flood of slow clients).",
+        default=100,
+    )
+    request_timeout: Duration = doc(
+        "Time a client has to send a request's headers and body, however slowly the bytes "
+        "trickle; then 408 and the connection is closed.",
+        default=Duration(10),
+    )
+    webhook_replay_window: Duration = doc(
+        "Signed or identified webhook deliveries seen within this window are refused as "
+        "replays (409), and so are deliveries the sender dated longer ago than it.",
+        default=Duration(600),
+    )
     webhooks: dict[str, WebhookReceiverConfig] = doc(
         "Webhook receivers by name.", default_factory=dict
     )
@@ -335,6 +350,12 @@ class ServiceConfig:
             raise FieldError("failure_cycles", "expected a whole number of at least 1")
         if self.max_body_bytes < 1:
             raise FieldError("max_body_bytes", "expected a whole number of at least 1")
+        if self.max_connections < 2:
+            raise FieldError("max_connections", "expected a whole number of at least 2")
+        if self.request_timeout <= 0:
+            raise FieldError("request_timeout", "expected a duration above 0, such as 10s")
+        if self.webhook_replay_window <= 0:
+            raise FieldError("webhook_replay_window", "expected a duration above 0, such as 10m")
 
 
 @dataclass(frozen=True)

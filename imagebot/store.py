@@ -11,6 +11,7 @@ Schema changes are :data:`MIGRATIONS`, an ordered list applied once each and rec
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from imagebot.config import Config
-from imagebot.errors import StoreError
+from imagebot.errors import ImagebotError, StoreError
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -344,3 +345,22 @@ STORE_FILE = "imagebot.sqlite3"
 def store_path(config: Config) -> Path:
     """Where the store of *config* lives: ``<state dir>/imagebot.sqlite3``."""
     return config.resolved_state_dir() / STORE_FILE
+
+
+@contextmanager
+def optional_store(config: Config) -> Iterator[Store | None]:
+    """The state store, closed afterwards; None (with a warning) when it cannot be opened.
+
+    It only caches tags and image details for reads (``tags``, ``explain``), so they still
+    work (slower) on a read-only disk rather than fail.
+    """
+    try:
+        store = Store.open(store_path(config))
+    except ImagebotError as exc:
+        logging.getLogger(__name__).warning("working without the state store: %s", exc)
+        store = None
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()

@@ -11,23 +11,7 @@ from __future__ import annotations
 import click
 
 from imagebot.cli import manual
-from imagebot.manifests import ImageSite
-from imagebot.manifests.annotate import set_policy, unset_policy
-from imagebot.manifests.annotations import ARGO
-
-
-def not_automated(sites: list[ImageSite]) -> str | None:
-    """None when no container reads as automated, else which do and why."""
-    on = [s for s in sites if s.automated]
-    if not on:
-        return None
-    names = ", ".join(s.container for s in on)
-    if any(s.source == "annotation:" + ARGO.rstrip("/") for s in on):
-        return (
-            f"container(s) {names} still read as automated: Argo CD Image Updater annotations "
-            f"always automate; remove {ARGO}image-list to stop"
-        )
-    return f"container(s) {names} still read as automated ({on[0].source})"
+from imagebot.operations import actions
 
 
 @click.command("deautomate")
@@ -38,16 +22,4 @@ def command(request: manual.Request) -> None:
 
     Exit status: 0 committed (or not automated), 1 refused or failed, 2 usage errors.
     """
-
-    def action(chosen: manual.Target, content: bytes) -> manual.Edited:
-        annotations = chosen.annotations
-        return manual.edit_annotations(
-            chosen,
-            content,
-            unset_policy(annotations, "automated"),
-            not_automated,
-            unchanged="not automated",
-            fallback=set_policy(annotations, "automated", "false"),
-        )
-
-    request.run(action_name="deautomate", subject="Deautomated: {workload}", action=action)
+    request.perform(actions.deautomate())

@@ -9,29 +9,12 @@ Commits "Locked: <workload>".
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 import click
 
 from imagebot.cli import manual
-from imagebot.manifests import ImageSite
-from imagebot.manifests.annotate import set_policy, unset_policy
-
-
-def locked(message: str | None, user: str | None) -> Callable[[list[ImageSite]], str | None]:
-    def check(sites: list[ImageSite]) -> str | None:
-        for site in sites:
-            if not site.locked:
-                return f"container {site.container} does not read as locked"
-            if (site.lock_message, site.lock_user) != (message, user):
-                return (
-                    f"container {site.container} reads lock message {site.lock_message!r} and "
-                    f"user {site.lock_user!r}"
-                )
-        return None
-
-    return check
+from imagebot.operations import actions
 
 
 @click.command("lock")
@@ -45,17 +28,4 @@ def command(request: manual.Request) -> None:
     user = request.user if request.user is not None else manual.default_user()
     message = request.message.strip() if request.message and request.message.strip() else None
     request = replace(request, user=user, message=message)
-
-    def action(chosen: manual.Target, content: bytes) -> manual.Edited:
-        annotations = chosen.annotations
-        edits = set_policy(annotations, "locked", "true")
-        for name, value in (("locked_msg", message), ("locked_user", user)):
-            if value is None:
-                edits += unset_policy(annotations, name)
-            else:
-                edits += set_policy(annotations, name, value)
-        return manual.edit_annotations(
-            chosen, content, edits, locked(message, user), unchanged="already locked"
-        )
-
-    request.run(action_name="lock", subject="Locked: {workload}", action=action)
+    request.perform(actions.lock(message, user))

@@ -10,14 +10,11 @@ Colour and progress bars appear only on a terminal.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import logging
 import os
-import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -41,14 +38,41 @@ from imagebot.errors import (
     Unauthorized,
     Unreachable,
 )
+from imagebot.humanize import ago as ago
+from imagebot.operations.workloads import (
+    WorkloadId as WorkloadId,
+)
+from imagebot.operations.workloads import (
+    local_checkout as local_checkout,
+)
+from imagebot.operations.workloads import (
+    read_checkout as read_checkout,
+)
+from imagebot.operations.workloads import (
+    select_workload as select_workload,
+)
+from imagebot.operations.workloads import (
+    workload_forms,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.table import Table
 
-    from imagebot.config import Config, RepositoryConfig
-    from imagebot.manifests import Discovery, ImageSite
-    from imagebot.store import Store
+    from imagebot.manifests import ImageSite
+    from imagebot.store import optional_store as optional_store
+
+
+def __getattr__(name: str) -> Any:
+    """``optional_store`` is re-exported from :mod:`imagebot.store` when first asked for:
+    importing the store (sqlite3, the config schema) here would slow every command's start-up
+    (see :mod:`imagebot.cli.lazy`)."""
+    if name == "optional_store":
+        from imagebot.store import optional_store
+
+        return optional_store
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -288,33 +312,6 @@ def plain_table(*headers: str) -> Table:
     return table
 
 
-def ago(moment: datetime | None, now: datetime | None = None) -> str:
-    """``3 days ago``, ``just now``, ``in 2 hours`` (a clock ahead); ``-`` when unknown."""
-    if moment is None:
-        return "-"
-    now = now or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    seconds = (now - moment).total_seconds()
-    future = seconds < 0
-    seconds = abs(seconds)
-    if seconds < 60:
-        return "just now"
-    for unit, size in (
-        ("year", 365 * 86400),
-        ("month", 30 * 86400),
-        ("week", 7 * 86400),
-        ("day", 86400),
-        ("hour", 3600),
-        ("minute", 60),
-    ):
-        if seconds >= size:
-            count = int(seconds // size)
-            text = f"{count} {unit}{'s' if count != 1 else ''}"
-            return f"in {text}" if future else f"{text} ago"
-    return "just now"  # pragma: no cover - the loop always returns for seconds >= 60
-
-
 # --- progress while registries are asked ------------------------------------------------
 
 _STAGES = {
@@ -391,167 +388,7 @@ def registry_progress(enabled: bool = True) -> Iterator[Callable[[str, int, int]
             handler.setStream(original)
 
 
-# --- the state store ---------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def optional_store(config: Config) -> Iterator[Store | None]:
-    """The state store, closed afterwards; None (with a warning) when it cannot be opened.
-
-    It only caches tags and image details for the read commands, so they still work (slower)
-    on a read-only disk rather than fail.
-    """
-    from imagebot.store import Store, store_path
-
-    try:
-        store = Store.open(store_path(config))
-    except ImagebotError as exc:
-        log.warning("working without the state store: %s", exc)
-        store = None
-    try:
-        yield store
-    finally:
-        if store is not None:
-            store.close()
-
-
-# --- which checkout, which workload ---------------------------------------------------
-
-
-def local_checkout(config: Config, repo: Path | None) -> tuple[Path, RepositoryConfig | None]:
-    """The checkout a read-only command reads, and its configured settings.
-
-    Without ``--repo``: the one configured repository with a ``path``, else the current
-    directory. Settings (include, exclude, policy_dirs) come from the config entry whose
-    path is that directory.
-    """
-    local = [(Path(r.path).expanduser(), r) for r in config.repositories if r.path]
-    if repo is None:
-        if len(local) == 1:
-            path, settings = local[0]
-            if not path.is_dir():
-                raise ConfigError(
-                    f"the configured repository path {path} is not a directory",
-                    file=config.source,
-                    key="repositories[].path",
-                    hint="fix the path in the config file, or pass --repo PATH",
-                )
-            return path, settings
-        repo = Path(os.curdir)
-    if not repo.exists():
-        raise InvalidInput(
-            f"{repo}: no such directory", hint="pass --repo PATH of a GitOps checkout"
-        )
-    if not repo.is_dir():
-        raise InvalidInput(
-            f"{repo}: not a directory", hint="pass --repo the checkout's top directory"
-        )
-    wanted = repo.resolve()
-    for path, settings in local:
-        if path.resolve() == wanted:
-            return repo, settings
-    return repo, None
-
-
-def read_checkout(root: Path, settings: RepositoryConfig | None) -> Discovery:
-    """Every image site under *root*, read with the repository's include, exclude and
-    policy_dirs as an update cycle reads it (discovery's defaults without settings)."""
-    from imagebot.manifests import discover
-
-    if settings is None:
-        return discover(root)
-    return discover(
-        root,
-        include=settings.include,
-        exclude=settings.exclude,
-        policy_dirs=settings.policy_dirs,
-    )
-
-
-_WORKLOAD = re.compile(
-    r"(?:(?P<ns>[^:/\s]+):)?(?P<kind>[A-Za-z][A-Za-z0-9]*)/(?P<name>[^:\s]+)|(?P<alone>[^:/\s]+)"
-)
-
-
-@dataclass(frozen=True)
-class WorkloadId:
-    """A workload as the user names it: ``namespace:kind/name`` (fluxctl's resource ID, the
-    kind in any case), ``kind/name``, or (where allowed) ``name`` alone.
-
-    A manifest without a namespace is ``<cluster>:`` as imagebot prints it, and ``default:``
-    as Flux v1 read it; both spellings find it.
-    """
-
-    namespace: str | None
-    kind: str | None  # lowercase
-    name: str
-
-    @classmethod
-    def parse(cls, text: str, *, name_alone: bool = False) -> WorkloadId:
-        """InvalidInput for anything else; a bare name only with *name_alone* (read-only
-        commands take it; the editing commands want the kind, as fluxctl did)."""
-        hint = (
-            "write it as namespace:kind/name, e.g. demo:deployment/podinfo, or kind/name "
-            "when only one namespace has it"
-            + (", or name when only one workload has it" if name_alone else "")
-        )
-        match = _WORKLOAD.fullmatch(text.strip())
-        if match is None:
-            raise InvalidInput(f"cannot read workload {text!r}", hint=hint)
-        if match["alone"] is not None:
-            if not name_alone:
-                raise InvalidInput(f"workload {text!r} lacks its kind", hint=hint)
-            return cls(None, None, match["alone"])
-        return cls(match["ns"], match["kind"].lower(), match["name"])
-
-    def matches(self, site: ImageSite) -> bool:
-        if site.name != self.name:
-            return False
-        if self.kind is not None and site.kind.lower() != self.kind:
-            return False
-        if self.namespace is None or site.namespace == self.namespace:
-            return True
-        return site.namespace is None and self.namespace in ("default", "<cluster>")
-
-    def __str__(self) -> str:
-        if self.kind is None:
-            return self.name
-        short = f"{self.kind}/{self.name}"
-        return f"{self.namespace}:{short}" if self.namespace else short
-
-
-def workload_forms(site: ImageSite) -> tuple[str, str, str]:
-    """How a workload may be named: ``ns:kind/name``, ``kind/name`` and ``name``."""
-    kind = site.kind.lower() or "document"
-    return site.workload, f"{kind}/{site.name}", site.name
-
-
-def select_workload(sites: Sequence[ImageSite], text: str) -> list[ImageSite]:
-    """The sites of the workload *text* names (any :class:`WorkloadId` spelling, ``name``
-    included). Raises :class:`InvalidInput` naming the candidates."""
-    wanted = WorkloadId.parse(text, name_alone=True)
-    found = [site for site in sites if wanted.matches(site)]
-    workloads = sorted({site.workload for site in found})
-    if len(workloads) > 1:
-        raise InvalidInput(
-            f"{text!r} names {len(workloads)} workloads: {', '.join(workloads)}",
-            hint="name one as namespace:kind/name",
-        )
-    if not found:
-        # Compare like with like (full name, kind/name or name), suggest full names.
-        form = 0 if wanted.namespace else 1 if wanted.kind else 2
-        named: dict[str, str] = {}
-        for site in sites:
-            named.setdefault(workload_forms(site)[form], site.workload)
-        close = difflib.get_close_matches(text.strip(), sorted(named), n=3, cutoff=0.5)
-        suggestions = list(dict.fromkeys(named[c] for c in close))
-        hint = (
-            f"did you mean {' or '.join(suggestions)}?"
-            if suggestions
-            else "`imagebot list-images` lists every workload and container"
-        )
-        raise InvalidInput(f"no workload {text!r} in the manifests", hint=hint)
-    return found
+# --- the state store, which checkout, which workload: imagebot.operations -------------------
 
 
 def complete_workload(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:

@@ -1,8 +1,8 @@
 """``imagebot policy set`` and ``imagebot policy unset``: a workload's tag policy annotations.
 
 Like ``fluxctl policy --tag``: the annotations are edited byte for byte and committed (see
-:mod:`imagebot.cli.manual`). The ``policy`` group (:mod:`imagebot.cli.cmd_policy`) imports
-this module only when one of these commands is used.
+:mod:`imagebot.cli.manual` and :mod:`imagebot.operations.actions`). The ``policy`` group
+(:mod:`imagebot.cli.cmd_policy`) imports this module only when one of these commands is used.
 """
 
 from __future__ import annotations
@@ -14,72 +14,9 @@ import click
 
 from imagebot.cli import manual
 from imagebot.cli.common import complete_container
-from imagebot.errors import PolicyError
-from imagebot.manifests import ImageSite
-from imagebot.manifests.annotate import set_policy, unset_policy
-from imagebot.manifests.annotations import DEFAULT_POLICY, IMAGEBOT
-from imagebot.manifests.policycheck import check_policy
+from imagebot.operations import actions
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# --- fluxctl policy: writing a workload's tag policy -----------------------------------------
-
-#: Policy kinds Flux v1 understands; others work for imagebot only.
-_FLUX_V1_KINDS = ("glob", "semver", "regex", "regexp")
-_SUBJECT = "Updated policies: {workload}"
-
-
-def _written_policy(text: str) -> tuple[str, str]:
-    """(text to write, normalised policy): a bare pattern gets ``glob:``, as fluxctl wrote it."""
-    normalised, problem = check_policy(text)
-    if problem:
-        raise PolicyError(f"policy {text.strip()!r}: {problem}")
-    written = text.strip()
-    if normalised.startswith("glob:") and not written.startswith("glob:"):
-        written = "glob:" + written
-    return written, normalised
-
-
-def _not_from_marker(target: manual.Target, containers: list[str]) -> None:
-    for name in containers:
-        site = target.site(name)
-        if site.source.startswith("marker:"):
-            raise manual.refuse(
-                target,
-                f"container {name}'s policy comes from its {site.source} comment",
-                hint="change that image policy instead; annotations do not govern marked values",
-            )
-
-
-def _policy_check(
-    target: manual.Target, wanted: dict[str, str | None]
-) -> Callable[[list[ImageSite]], str | None]:
-    """Each container reads its wanted policy (None: the default) and nothing else moved."""
-    before = {s.container: (s.automated, s.locked) for s in target.sites}
-
-    def check(sites: list[ImageSite]) -> str | None:
-        for site in sites:
-            if (site.automated, site.locked) != before.get(site.container, (None, None)):
-                return (
-                    f"container {site.container} would no longer read as "
-                    f"{'automated' if before[site.container][0] else 'not automated'} "
-                    f"({site.source})"
-                )
-            if site.container not in wanted:
-                continue
-            want = wanted[site.container]
-            if want is None:
-                want = DEFAULT_POLICY if site.automated else None
-                if site.policy != want:
-                    return (
-                        f"container {site.container} still reads policy {site.policy!r} "
-                        "(a tag_all annotation applies to every container: use --all-containers)"
-                    )
-            elif site.policy != want:
-                return f"container {site.container} reads policy {site.policy!r}, not {want!r}"
-        return None
-
-    return check
 
 
 def _containers_option(all_help: str) -> Callable[[F], F]:
@@ -114,27 +51,9 @@ def set_command(
     fluxcd.io/, else imagebot.io/), byte for byte, and commits "Updated policies: <workload>".
     A bare pattern such as '1.*' is written as glob:1.*.
     """
-    written, normalised = _written_policy(policy)
-
-    def action(chosen: manual.Target, content: bytes) -> manual.Edited:
-        names = manual.pick_containers(chosen, containers, all_containers)
-        _not_from_marker(chosen, names)
-        edits = []
-        for name in names:
-            edits += set_policy(chosen.annotations, f"tag.{name}", written)
-        check = _policy_check(chosen, {name: normalised for name in names})
-        edited = manual.edit_annotations(
-            chosen, content, edits, check, unchanged=f"already has policy {written}"
-        )
-        kind = normalised.partition(":")[0]
-        if kind not in _FLUX_V1_KINDS and any(not e.key.startswith(IMAGEBOT) for e in edits):
-            edited.notes.append(
-                f"{normalised} is an imagebot policy: Flux v1 does not understand it, so "
-                "only imagebot should automate this workload"
-            )
-        return edited
-
-    request.run(action_name="policy", subject=_SUBJECT, action=action)
+    if all_containers and containers:
+        raise click.UsageError("give --container or --all-containers, not both")
+    request.perform(actions.policy_set(policy, containers, every=all_containers))
 
 
 @click.command(name="unset")
@@ -148,18 +67,6 @@ def unset_command(
 
     An automated container without a policy follows glob:* (Flux v1's default).
     """
-
-    def action(chosen: manual.Target, content: bytes) -> manual.Edited:
-        names = manual.pick_containers(chosen, containers, all_containers)
-        _not_from_marker(chosen, names)
-        edits = []
-        for name in names:
-            edits += unset_policy(chosen.annotations, f"tag.{name}")
-        if all_containers:
-            edits += unset_policy(chosen.annotations, "tag_all")
-        check = _policy_check(chosen, dict.fromkeys(names))
-        return manual.edit_annotations(
-            chosen, content, edits, check, unchanged="has no tag policy annotation to remove"
-        )
-
-    request.run(action_name="policy", subject=_SUBJECT, action=action)
+    if all_containers and containers:
+        raise click.UsageError("give --container or --all-containers, not both")
+    request.perform(actions.policy_unset(containers, every=all_containers))

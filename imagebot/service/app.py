@@ -20,14 +20,15 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
 import httpx
+from starlette.routing import BaseRoute
 
 from imagebot.config import Config, RepositoryConfig
 from imagebot.service.hooks import HookEvent, build_receivers
-from imagebot.service.http import Endpoint
+from imagebot.service.http import Endpoint, Limits
 from imagebot.service.logs import install_redaction, log_update
 from imagebot.service.metrics import Metrics
 from imagebot.service.notify import Notifier
@@ -47,7 +48,8 @@ log = logging.getLogger(__name__)
 
 class Service:
     """One running bot. ``start()``/``stop()`` for embedding and tests, ``run_forever()``
-    for the command line."""
+    for the command line. *routes* are served on the service's port after the built-in
+    ones (the mount point: see :mod:`imagebot.service.http`)."""
 
     def __init__(
         self,
@@ -62,6 +64,7 @@ class Service:
         environ: Mapping[str, str] = os.environ,
         scan_workers_per_host: int = 2,
         cycle_workers: int = 4,
+        routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.config = config
         settings = config.service
@@ -100,6 +103,12 @@ class Service:
             readiness=self.readiness,
             max_body_bytes=settings.max_body_bytes,
             accepting=lambda: not self._stopping.is_set(),
+            limits=Limits(
+                max_connections=settings.max_connections,
+                request_timeout=float(settings.request_timeout),
+            ),
+            replay_window=float(settings.webhook_replay_window),
+            routes=routes,
         )
         self._notify_pool = WorkerPool("imagebot-notify", 1)
 

@@ -24,7 +24,31 @@ quay         ``?token=`` in the webhook URL                     repository push 
 
 Tokens are compared in constant time. A token may also be given as ``Authorization: Bearer
 <secret>`` to the header-based receivers, and as ``X-Imagebot-Token`` / ``?token=`` to the
-generic one. Missing credentials are 401, wrong ones 403.
+generic one. Missing credentials are 401, wrong ones 403. Tokens (in headers or the URL) are
+checked before the body is read (:meth:`Receiver.preauthenticate`); an HMAC needs the body.
+
+**Replays.** Where the sender identifies a delivery or says when it sent it, a request seen
+before within the replay window (``service.webhook_replay_window``), or sent longer ago than
+that, is refused with 409 (:class:`ReplayGuard`, after authentication, so nobody can burn a
+sender's ids):
+
+============ =============================================================================
+type         what identifies a delivery
+============ =============================================================================
+github       the signature (the HMAC of the body: a replay cannot change it), and
+             ``X-GitHub-Delivery``
+generic      ``X-Imagebot-Delivery``, or ``"delivery"`` / ``"timestamp"`` (Unix seconds)
+             in the (signed) body
+gitlab       the event ids of the envelope (``events[].id``), ``events[].timestamp``;
+             ``X-Gitlab-Event-UUID`` when sent
+distribution the event ids and timestamps, as gitlab
+harbor       ``occur_at`` (Unix seconds) with the body's digest
+dockerhub    ``callback_url`` (one per delivery) and ``push_data.pushed_at``
+quay         nothing: Quay sends neither (the token in the URL is the only check)
+============ =============================================================================
+
+A payload whose fields have the wrong type is refused with 400 naming the field, never an
+internal error.
 """
 
 from __future__ import annotations
@@ -33,8 +57,12 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -85,13 +113,77 @@ class HookRequest:
         return values[0] if values else None
 
 
-class HookRejected(Exception):
-    """The request is refused with HTTP *status* (400, 401, 403); *reason* is safe to show."""
+_KINDS = {
+    400: "malformed",
+    401: "unauthenticated",
+    403: "forbidden",
+    409: "replay",
+    413: "too_large",
+}
 
-    def __init__(self, status: int, reason: str) -> None:
+
+class HookRejected(Exception):
+    """The request is refused with HTTP *status* (400, 401, 403, 409, 413); *reason* is safe
+    to show; *kind* labels it in metrics (malformed, unauthenticated, forbidden, replay,
+    too_large)."""
+
+    def __init__(self, status: int, reason: str, *, kind: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.kind = kind or _KINDS.get(status, str(status))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What identifies one delivery: *keys* (any one seen before means a replay) and the
+    time the sender says it sent it (Unix seconds), when it says."""
+
+    keys: tuple[str, ...] = ()
+    sent_at: float | None = None
+
+
+class ReplayGuard:
+    """Remembers deliveries for *window* seconds (at most *max_entries*, oldest dropped).
+
+    A delivery is a replay when one of its keys was seen within the window, or when the
+    sender dated it more than *window* seconds ago (or ahead): once its keys are forgotten,
+    the date is what still tells a replay from a first delivery. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        window: float = 600.0,
+        *,
+        max_entries: int = 100_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.window = window
+        self.max_entries = max_entries
+        self._clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, receiver: str, delivery: Delivery) -> None:
+        """Record *delivery*, or raise :class:`HookRejected` (409) for a replay."""
+        now = self._clock()
+        if delivery.sent_at is not None and abs(now - delivery.sent_at) > self.window:
+            age = now - delivery.sent_at
+            when = f"{age:.0f}s ago" if age > 0 else f"{-age:.0f}s ahead of this clock"
+            raise HookRejected(
+                409,
+                f"delivery dated {when}, outside the {self.window:.0f}s replay window",
+            )
+        keys = [f"{receiver}\0{key}" for key in delivery.keys]
+        with self._lock:
+            while self._seen and next(iter(self._seen.values())) <= now:
+                self._seen.popitem(last=False)
+            if any(key in self._seen for key in keys):
+                raise HookRejected(409, "delivery already received (a replay)")
+            for key in keys:
+                self._seen[key] = now + self.window
+            while len(self._seen) > self.max_entries:
+                self._seen.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -114,17 +206,35 @@ class Receiver:
         self.name = name
         self._secret = secret.encode()
 
-    def handle(self, request: HookRequest) -> HookResult:
-        """Authenticate *request*, then parse it. Raises :class:`HookRejected`."""
+    def handle(self, request: HookRequest, *, replays: ReplayGuard | None = None) -> HookResult:
+        """Authenticate *request*, parse it, and refuse a replay when *replays* is given.
+        Raises :class:`HookRejected`."""
         self.authenticate(request)
         try:
             payload = json.loads(request.body)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise HookRejected(400, "body is not JSON") from None
-        return self.parse(payload, request)
+        try:
+            result = self.parse(payload, request)
+            delivery = self.delivery(payload, request)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+            # A field of an unexpected type that no check above named.
+            raise HookRejected(400, "payload: a field has an unexpected type") from None
+        if replays is not None and (delivery.keys or delivery.sent_at is not None):
+            replays.check(self.name, delivery)
+        return result
+
+    def preauthenticate(self, request: HookRequest) -> None:
+        """Check what can be checked before the body is read (*request* has no body):
+        the whole authentication for token schemes, the signature's presence for HMAC."""
+        self.authenticate(request)
 
     def authenticate(self, request: HookRequest) -> None:
         raise NotImplementedError
+
+    def delivery(self, payload: Any, request: HookRequest) -> Delivery:
+        """What identifies this delivery for replay checks (nothing, by default)."""
+        return Delivery()
 
     def parse(self, payload: Any, request: HookRequest) -> HookResult:
         raise NotImplementedError
@@ -148,10 +258,15 @@ class Receiver:
             value = value[7:].strip()
         return self._check_token(value)
 
-    def _check_signature(self, signature: str, body: bytes) -> None:
+    @staticmethod
+    def _signature_digest(signature: str) -> str:
         algorithm, _, given = signature.strip().partition("=")
         if algorithm.lower() != "sha256" or not given:
             raise HookRejected(403, "signature must be sha256=<hex>")
+        return given
+
+    def _check_signature(self, signature: str, body: bytes) -> None:
+        given = self._signature_digest(signature)
         expected = hmac.new(self._secret, body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(given.lower().encode(), expected.encode()):
             raise HookRejected(403, "wrong signature")
@@ -179,6 +294,35 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _text(obj: dict[str, Any], key: str, where: str) -> str | None:
+    """``obj[key]`` when a non-empty string, None when absent or empty; 400 naming the
+    field when it is anything else."""
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise HookRejected(400, f"payload: {where}{key} must be a string")
+    return value
+
+
+def _timestamp(value: Any) -> float | None:
+    """Unix seconds (a number) or an RFC 3339 time; None when absent or unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def _digest(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
 def _split_name_tag(text: str) -> tuple[str, str | None]:
     """``host/a/b:tag`` -> (``host/a/b``, ``tag``); a trailing ``:`` means no tag."""
     name = text.partition("@")[0]
@@ -195,11 +339,22 @@ class GitHubReceiver(Receiver):
     EVENTS = frozenset({"package", "registry_package"})
     ACTIONS = frozenset({"published", "updated"})
 
-    def authenticate(self, request: HookRequest) -> None:
+    def preauthenticate(self, request: HookRequest) -> None:
         signature = request.header("X-Hub-Signature-256")
         if not signature:
             raise HookRejected(401, "missing X-Hub-Signature-256")
-        self._check_signature(signature, request.body)
+        self._signature_digest(signature)
+
+    def authenticate(self, request: HookRequest) -> None:
+        self.preauthenticate(request)
+        self._check_signature(request.header("X-Hub-Signature-256") or "", request.body)
+
+    def delivery(self, payload: Any, request: HookRequest) -> Delivery:
+        keys = [_digest(request.body)]  # what the signature covers: a replay cannot vary it
+        delivery_id = request.header("X-GitHub-Delivery")
+        if delivery_id:
+            keys.append(f"delivery:{delivery_id}")
+        return Delivery(tuple(keys))
 
     def parse(self, payload: Any, request: HookRequest) -> HookResult:
         event = request.header("X-GitHub-Event") or ""
@@ -217,22 +372,23 @@ class GitHubReceiver(Receiver):
             for v in (
                 package.get("package_type"),
                 package.get("ecosystem"),
-                (package.get("registry") or {}).get("type"),
+                _obj(package.get("registry") or {}, "registry").get("type"),
             )
             if v
         }
         if not kinds & {"container", "docker"}:
             return HookResult(ignored="not a container package")
         version = _obj(package.get("package_version") or {}, "package_version")
-        tag_info = (version.get("container_metadata") or {}).get("tag") or {}
-        tag = _str(tag_info.get("name"))
+        metadata = _obj(version.get("container_metadata") or {}, "container_metadata")
+        tag_info = _obj(metadata.get("tag") or {}, "container_metadata.tag")
+        tag = _text(tag_info, "name", "container_metadata.tag.")
         # GitHub keeps the owner's capitals; registries only know lowercase names.
         package_url = _str(version.get("package_url"))
         if package_url:
             image, url_tag = _split_name_tag(package_url.lower())
             tag = tag or url_tag
         else:
-            owner = _str((package.get("owner") or {}).get("login"))
+            owner = _str(_obj(package.get("owner") or {}, "owner").get("login"))
             name = _str(package.get("name"))
             if not owner or not name:
                 raise HookRejected(400, "payload: package has no owner login or name")
@@ -249,6 +405,34 @@ class GenericReceiver(Receiver):
     type = "generic"
     SIGNATURE_HEADER = "X-Imagebot-Signature"
     TOKEN_HEADER = "X-Imagebot-Token"
+
+    DELIVERY_HEADER = "X-Imagebot-Delivery"
+
+    def preauthenticate(self, request: HookRequest) -> None:
+        signature = request.header(self.SIGNATURE_HEADER)
+        if signature:
+            self._signature_digest(signature)  # the HMAC itself needs the body
+            return
+        self.authenticate(request)
+
+    def delivery(self, payload: Any, request: HookRequest) -> Delivery:
+        keys: list[str] = []
+        sent_at = None
+        header = request.header(self.DELIVERY_HEADER)
+        if header:
+            keys.append(f"delivery:{header}")
+        if isinstance(payload, dict):
+            delivery_id = payload.get("delivery")
+            if delivery_id is not None and not isinstance(delivery_id, str):
+                raise HookRejected(400, 'payload: "delivery" must be a string')
+            if delivery_id:
+                keys.append(f"delivery:{delivery_id}")
+            if "timestamp" in payload:
+                sent_at = _timestamp(payload["timestamp"])
+                if sent_at is None:
+                    raise HookRejected(400, 'payload: "timestamp" must be Unix seconds')
+                keys.append(_digest(request.body))
+        return Delivery(tuple(keys), sent_at)
 
     def authenticate(self, request: HookRequest) -> None:
         signature = request.header(self.SIGNATURE_HEADER)
@@ -300,12 +484,13 @@ class DistributionReceiver(Receiver):
             item = _obj(raw, "each event")
             if item.get("action") != "push":
                 continue
-            target = item.get("target") or {}
-            tag = _str(target.get("tag"))
-            repository = _str(target.get("repository"))
+            target = _obj(item.get("target") or {}, "target")
+            tag = _text(target, "tag", "target.")
+            repository = _text(target, "repository", "target.")
+            _text(item, "id", "event ")
             if not tag or not repository:
                 continue  # a blob, or a manifest pushed by digest only
-            host = _str((item.get("request") or {}).get("host"))
+            host = _text(_obj(item.get("request") or {}, "request"), "host", "request.")
             if host is None:
                 raise HookRejected(400, "payload: push event without request.host")
             host = host.removeprefix("https://").removeprefix("http://").rstrip("/")
@@ -315,6 +500,21 @@ class DistributionReceiver(Receiver):
         if not events:
             return HookResult(ignored="no tagged manifest push")
         return HookResult(tuple(events))
+
+    def delivery(self, payload: Any, request: HookRequest) -> Delivery:
+        ids, times = [], []
+        for raw in payload.get("events") or []:
+            event_id = _str(raw.get("id"))
+            if event_id:
+                ids.append(event_id)
+            when = _timestamp(raw.get("timestamp"))
+            if when is not None:
+                times.append(when)
+        keys = ["events:" + ",".join(sorted(ids))] if ids else []
+        uuid = request.header("X-Gitlab-Event-UUID")
+        if uuid:
+            keys.append(f"delivery:{uuid}")
+        return Delivery(tuple(keys), max(times) if times else None)
 
 
 class GitLabReceiver(DistributionReceiver):
@@ -353,6 +553,12 @@ class HarborReceiver(Receiver):
                 events.append(event)
         return HookResult(tuple(events))
 
+    def delivery(self, payload: Any, request: HookRequest) -> Delivery:
+        sent_at = _timestamp(payload.get("occur_at")) if isinstance(payload, dict) else None
+        if sent_at is None:
+            return Delivery()
+        return Delivery((_digest(request.body),), sent_at)  # dated: same body = same delivery
+
 
 class DockerHubReceiver(Receiver):
     """Docker Hub repository webhooks; Docker Hub can only be given a URL, so the token
@@ -377,6 +583,15 @@ class DockerHubReceiver(Receiver):
         if tag is not None and not isinstance(tag, str):
             raise HookRejected(400, "payload: push_data.tag must be a string")
         return HookResult((self._event(f"docker.io/{name.lower()}", tag or None),))
+
+    def delivery(self, payload: Any, request: HookRequest) -> Delivery:
+        callback = _str(payload.get("callback_url"))
+        push = payload.get("push_data") or {}
+        sent_at = _timestamp(push.get("pushed_at")) if isinstance(push, dict) else None
+        keys = [f"callback:{callback}"] if callback else []
+        if sent_at is not None:
+            keys.append(_digest(request.body))
+        return Delivery(tuple(keys), sent_at)
 
 
 class QuayReceiver(Receiver):

@@ -1,39 +1,81 @@
-"""The service's single HTTP port: webhooks, metrics and health.
+"""The service's single HTTP port: webhooks, metrics and health, as one ASGI app.
 
-The standard library's ``ThreadingHTTPServer`` is enough here: a handful of routes, small
-bodies, low request rates, and no new dependency to audit. It does, however, trust clients
-more than a long-running service should, so the handler adds what it lacks: a body size
-limit checked before reading (413), a socket timeout against slow clients, and access logs
-that never print a query string (Docker Hub and Quay put the token there).
+The routes are a Starlette app (:func:`build_app`) served by uvicorn on a daemon thread with
+its own event loop (:class:`Endpoint`), so the scheduler's threads and the port never wait
+for each other. Blocking work (a store query for ``/readyz``, parsing and acting on a webhook
+body, rendering ``/metrics``) runs in Starlette's thread pool; ``/healthz`` never leaves the
+event loop.
 
 Routes::
 
-    POST /hooks/<receiver>   202 accepted | 200 ignored | 400 | 401 | 403 | 404 | 411 | 413 | 503
+    POST /hooks/<receiver>   202 accepted | 200 ignored | 400 | 401 | 403 | 404 | 409 | 411
+                             | 413 | 503
     GET  /metrics            Prometheus text format
     GET  /healthz            200 while the process serves requests
     GET  /readyz             200 when config loaded, store open and first sync done, else 503
+
+**Mount point.** Other parts of imagebot (the Deploy view in ``imagebot/web/``) add their
+routes with ``Endpoint(..., routes=[Mount("/ui", app=web_app)])`` (or
+``build_app(endpoint, routes=...)``). They come after the built-in routes, so they can never
+shadow ``/hooks/``, ``/metrics``, ``/healthz`` or ``/readyz``; a mounted Starlette app keeps
+its own middleware and exception handlers. The connection limits below hold for them too.
+
+**Limits.** Every byte from a client is hostile, so the port holds under slow and many
+clients. Per connection, below any route (:class:`_GuardedProtocol`, a uvicorn h11 protocol):
+
+* a *request deadline*: a request's headers and body must arrive within
+  ``service.request_timeout`` of the connection opening (or of the previous response on a
+  kept-alive connection), however steadily the bytes trickle; else 408 and the connection is
+  closed (uvicorn's own timeouts restart at every byte, so a slowloris client would never
+  hit them);
+* a *connection cap*: at ``service.max_connections`` open connections, a new connection
+  evicts the one that has waited longest for its request (a slow client, or an idle
+  kept-alive one); only when every connection is being answered is the new one refused
+  with 503. So ``/healthz`` keeps answering through a flood of slow clients;
+* request headers over 16 KiB are refused (400), idle kept-alive connections close after
+  5 s.
+
+For webhooks, the endpoint reads no body before it knows it wants it: a ``Content-Length``
+is required (411), at most ``service.max_body_bytes`` (413), and credentials that travel in
+headers or the URL (tokens) are checked before the first body byte is read; HMAC-signed
+schemes need the body, which is then size-capped and deadline-bound. Access logs never print
+a query string (Docker Hub and Quay put the token there).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Mapping
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import parse_qs
+
+import h11
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from imagebot.errors import ConfigError
-from imagebot.service.hooks import HookEvent, HookRejected, HookRequest, Receiver
+from imagebot.service.hooks import HookEvent, HookRejected, HookRequest, Receiver, ReplayGuard
 from imagebot.service.metrics import Metrics
 from imagebot.service.types import Readiness
 
 log = logging.getLogger(__name__)
 
 GET_ROUTES = ("/metrics", "/healthz", "/readyz")
+#: Methods the built-in routes take in, to answer 405 (with Allow) themselves.
+_ANY = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 HOOK_PREFIX = "/hooks/"
 
 
@@ -55,227 +97,229 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host or "0.0.0.0", number
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    endpoint: Endpoint
+@dataclass(frozen=True)
+class Limits:
+    """What one client may hold of the port (see the module docstring)."""
 
-    def __init__(self, address: tuple[str, int], endpoint: Endpoint) -> None:
-        self.endpoint = endpoint
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: object, client_address: Any) -> None:
-        # A client that vanished mid-request is not worth a traceback on stderr.
-        log.debug("connection from %s failed", client_address[0], exc_info=True)
+    max_connections: int = 100
+    request_timeout: float = 10.0
+    keep_alive: float = 5.0
+    max_header_bytes: int = 16 * 1024
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    timeout = 30  # seconds a client may take to send its request
-    server_version = "imagebot"
-    sys_version = ""
+# --- connection guard (runs on the server's event loop only) ------------------------------
 
-    # --- dispatch -------------------------------------------------------------------
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
+class _Guard:
+    """The open connections of one server, oldest first, and what closes them."""
 
-    def do_HEAD(self) -> None:
-        self._dispatch("HEAD")
+    def __init__(self, limits: Limits, count: Callable[[str], None]) -> None:
+        self.limits = limits
+        self.count = count
+        self.open: dict[_GuardedProtocol, None] = {}
 
-    def do_POST(self) -> None:
-        self._dispatch("POST")
+    def longest_waiting(self) -> _GuardedProtocol | None:
+        waiting = [c for c in self.open if c.waiting_since is not None]
+        return min(waiting, key=lambda c: c.waiting_since or 0.0) if waiting else None
 
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
 
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
+class _GuardedProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a request deadline and a connection cap."""
 
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
+    def __init__(self, *args: Any, guard: _Guard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+        self.waiting_since: float | None = None  # waiting for (part of) a request since
+        self._deadline: asyncio.TimerHandle | None = None
 
-    def do_OPTIONS(self) -> None:
-        self._dispatch("OPTIONS")
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        guard = self.guard
+        if len(guard.open) >= guard.limits.max_connections:
+            victim = guard.longest_waiting()
+            if victim is None:
+                guard.count("over_capacity")
+                self.refuse(503, b"Service Unavailable")
+                return
+            guard.count("evicted")
+            victim.refuse(503, b"Service Unavailable")
+        guard.open[self] = None
+        self._arm()
 
-    def _dispatch(self, method: str) -> None:
-        endpoint = self.server.endpoint
-        path = urlsplit(self.path).path
-        try:
-            if path.startswith(HOOK_PREFIX):
-                name = path[len(HOOK_PREFIX) :]
-                if name not in endpoint.receivers:
-                    self._drain()
-                    return self._reply(404, {"error": "no such webhook receiver"})
-                if method != "POST":
-                    self._drain()
-                    return self._reply(405, {"error": "use POST"}, allow="POST")
-                return self._hook(name)
-            if path in GET_ROUTES:
-                if method not in ("GET", "HEAD"):
-                    self._drain()
-                    return self._reply(405, {"error": "use GET"}, allow="GET, HEAD")
-                return self._get(path)
-            self._drain()
-            return self._reply(404, {"error": "not found"})
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self.guard.open.pop(self, None)
+        super().connection_lost(exc)
 
-    # --- routes ---------------------------------------------------------------------
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE):
+            self._disarm()  # the whole request is in: the app takes its time
 
-    def _get(self, path: str) -> None:
-        endpoint = self.server.endpoint
-        if path == "/healthz":
-            return self._reply(200, {"status": "ok"})
-        if path == "/readyz":
-            state = endpoint.readiness()
-            body = {
-                "ready": state.ready,
-                "checks": {
-                    "config_loaded": state.config_loaded,
-                    "store_open": state.store_open,
-                    "first_sync_done": state.first_sync_done,
-                },
-            }
-            if state.stopping:
-                body["stopping"] = True
-            if state.details:
-                body["details"] = state.details
-            return self._reply(200 if state.ready else 503, body)
-        payload = endpoint.metrics.render()
-        return self._send(200, payload, endpoint.metrics.content_type)
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing():
+            self._disarm()
+        elif self.conn.their_state not in (h11.DONE, h11.MUST_CLOSE) and self._deadline is None:
+            self._arm()  # the next request on this connection has its own deadline
 
-    def _hook(self, name: str) -> None:
-        endpoint = self.server.endpoint
-        code = self._hook_code(name)
-        endpoint.metrics.webhook(name, code)
+    def _arm(self) -> None:
+        self._disarm()
+        self.waiting_since = self.loop.time()
+        self._deadline = self.loop.call_later(self.guard.limits.request_timeout, self._expire)
 
-    def _hook_code(self, name: str) -> int:
-        endpoint = self.server.endpoint
-        if not endpoint.accepting():
-            self._drain()
-            self._reply(503, {"error": "shutting down"}, retry_after="30")
-            return 503
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
-            self._reply(411, {"error": "send a Content-Length, not a chunked body"})
-            return 411
-        length_text = self.headers.get("Content-Length")
-        try:
-            length = int(length_text) if length_text is not None else -1
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._reply(411, {"error": "Content-Length required"})
-            return 411
-        if length > endpoint.max_body_bytes:
-            # Not reading a large body: answer and close the connection instead.
-            self.close_connection = True
-            self._reply(413, {"error": f"body larger than {endpoint.max_body_bytes} bytes"})
-            return 413
-        body = self.rfile.read(length)
-        if len(body) != length:
-            self.close_connection = True
-            return 400
-        request = HookRequest(
-            body=body, headers=self.headers, query=parse_qs(urlsplit(self.path).query)
-        )
-        receiver = endpoint.receivers[name]
-        try:
-            result = receiver.handle(request)
-        except HookRejected as exc:
-            log.warning(
-                "webhook %s: refused %s request from %s: %s",
-                name,
-                receiver.type,
-                self.client_address[0],
-                exc.reason,
-                extra={"receiver": name, "status": exc.status},
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self.waiting_since = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing() or self.conn.their_state in (h11.DONE, h11.MUST_CLOSE):
+            return
+        self.guard.count("deadline")
+        self.refuse(408, b"Request Timeout")
+
+    def refuse(self, status: int, phrase: bytes) -> None:
+        """Answer *status* unless a response is under way, and close."""
+        self._disarm()
+        self.guard.open.pop(self, None)
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is None or not cycle.response_started:
+            self.transport.write(
+                b"HTTP/1.1 %d %s\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                % (status, phrase)
             )
-            self._reply(exc.status, {"error": exc.reason})
-            return exc.status
-        if not result.events:
-            log.info("webhook %s: nothing to do (%s)", name, result.ignored)
-            self._reply(200, {"ignored": result.ignored})
-            return 200
-        events = list(result.events)
-        log.info(
-            "webhook %s: %s",
-            name,
-            ", ".join(f"{e.image}:{e.tag}" if e.tag else e.image for e in events),
-            extra={"receiver": name, "images": [e.image for e in events]},
-        )
-        try:
-            matched = endpoint.on_event(events)
-        except Exception:
-            log.exception("webhook %s: could not act on the event", name)
-            self._reply(500, {"error": "internal error"})
-            return 500
-        answer: dict[str, Any] = {"accepted": [{"image": e.image, "tag": e.tag} for e in events]}
-        if isinstance(matched, list):
-            answer["matched"] = matched  # the images some repository uses
-        self._reply(202, answer)
-        return 202
+        self.transport.close()
 
-    # --- plumbing -------------------------------------------------------------------
 
-    def _drain(self) -> None:
-        """Read a small unread body so a kept-alive connection stays in sync; else close."""
-        length_text = self.headers.get("Content-Length")
-        try:
-            length = int(length_text) if length_text else 0
-        except ValueError:
-            length = -1
-        if 0 < length <= 65536:
-            self.rfile.read(length)
-        elif length != 0 or "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
+# --- the app ---------------------------------------------------------------------------
 
-    def _reply(self, code: int, data: Any, *, allow: str | None = None, **headers: str) -> None:
-        body = (json.dumps(data) + "\n").encode()
-        extra = dict(headers)
-        if allow:
-            extra["allow"] = allow
-        self._send(code, body, "application/json", extra)
 
-    def _send(
-        self,
-        code: int,
-        body: bytes,
-        content_type: str,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self.send_response(code, HTTPStatus(code).phrase)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        for key, value in (headers or {}).items():
-            self.send_header(key.replace("_", "-").title(), value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+def _json(code: int, data: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        (json.dumps(data) + "\n").encode(),
+        status_code=code,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = urlsplit(self.path).path  # never the query: tokens travel there
-        log.debug(
-            "%s %s %s %s",
-            self.client_address[0],
-            self.command,
-            path,
-            code,
-            extra={"http_method": self.command, "http_path": path, "http_status": code},
+
+def _method_not_allowed(allow: str, error: str) -> Response:
+    return _json(405, {"error": error}, {"Allow": allow})
+
+
+def build_app(endpoint: Endpoint, routes: Sequence[BaseRoute] = ()) -> ASGIApp:
+    """The ASGI app of *endpoint*: the built-in routes, then *routes* (the mount point)."""
+
+    async def healthz(request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return _method_not_allowed("GET, HEAD", "use GET")
+        return _json(200, {"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return _method_not_allowed("GET, HEAD", "use GET")
+        state = await run_in_threadpool(endpoint.readiness)
+        body: dict[str, Any] = {
+            "ready": state.ready,
+            "checks": {
+                "config_loaded": state.config_loaded,
+                "store_open": state.store_open,
+                "first_sync_done": state.first_sync_done,
+            },
+        }
+        if state.stopping:
+            body["stopping"] = True
+        if state.details:
+            body["details"] = state.details
+        return _json(200 if state.ready else 503, body)
+
+    async def metrics(request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return _method_not_allowed("GET, HEAD", "use GET")
+        payload = await run_in_threadpool(endpoint.metrics.render)
+        return Response(
+            payload,
+            media_type=endpoint.metrics.content_type,
+            headers={"Cache-Control": "no-store"},
         )
 
-    def log_error(self, format: str, *args: Any) -> None:
-        # Called with the raw request line for malformed requests; keep it out of the logs.
-        log.debug("bad HTTP request from %s", self.client_address[0])
+    async def hook(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in endpoint.receivers:
+            return _json(404, {"error": "no such webhook receiver"})
+        if request.method != "POST":
+            return _method_not_allowed("POST", "use POST")
+        response = await endpoint.hook(name, request)
+        endpoint.metrics.webhook(name, response.status_code)
+        return response
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _json(404, {"error": "not found"})
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=_ANY),
+            Route("/readyz", readyz, methods=_ANY),
+            Route("/metrics", metrics, methods=_ANY),
+            Route(HOOK_PREFIX + "{name}", hook, methods=_ANY),
+            *routes,
+        ],
+        exception_handlers={404: not_found},
+    )
+    return _Front(app, endpoint.limits.max_header_bytes)
+
+
+class _Front:
+    """Before any route: refuse oversized request heads (431; h11 only bounds a head still
+    arriving), and log method, path (never the query: tokens travel there) and status at
+    debug level."""
+
+    def __init__(self, app: ASGIApp, max_header_bytes: int) -> None:
+        self.app = app
+        self.max_header_bytes = max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+        if size > self.max_header_bytes:
+            await _json(431, {"error": "request headers too large"}, {"Connection": "close"})(
+                scope, receive, send
+            )
+            return
+        status: list[int] = []
+
+        async def record(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            client = scope.get("client") or ("-", 0)
+            log.debug(
+                "%s %s %s %s",
+                client[0],
+                scope["method"],
+                scope["path"],
+                status[0] if status else "-",
+                extra={
+                    "http_method": scope["method"],
+                    "http_path": scope["path"],
+                    "http_status": status[0] if status else None,
+                },
+            )
+
+
+# --- the endpoint ----------------------------------------------------------------------
 
 
 class Endpoint:
@@ -291,6 +335,9 @@ class Endpoint:
         readiness: Callable[[], Readiness],
         max_body_bytes: int = 1 << 20,
         accepting: Callable[[], bool] = lambda: True,
+        limits: Limits | None = None,
+        replay_window: float | None = 600.0,
+        routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.listen = listen
         self.receivers = dict(receivers)
@@ -299,31 +346,127 @@ class Endpoint:
         self.readiness = readiness
         self.max_body_bytes = max_body_bytes
         self.accepting = accepting
-        self._server: _Server | None = None
+        self.limits = limits or Limits()
+        self.replays = ReplayGuard(replay_window) if replay_window else None
+        self.app = build_app(self, routes)
+        self._server: uvicorn.Server | None = None
+        self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
+
+    # --- webhooks -------------------------------------------------------------------
+
+    async def hook(self, name: str, request: Request) -> Response:
+        """Everything about one webhook request but routing and counting."""
+        if not self.accepting():
+            return _json(503, {"error": "shutting down"}, {"Retry-After": "30"})
+        close = {"Connection": "close"}
+        if "chunked" in (request.headers.get("transfer-encoding") or "").lower():
+            return _json(411, {"error": "send a Content-Length, not a chunked body"}, close)
+        length_text = request.headers.get("content-length")
+        try:
+            length = int(length_text) if length_text is not None else -1
+        except ValueError:
+            length = -1
+        if length < 0:
+            return _json(411, {"error": "Content-Length required"}, close)
+        if length > self.max_body_bytes:
+            # Not reading a large body: answer and close the connection instead.
+            return _json(413, {"error": f"body larger than {self.max_body_bytes} bytes"}, close)
+        receiver = self.receivers[name]
+        query = parse_qs(request.url.query)
+        client = request.client.host if request.client else "-"
+        try:
+            # Credentials that travel outside the body are checked before reading it.
+            receiver.preauthenticate(HookRequest(b"", request.headers, query))
+            body = await _read_body(request, self.max_body_bytes)
+            hook_request = HookRequest(body, request.headers, query)
+            result = await run_in_threadpool(
+                functools.partial(receiver.handle, hook_request, replays=self.replays)
+            )
+        except HookRejected as exc:
+            log.warning(
+                "webhook %s: refused %s request from %s: %s",
+                name,
+                receiver.type,
+                client,
+                exc.reason,
+                extra={"receiver": name, "status": exc.status, "reason": exc.kind},
+            )
+            self.metrics.webhook_rejected(name, exc.kind)
+            return _json(exc.status, {"error": exc.reason})
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening any more
+        if not result.events:
+            log.info("webhook %s: nothing to do (%s)", name, result.ignored)
+            return _json(200, {"ignored": result.ignored})
+        events = list(result.events)
+        log.info(
+            "webhook %s: %s",
+            name,
+            ", ".join(f"{e.image}:{e.tag}" if e.tag else e.image for e in events),
+            extra={"receiver": name, "images": [e.image for e in events]},
+        )
+        try:
+            matched = await run_in_threadpool(self.on_event, events)
+        except Exception:
+            log.exception("webhook %s: could not act on the event", name)
+            return _json(500, {"error": "internal error"})
+        answer: dict[str, Any] = {"accepted": [{"image": e.image, "tag": e.tag} for e in events]}
+        if isinstance(matched, list):
+            answer["matched"] = matched  # the images some repository uses
+        return _json(202, answer)
+
+    # --- lifecycle ------------------------------------------------------------------
 
     def start(self) -> None:
         host, port = parse_listen(self.listen)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            self._server = _Server((host, port), self)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(1024)
         except OSError as exc:
+            sock.close()
             raise ConfigError(
                 f"cannot listen on {self.listen}: {exc.strerror or exc}", key="service.listen"
             ) from None
+        guard = _Guard(self.limits, self.metrics.connection_closed)
+        config = uvicorn.Config(
+            self.app,
+            http=cast(Any, functools.partial(_GuardedProtocol, guard=guard)),
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_keep_alive=int(self.limits.keep_alive),
+            timeout_graceful_shutdown=2,
+            h11_max_incomplete_event_size=self.limits.max_header_bytes,
+        )
+        server = uvicorn.Server(config)
+        # Logged by uvicorn per bad request: a hostile client must not flood the log.
+        logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
+        self._socket, self._server = sock, server
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            target=lambda: asyncio.run(server.serve(sockets=[sock])),
             name="imagebot-http",
             daemon=True,
         )
         self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if not server.started:
+            self.stop()
+            raise ConfigError(f"cannot serve on {self.listen}", key="service.listen")
         log.info("listening on http://%s", self.address_text)
 
     @property
     def address(self) -> tuple[str, int]:
-        if self._server is None:
+        if self._socket is None:
             raise RuntimeError("the endpoint is not started")
-        host, port = self._server.server_address[:2]
+        host, port = self._socket.getsockname()[:2]
         return str(host), int(port)
 
     @property
@@ -344,8 +487,19 @@ class Endpoint:
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._socket is not None:
+            self._socket.close()
         self._server = None
+        self._socket = None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:  # h11 holds the client to its Content-Length; belt and braces
+            raise HookRejected(413, f"body larger than {limit} bytes", kind="too_large")
+    return bytes(body)

@@ -25,6 +25,12 @@ workloads_blocked                           repository, reason    update availab
 workloads_diverged                          repository, reason    ... for longer than
                                                                   service.blocked_alert_after
 webhook_requests_total                      receiver, code        webhook requests by response
+webhook_rejected_total                      receiver, reason      refused: unauthenticated,
+                                                                  forbidden, malformed, replay,
+                                                                  too_large
+http_connections_closed_total               reason                closed by the port's limits:
+                                                                  deadline (request too slow),
+                                                                  evicted, over_capacity
 notifications_total                         repository, result    notifications sent / failed
 =========================================== ===================== ==============================
 """
@@ -122,6 +128,18 @@ class Metrics:
             "imagebot_webhook_requests", "Webhook requests by receiver and response code.",
             ["receiver", "code"], registry=reg,
         )  # fmt: skip
+        self._webhook_rejected = Counter(
+            "imagebot_webhook_rejected",
+            "Webhook requests refused, by receiver and reason (unauthenticated, forbidden, "
+            "malformed, replay, too_large).",
+            ["receiver", "reason"], registry=reg,
+        )  # fmt: skip
+        self._http_closed = Counter(
+            "imagebot_http_connections_closed",
+            "HTTP connections the port's limits closed: deadline (headers and body not in "
+            "time), evicted (a slow client, at the connection cap), over_capacity.",
+            ["reason"], registry=reg,
+        )  # fmt: skip
         self._notifications = Counter(
             "imagebot_notifications", "Notifications by repository and result (sent, failed).",
             ["repository", "result"], registry=reg,
@@ -182,6 +200,12 @@ class Metrics:
 
     def webhook(self, receiver: str, code: int) -> None:
         self._webhooks.labels(receiver, str(code)).inc()
+
+    def webhook_rejected(self, receiver: str, reason: str) -> None:
+        self._webhook_rejected.labels(receiver, reason).inc()
+
+    def connection_closed(self, reason: str) -> None:
+        self._http_closed.labels(reason).inc()
 
     def notification(self, repository: str, *, ok: bool) -> None:
         self._notifications.labels(repository, "sent" if ok else "failed").inc()

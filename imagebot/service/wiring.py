@@ -27,7 +27,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+
+from starlette.routing import BaseRoute
 
 from imagebot.config import Config, RepositoryConfig
 from imagebot.errors import ConfigError, GitError, ImagebotError, InvalidReference, LocalChanges
@@ -344,9 +346,17 @@ def _subject(exc: ImagebotError) -> str:
 
 
 @contextlib.contextmanager
-def open_service(config: Config, *, environ: Mapping[str, str] | None = None) -> Iterator[Service]:
+def open_service(
+    config: Config,
+    *,
+    environ: Mapping[str, str] | None = None,
+    routes: Sequence[BaseRoute] | Callable[[Store], Sequence[BaseRoute]] = (),
+) -> Iterator[Service]:
     """The whole bot for *config*: store, metrics, registry runner and service, closed in
-    the right order. Use ``service.run_forever()`` (or ``start``/``stop``) inside."""
+    the right order. Use ``service.run_forever()`` (or ``start``/``stop``) inside.
+
+    *routes* (or a function of the open store returning them) are served on the service's
+    port after the built-in routes: the mount point for the web pages."""
     store = Store.open(store_path(config))
     runner: Runner | None = None
     service: Service | None = None
@@ -364,6 +374,7 @@ def open_service(config: Config, *, environ: Mapping[str, str] | None = None) ->
             store_ready=wiring.store_ready,
             metrics=metrics,
             environ=os.environ if environ is None else environ,
+            routes=routes(store) if callable(routes) else routes,
         )
         yield service
     finally:
