@@ -27,6 +27,7 @@ SUMMARIES: dict[str, str] = {
     "check": "Validate every image annotation, marker and policy file, offline.",
     "completion": "Print the completion script for SHELL (bash 4.4+, zsh or fish).",
     "config": "The configuration file: its reference, and a check of one file.",
+    "demo": "Run imagebot end to end on this machine, in under a minute, without the network.",
     "deautomate": ("Deautomate WORKLOAD (namespace:kind/name): the bot leaves its images alone."),
     "explain": "Explain which tag each container of WORKLOAD gets, and why.",
     "history": "Show the image updates imagebot applied (from the state store).",
