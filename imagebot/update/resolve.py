@@ -10,6 +10,7 @@ manifest) fails for the sites concerned and is reported; every other site is sti
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -136,6 +137,8 @@ class Resolved:
     resolutions: list[Resolution] = field(default_factory=list)
     registry_errors: dict[str, RegistryError] = field(default_factory=dict)
     tag_lists: dict[str, TagList] = field(default_factory=dict)
+    #: Wall-clock seconds spent waiting for registries (tag lists, build times, digests).
+    registry_seconds: float = 0.0
 
     @property
     def updates(self) -> list[Resolution]:
@@ -186,7 +189,9 @@ async def resolve(
     if progress is not None:
         scanner = Scanner(cast(RegistryClient, _Reporting(scanner.client, meter.tick)))
     meter.start("tags", len(images))
+    started = time.perf_counter()
     scanned = await scanner.scan(images.values(), fresh=fresh)
+    out.registry_seconds += time.perf_counter() - started
     meter.finish()
     for repo, result in scanned.items():
         if isinstance(result, RegistryError):
@@ -204,11 +209,13 @@ async def resolve(
             wanted[repo].update(policy.candidates(out.tag_lists[repo].tags, res.site.tag))
     times: dict[str, dict[str, datetime | None]] = {}
     meter.start("build-times", sum(len(tags) for tags in wanted.values()))
+    started = time.perf_counter()
     for repo, wanted_tags in wanted.items():
         try:
             times[repo] = await scanner.build_times(images[repo], sorted(wanted_tags), fresh=fresh)
         except RegistryError as exc:
             out.registry_errors[repo] = exc
+    out.registry_seconds += time.perf_counter() - started
     meter.finish()
 
     # One decision per (image, policy, current tag, automated, locked): every line that
@@ -241,9 +248,11 @@ async def resolve(
         if site.policy_image is not None:
             _settle_setter(res)
 
+    started = time.perf_counter()
     await _pin_digests(
         [r for r, _, _ in work if r.status in ("update", "up-to-date")], scanner, meter
     )
+    out.registry_seconds += time.perf_counter() - started
     if not manual:
         for res in out.resolutions:
             if res.status == "update" and res.site.approve:
