@@ -23,6 +23,9 @@ BENCHMARKS: dict[str, str] = {
     "policy": "bench.policy",
     "startup": "bench.startup",
     "registry_tags": "bench.registry_tags",
+    "discovery": "bench.discovery",
+    "rewrite": "bench.rewrite",
+    "cycle": "bench.cycle",
 }
 
 
