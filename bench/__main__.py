@@ -1,22 +1,31 @@
-"""``python -m bench [NAME ...] [OPTIONS]``: run the benchmarks (all by default).
+"""``python -m bench [NAME ...] [OPTIONS]`` (``./dev bench``): run the benchmarks, all by default.
 
-Options go to every benchmark chosen, e.g. ``python -m bench registry_tags --repos 50``.
+Options go to every benchmark chosen, e.g. ``python -m bench registry_tags --repos 50``;
+``--quick`` makes each one small enough for a smoke test. Each benchmark module exposes
+``rows(argv) -> list[Row]`` (see :mod:`bench.common`) and ``main(argv)`` to run it alone
+(``python -m bench.policy``); add one by listing its module in :data:`BENCHMARKS`.
 
-Each benchmark module exposes ``main(argv)``; add one by adding it to :data:`BENCHMARKS`.
+The table of every row is printed, and written to ``bench/results.md`` when every benchmark
+ran at full size (no names, no ``--quick``), so the file always shows one complete run. The
+exit status is 1 when a benchmark failed or a row missed its target.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable
+import traceback
 
-from bench import cycle, discovery, registry_tags, rewrite
+from bench.common import RESULTS, Row, table, write_results
 
-BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
-    "registry_tags": registry_tags.main,
-    "discovery": discovery.main,
-    "rewrite": rewrite.main,
-    "cycle": cycle.main,
+#: Benchmark name -> module (each with ``rows(argv)``), in the order the table shows them.
+BENCHMARKS: dict[str, str] = {
+    "policy": "bench.policy",
+    "startup": "bench.startup",
+    "registry_tags": "bench.registry_tags",
+    "discovery": "bench.discovery",
+    "rewrite": "bench.rewrite",
+    "cycle": "bench.cycle",
 }
 
 
@@ -27,11 +36,25 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
         return 2
-    status = 0
+    collected: list[Row] = []
+    broken: list[str] = []
     for name in names:
-        print(f"== {name}")
-        status = max(status, BENCHMARKS[name](options))
-    return status
+        print(f"== {name}", flush=True)
+        try:
+            rows = importlib.import_module(BENCHMARKS[name]).rows(options)
+        except Exception:
+            traceback.print_exc()
+            broken.append(name)
+            continue
+        print(table(rows), flush=True)
+        collected += rows
+    if names == list(BENCHMARKS) and "--quick" not in options and not broken:
+        write_results(collected)
+        print(f"== all benchmarks: written to {RESULTS}\n\n{table(collected)}", end="")
+    missed = [row.case for row in collected if row.within_target is False]
+    if missed:
+        print(f"missed the target: {', '.join(missed)}")
+    return 1 if broken or missed else 0
 
 
 if __name__ == "__main__":

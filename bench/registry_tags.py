@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.common import Row, peak_rss_mb
 from imagebot.config import parse_config
 from imagebot.reference import ImageReference
 from imagebot.registry import RegistryClient, Scanner, TagList
@@ -60,9 +61,15 @@ def _push_all(registry, names: list[str], tags: int) -> None:
             future.result()
 
 
-async def _scanner(host: str, names: list[str]) -> tuple[float, int, dict[str, list[str]]]:
+async def _scanner(
+    host: str, names: list[str], defaults: bool = False
+) -> tuple[float, int, dict[str, list[str]]]:
+    """The scanner with this host's limits set to the floor's concurrency, or (*defaults*)
+    with the config a user starts with: nothing said about the registry."""
     config = parse_config(
-        f"tag_cache_ttl: 0\nregistries: {{'{host}': "
+        "tag_cache_ttl: 0\n"
+        if defaults
+        else f"tag_cache_ttl: 0\nregistries: {{'{host}': "
         f"{{rate_limit: 100000, max_concurrency: {CONCURRENCY}}}}}\n"
     )
     images = [ImageReference.parse(f"{host}/{name}") for name in names]
@@ -94,8 +101,11 @@ async def _floor(host: str, names: list[str]) -> tuple[float, int, dict[str, lis
     return time.perf_counter() - start, len(names), dict(pairs)
 
 
-def measure(repositories: int = 200, tags: int = 10, rounds: int = 3) -> Result:
-    """Start a registry, push, then time both clients *rounds* times (median wins)."""
+def measure(
+    repositories: int = 200, tags: int = 10, rounds: int = 3, *, defaults: bool = False
+) -> Result:
+    """Start a registry, push, then time both clients *rounds* times (median wins); with
+    *defaults* the scanner runs on the default configuration."""
     from tests.harness import start_registry
 
     with (
@@ -107,7 +117,9 @@ def measure(repositories: int = 200, tags: int = 10, rounds: int = 3) -> Result:
         scanner_times, floor_times = [], []
         scanner_requests = floor_requests = 0
         for _ in range(rounds):
-            s_time, scanner_requests, s_lists = asyncio.run(_scanner(registry.host, names))
+            s_time, scanner_requests, s_lists = asyncio.run(
+                _scanner(registry.host, names, defaults)
+            )
             f_time, floor_requests, f_lists = asyncio.run(_floor(registry.host, names))
             if s_lists != f_lists:
                 raise RuntimeError("the scanner and the floor saw different tag lists")
@@ -122,7 +134,7 @@ def measure(repositories: int = 200, tags: int = 10, rounds: int = 3) -> Result:
     )
 
 
-def main(argv: list[str]) -> int:
+def _options(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench registry_tags")
     parser.add_argument("--repos", type=int, default=200)
     parser.add_argument("--tags", type=int, default=10)
@@ -131,8 +143,33 @@ def main(argv: list[str]) -> int:
     args, _ = parser.parse_known_args(argv)
     if args.quick:
         args.repos, args.rounds = 5, 1
-    result = measure(args.repos, args.tags, args.rounds)
-    print(result.report())
+    return args
+
+
+def rows(argv: list[str]) -> list[Row]:
+    """Tag lists from a loopback registry with its limits configured, and with the default
+    configuration (where a loopback registry must not be throttled)."""
+    args = _options(argv)
+    out = []
+    for defaults in (False, True):
+        result = measure(args.repos, args.tags, args.rounds, defaults=defaults)
+        out.append(
+            Row(
+                "registry: tag lists" + (", default config" if defaults else ""),
+                f"{result.repositories} repos",
+                result.scanner_seconds,
+                result.floor_seconds,
+                None,
+                peak_rss_mb(),
+                note=f"{result.request_ratio:.2f}x the floor's requests; loopback registry",
+            )
+        )
+    return out
+
+
+def main(argv: list[str]) -> int:
+    args = _options(argv)
+    print(measure(args.repos, args.tags, args.rounds).report())
     return 0
 
 

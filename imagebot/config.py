@@ -102,11 +102,13 @@ class RegistryConfig:
     )
     rate_limit: float | None = doc(
         "Requests per second to this host (the mirror's host when a mirror is set). "
-        "Default: 2 for docker.io, 10 elsewhere.",
+        "Default: 2 for docker.io; no cap for a host configured here or on loopback or a "
+        "private network; 10 for other hosts.",
         default=None,
     )
     max_concurrency: int | None = doc(
-        "Requests in flight at once to this host. Default: 4.", default=None
+        "Requests in flight at once to this host. Default: 4 (8 on loopback or a private network).",
+        default=None,
     )
     interval: Duration | None = doc(
         "How often the service polls this registry's images (default: service.interval).",

@@ -141,3 +141,7 @@ class ForgeError(ImagebotError):
         super().__init__(message, hint=hint)
         #: HTTP status of the failed call, None for transport failures.
         self.status = status
+
+
+class StoreError(ImagebotError):
+    """The state store cannot be opened or is from a newer imagebot (``imagebot.store``)."""

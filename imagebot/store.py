@@ -23,13 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from imagebot.config import Config
-from imagebot.errors import ImagebotError
+from imagebot.errors import ImagebotError, StoreError
 
 BUSY_TIMEOUT_MS = 10_000
-
-
-class StoreError(ImagebotError):
-    """The state store cannot be opened or is from a newer imagebot."""
 
 
 @dataclass(frozen=True)

@@ -13,27 +13,30 @@ is one line on stderr), 2 the policy, filter, extract template or an argument is
 
 ``imagebot policy set WORKLOAD POLICY [--container C | --all-containers]`` and ``imagebot
 policy unset WORKLOAD ...`` write a workload's tag policy annotations, like ``fluxctl policy
---tag``, and commit (see :mod:`imagebot.cli.manual`).
+--tag``, and commit: they live in :mod:`imagebot.cli.policy_edit`, imported only when used,
+so ``policy test`` loads the policy engine and nothing else of imagebot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 import click
 
-from imagebot.cli import manual
-from imagebot.cli.common import ImagebotGroup, complete_container, output_option, print_json
-from imagebot.operations import actions
+from imagebot.cli.common import output_option, print_json
+from imagebot.cli.lazy import LazyGroup
 from imagebot.policy import Candidate, Decision, decide, parse_policy
 from imagebot.reference import is_valid_tag, validate_tag_message
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-@click.group(name="policy", cls=ImagebotGroup)
+@click.group(
+    name="policy",
+    cls=LazyGroup,
+    lazy={
+        "set": "imagebot.cli.policy_edit:set_command",
+        "unset": "imagebot.cli.policy_edit:unset_command",
+    },
+)
 def command() -> None:
     """Work with tag policies (semver, glob, regex, alphabetical, numerical, newest-build)."""
 
@@ -108,7 +111,7 @@ def test_command(
             raise click.BadParameter(validate_tag_message(current_tag), param_hint="--current")
         if all(c.tag != current_tag for c in candidates) or current_candidate.created:
             candidates.append(current_candidate)
-    decision = decide(parsed, candidates, current_tag)
+    decision = decide(parsed, candidates, current_tag, explain=explain or output == "json")
     if explain:
         _explain(parsed.describe(), decision)
     if output == "json":
@@ -132,59 +135,3 @@ def _explain(policy: str, decision: Decision) -> None:
             f"  {state:<8} {verdict.tag:<{width}}  {verdict.category}: {verdict.reason}", err=True
         )
     click.echo(f"decision: {decision.reason}", err=True)
-
-
-# --- fluxctl policy: writing a workload's tag policy -----------------------------------------
-
-
-def _containers_option(all_help: str) -> Callable[[F], F]:
-    """``--container`` (repeatable) and ``--all-containers``, as policy set and unset take them."""
-
-    def decorate(func: F) -> F:
-        func = click.option("--all-containers", is_flag=True, help=all_help)(func)
-        return click.option(
-            "-c",
-            "--container",
-            "containers",
-            multiple=True,
-            metavar="NAME",
-            shell_complete=complete_container,
-            help="The container (repeatable); not needed when the workload has only one.",
-        )(func)
-
-    return decorate
-
-
-@command.command(name="set")
-@manual.workload_argument
-@click.argument("policy")
-@_containers_option("Every container of the workload.")
-@manual.workload_options()
-def set_command(
-    request: manual.Request, policy: str, containers: tuple[str, ...], all_containers: bool
-) -> None:
-    """Set the tag POLICY of WORKLOAD's containers (like fluxctl policy --tag).
-
-    Writes the tag.<container> annotation under the workload's own prefix (fluxcd.io/ stays
-    fluxcd.io/, else imagebot.io/), byte for byte, and commits "Updated policies: <workload>".
-    A bare pattern such as '1.*' is written as glob:1.*.
-    """
-    if all_containers and containers:
-        raise click.UsageError("give --container or --all-containers, not both")
-    request.perform(actions.policy_set(policy, containers, every=all_containers))
-
-
-@command.command(name="unset")
-@manual.workload_argument
-@_containers_option("Every container, and Flux v1's tag_all annotation too.")
-@manual.workload_options()
-def unset_command(
-    request: manual.Request, containers: tuple[str, ...], all_containers: bool
-) -> None:
-    """Remove the tag policy of WORKLOAD's containers (like fluxctl policy --tag c='*').
-
-    An automated container without a policy follows glob:* (Flux v1's default).
-    """
-    if all_containers and containers:
-        raise click.UsageError("give --container or --all-containers, not both")
-    request.perform(actions.policy_unset(containers, every=all_containers))

@@ -34,6 +34,7 @@ from imagebot.errors import (
     PolicyError,
     RateLimited,
     RegistryError,
+    StoreError,
     Unauthorized,
     Unreachable,
 )
@@ -53,14 +54,25 @@ from imagebot.operations.workloads import (
 from imagebot.operations.workloads import (
     workload_forms,
 )
-from imagebot.store import StoreError
-from imagebot.store import optional_store as optional_store
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.table import Table
 
     from imagebot.manifests import ImageSite
+    from imagebot.store import optional_store as optional_store
+
+
+def __getattr__(name: str) -> Any:
+    """``optional_store`` is re-exported from :mod:`imagebot.store` when first asked for:
+    importing the store (sqlite3, the config schema) here would slow every command's start-up
+    (see :mod:`imagebot.cli.lazy`)."""
+    if name == "optional_store":
+        from imagebot.store import optional_store
+
+        return optional_store
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -173,7 +173,9 @@ def explain(
     registries through *runner* (the service's shared one) or a runner of its own."""
     if runner is not None:
         resolved = runner.run(
-            resolve(sites, runner.scanner, manual=True, fresh=fresh, progress=progress)
+            resolve(
+                sites, runner.scanner, manual=True, fresh=fresh, progress=progress, explain=True
+            )
         )
         return runner.run(_details(runner.client, resolved, everything=everything))
     with optional_store(config) as store, Runner(config, store) as own:

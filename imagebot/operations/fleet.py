@@ -357,7 +357,7 @@ def refresh(config: Config, repo: RepositoryConfig, runner: Runner, store: Store
         if ws.kind == "clone":
             ws.sync()
         found = read_checkout(ws.root, repo)
-    resolved = runner.run(resolve(found.sites, runner.scanner, manual=True))
+    resolved = runner.run(resolve(found.sites, runner.scanner, manual=True, explain=True))
     runner.run(_read_build_times(runner, resolved.resolutions, store))
     rows = rows_from(repo.display_name, resolved.resolutions, store)
     save(store, repo.display_name, rows)

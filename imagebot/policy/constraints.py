@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from imagebot.errors import PolicyError
 from imagebot.policy.versions import Version, prerelease_valid
@@ -144,8 +145,51 @@ class Comparator:
                 return True
         return cmp != 0
 
+    def bounds(self) -> tuple[Core, Core]:
+        """Inclusive bounds on ``(major, minor, patch)`` of every version this term accepts.
+
+        A necessary condition only (``!=`` and a wildcard major bound nothing, a prerelease
+        of the upper bound falls inside), so a version outside is rejected without running
+        :meth:`accepts`; see :meth:`Constraint.may_accept`.
+        """
+        c = self.version
+        core = (c.major, c.minor, c.patch)
+        if self.op == "!=" or (self.any_major and self.op in ("=", "~", "^", ">=", "<=")):
+            return _LOWEST, _HIGHEST
+        if self.op == "=" and not self.dirty:
+            return core, core
+        if self.op in ("=", "~"):
+            if core == (0, 0, 0) and not self.minor_dirty and not self.patch_dirty:
+                return core, _HIGHEST
+            if self.minor_dirty:
+                return core, (c.major, _INF, _INF)
+            return core, (c.major, c.minor, _INF)
+        if self.op == "^":
+            if c.major > 0 or self.minor_dirty:
+                return core, (c.major, _INF, _INF)
+            if c.minor > 0 or self.patch_dirty:
+                return core, (0, c.minor, _INF)
+            return core, (0, 0, c.patch)
+        if self.op in (">=", ">"):
+            return core, _HIGHEST
+        if self.op == "<":
+            return _LOWEST, core
+        # "<="
+        if not self.dirty:
+            return _LOWEST, core
+        if self.minor_dirty:
+            return _LOWEST, (c.major, _INF, _INF)
+        return _LOWEST, (c.major, c.minor, _INF)
+
     def __str__(self) -> str:
         return self.text
+
+
+#: ``(major, minor, patch)``; an unbounded number is ``inf``, which compares with ints.
+Core = tuple[float, float, float]
+_INF = float("inf")
+_LOWEST: Core = (0, 0, 0)
+_HIGHEST: Core = (_INF, _INF, _INF)
 
 
 def _compare(a: Version, b: Version) -> int:
@@ -189,6 +233,30 @@ class Constraint:
             ok = True
             break
         return Check(ok, blocked and not ok)
+
+    @cached_property
+    def envelope(self) -> tuple[tuple[Core, Core], ...]:
+        """Per alternative, inclusive bounds on ``(major, minor, patch)`` that every version it
+        accepts lies within (the intersection of its terms' :meth:`Comparator.bounds`)."""
+        out = []
+        for group in self.groups:
+            low, high = _LOWEST, _HIGHEST
+            for term in group:
+                term_low, term_high = term.bounds()
+                low, high = max(low, term_low), min(high, term_high)
+            if low <= high:
+                out.append((low, high))
+        return tuple(out)
+
+    @cached_property
+    def admits_prereleases(self) -> bool:
+        """False when no alternative names a prerelease: then no prerelease ever qualifies."""
+        return any(term.names_prerelease for group in self.groups for term in group)
+
+    def may_accept(self, core: Core) -> bool:
+        """False when no version with this ``(major, minor, patch)`` can satisfy the
+        constraint: a cheap screen before :meth:`check`, never a substitute for it."""
+        return any(low <= core <= high for low, high in self.envelope)
 
     def __contains__(self, v: object) -> bool:
         return isinstance(v, Version) and self.check(v).ok

@@ -21,9 +21,10 @@ never changes, whatever the policy says (the decision still tells what it would 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 from imagebot.errors import PolicyError
@@ -253,13 +254,23 @@ def decide(
     *,
     automated: bool = True,
     locked: bool = False,
+    explain: bool = True,
 ) -> Decision:
     """Choose the tag a workload on *current* should run, from the registry's *candidates*.
 
     Pure and deterministic: the order of *candidates* never changes the answer. A tag listed
     twice counts once, with its newest known build time.
+
+    With *explain* every tag gets a :class:`Verdict` (``imagebot explain``, ``policy test
+    --explain``). Without it only the tags the answer is about get one (the selected tag,
+    the current one, and the best candidate when the current tag stays): the tag, reason and
+    those verdicts are exactly what *explain* gives, at the cost of one pass over the tags
+    (see :func:`_top`) instead of screening, ranking and sorting all of them. When nothing
+    qualifies the full path runs, since the reason counts every rejection.
     """
-    decision = _decide(policy, _unique(candidates), current)
+    decision = None if explain else _top(policy, candidates, current)
+    if decision is None:
+        decision = _decide(policy, _unique(candidates), current)
     if locked or not automated:
         why = "locked" if locked else "automation is off"
         would = f"; the policy would choose {decision.tag}" if decision.changed else ""
@@ -307,13 +318,117 @@ def _decide(policy: Policy, candidates: list[Candidate], current: str | None) ->
         else:
             qualifying.append(_Ranked(item.subject, rank))
     qualifying.sort(key=lambda r: r.key, reverse=True)
-    verdicts = {tag: Verdict(tag, False, why.reason, why.category) for tag, why in rejected.items()}
     if not qualifying:
+        verdicts = {t: Verdict(t, False, why.reason, why.category) for t, why in rejected.items()}
         reason = _nothing_qualifies(policy, rejected, current)
         return Decision(None, current, False, reason, _ordered(verdicts, []))
-
-    best = qualifying[0]
     current_rank = _current_rank(policy, family, candidates, current)
+    return _conclude(policy, qualifying, rejected, current, current_rank)
+
+
+def _top(policy: Policy, candidates: Sequence[Candidate], current: str | None) -> Decision | None:
+    """:func:`_decide` for the top candidate only; None when nothing qualifies.
+
+    One cheap pass gives every tag the rule's :meth:`~Rule.fast_keys` (the primary rank of a
+    tag that may qualify); only the tags sharing the greatest key are screened in full and
+    ranked, and the next key's tags only when none of those qualifies. The current tag is
+    screened too, since the answer and its reason depend on it.
+    """
+    family = policy._family(current)
+    tags = [c.tag for c in candidates]
+    if policy.filter is None:
+        chosen, values = candidates, tags
+    else:
+        extract = policy.filter.value
+        pairs = [(c, extract(c.tag)) for c in candidates]
+        chosen = [c for c, value in pairs if value]
+        values = [value for _, value in pairs if value]
+    if policy.needs_build_times:
+        created = [
+            None if (when := c.created) is None else when if when.tzinfo is UTC else _utc(when)
+            for c in chosen
+        ]
+    else:
+        created = [None] * len(values)
+    keys = policy.rule.fast_keys(values, created, family)
+    best = _best(policy, family, chosen, keys)
+    if best is None:
+        return None
+    qualifying = [best]
+    rejected: dict[str, Rejection] = {}
+    mine = _unique([candidates[i] for i in _positions(tags, current)])
+    if mine and mine[0].tag != best.subject.tag:
+        item = policy._screen(mine[0], family)
+        rank = policy.rule.rank(item.subject, family) if item.rejection is None else None
+        if rank is None:
+            rejected[mine[0].tag] = item.rejection or Rejection("policy", "cannot be ranked")
+        else:
+            qualifying.append(_Ranked(item.subject, rank))
+            qualifying.sort(key=lambda r: r.key, reverse=True)
+    current_rank = _current_rank(policy, family, mine, current)
+    return _conclude(policy, qualifying, rejected, current, current_rank)
+
+
+def _positions(items: list[Any], wanted: object) -> list[int]:
+    """Where *wanted* is in *items* (``list.index`` runs in C: most lists hold it once)."""
+    found: list[int] = []
+    if wanted is None:
+        return found
+    start = 0
+    while True:
+        try:
+            start = items.index(wanted, start) + 1
+        except ValueError:
+            return found
+        found.append(start - 1)
+
+
+def _best(
+    policy: Policy,
+    family: FamilyContext,
+    candidates: Sequence[Candidate],
+    keys: list[Any],
+) -> _Ranked | None:
+    """The best qualifying candidate, given each one's fast key (None: cannot qualify)."""
+    levels: Iterator[list[int]] | None = None
+    while True:
+        if levels is None:
+            top = max((k for k in keys if k is not None), default=None)
+            if top is None:
+                return None
+            level = _positions(keys, top)
+        else:
+            level = next(levels, [])
+            if not level:
+                return None
+        found: list[_Ranked] = []
+        for candidate in _unique([candidates[i] for i in level]):
+            item = policy._screen(candidate, family)
+            if item.rejection is None:
+                rank = policy.rule.rank(item.subject, family)
+                if rank is not None:
+                    found.append(_Ranked(item.subject, rank))
+        if found:
+            return max(found, key=lambda r: r.key)
+        if levels is None:  # the greatest key did not qualify: walk the others in order
+            rest = sorted(
+                ((k, i) for i, k in enumerate(keys) if k is not None and k != top),
+                key=lambda pair: pair[0],
+                reverse=True,
+            )
+            levels = ([i for _, i in group] for _, group in groupby(rest, key=lambda p: p[0]))
+
+
+def _conclude(
+    policy: Policy,
+    qualifying: list[_Ranked],
+    rejected: dict[str, Rejection],
+    current: str | None,
+    current_rank: Rank | None,
+) -> Decision:
+    """The decision once *qualifying* (best first, never empty) and *rejected* are known."""
+    verdicts = {tag: Verdict(tag, False, why.reason, why.category) for tag, why in rejected.items()}
+    best = qualifying[0]
     stays = current is not None and current_rank is not None and not best.rank.above(current_rank)
     chosen = current if stays and current is not None else best.subject.tag
     verdicts.update(_rank_verdicts(policy, qualifying, chosen, current, current_rank))

@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from imagebot.policy.constraints import Constraint
 from imagebot.policy.families import FamilyContext
 from imagebot.policy.globs import compile_glob
 from imagebot.policy.goregex import compile_go
 from imagebot.policy.sorting import Desc, Rank
-from imagebot.policy.versions import Version
+from imagebot.policy.versions import VERSION_RE, Version, prerelease_rank
 from imagebot.tag import Tag, natural_key
 
 
@@ -69,6 +70,29 @@ class Rule(ABC):
     def superlative(self, best: Subject) -> str:
         """Why *best* won, completing ``"<tag> is ... under <policy>"``."""
 
+    def fast_keys(
+        self, values: Sequence[str], created: Sequence[datetime | None], family: FamilyContext
+    ) -> list[Key | None]:
+        """Per value, the ``rank(...).primary`` of one that may qualify, None for one that cannot.
+
+        The cheap first pass of :func:`~imagebot.policy.engine.decide` when only the top
+        candidate is wanted: it runs over every tag, so rules override it with checks cheaper
+        than :meth:`admit` and :meth:`rank`. It may let through a value that does not qualify
+        (the engine screens the winners in full), never turn away one that does, and must
+        give exactly the primary that :meth:`rank` gives. *created* is in UTC.
+        """
+        keys: list[Key | None] = []
+        for value, when in zip(values, created, strict=True):
+            subject = Subject(value, value, when)
+            rank = None if self.admit(subject, family) else self.rank(subject, family)
+            keys.append(None if rank is None else rank.primary)
+        return keys
+
+
+#: A rank's primary, as :meth:`Rule.fast_keys` gives it.
+Key = tuple[Any, ...]
+_RELEASE = prerelease_rank("")
+
 
 class SemverRule(Rule):
     """``semver:<constraint>``: the highest version that satisfies the constraint.
@@ -83,12 +107,26 @@ class SemverRule(Rule):
 
     def __init__(self, constraint: Constraint) -> None:
         self.constraint = constraint
+        self._last: tuple[tuple[str, str] | None, tuple[Version, str] | None] = (None, None)
 
     @property
     def text(self) -> str:
         return f"semver:{self.constraint}"
 
     def version(self, value: str, family: FamilyContext) -> tuple[Version, str] | None:
+        """*value* as a version and its variant suffix; None when it is not a version.
+
+        :meth:`admit` and :meth:`rank` ask for the same value one after the other, so the
+        last answer is kept (one tuple, swapped whole: safe to share between threads)."""
+        key = (value, family.variant)
+        last_key, last = self._last
+        if last_key == key:
+            return last
+        parsed = self._version(value, family)
+        self._last = (key, parsed)
+        return parsed
+
+    def _version(self, value: str, family: FamilyContext) -> tuple[Version, str] | None:
         if not family.variant:
             version = Version.parse(value)
             return (version, "") if version else None
@@ -128,6 +166,34 @@ class SemverRule(Rule):
     def superlative(self, best: Subject) -> str:
         return "the highest qualifying version"
 
+    def fast_keys(
+        self, values: Sequence[str], created: Sequence[datetime | None], family: FamilyContext
+    ) -> list[Key | None]:
+        if family.variant:
+            return super().fast_keys(values, created, family)
+        fullmatch = VERSION_RE.fullmatch
+        prereleases = self.constraint.admits_prereleases
+        envelope = self.constraint.envelope
+        low, high = envelope[0] if len(envelope) == 1 else (None, None)
+        may_accept = self.constraint.may_accept
+        keys: list[Key | None] = []
+        append = keys.append
+        for value in values:
+            match = fullmatch(value)
+            if match is None:
+                append(None)
+                continue
+            major, minor, patch, pre = match.group(2, 3, 4, 5)
+            if pre and not prereleases:
+                append(None)
+                continue
+            core = (int(major), int(minor) if minor else 0, int(patch) if patch else 0)
+            if not (low <= core <= high if low is not None else may_accept(core)):  # type: ignore[operator]
+                append(None)
+                continue
+            append(((*core, prerelease_rank(pre) if pre else _RELEASE), ()))
+        return keys
+
 
 class BuildTimeRule(Rule):
     """Rules that pick the newest build among what they match."""
@@ -139,6 +205,25 @@ class BuildTimeRule(Rule):
         if subject.created is not None:
             return Rank((1, subject.created), natural)
         return Rank((0, natural), natural)
+
+    #: ``fullmatch`` or ``search`` of the rule's compiled pattern; None matches everything.
+    matcher: Callable[[str], object] | None = None
+
+    def matches(self, value: str) -> bool:
+        return self.matcher is None or self.matcher(value) is not None
+
+    def fast_keys(
+        self, values: Sequence[str], created: Sequence[datetime | None], family: FamilyContext
+    ) -> list[Key | None]:
+        match = self.matcher
+        return [
+            None
+            if match is not None and match(value) is None
+            else (1, when)
+            if when is not None
+            else (0, natural_key(value))
+            for value, when in zip(values, created, strict=True)
+        ]
 
     def superlative(self, best: Subject) -> str:
         if best.created is None:
@@ -154,13 +239,14 @@ class GlobRule(BuildTimeRule):
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
         self.regex = compile_glob(pattern)
+        self.matcher = self.regex.fullmatch
 
     @property
     def text(self) -> str:
         return f"glob:{self.pattern}"
 
     def admit(self, subject: Subject, family: FamilyContext) -> Rejection | None:
-        if self.regex.fullmatch(subject.value):
+        if self.matches(subject.value):
             return None
         return Rejection("policy", f"{_quote(subject)} does not match {self.text}")
 
@@ -173,13 +259,14 @@ class RegexRule(BuildTimeRule):
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
         self.regex = compile_go(pattern, "policy regex")
+        self.matcher = self.regex.search
 
     @property
     def text(self) -> str:
         return f"regex:{self.pattern}"
 
     def admit(self, subject: Subject, family: FamilyContext) -> Rejection | None:
-        if self.regex.search(subject.value):
+        if self.matches(subject.value):
             return None
         return Rejection("policy", f"{_quote(subject)} does not match {self.text}")
 
@@ -216,6 +303,13 @@ class AlphabeticalRule(Rule):
         key = subject.value.encode()
         return Rank((key,) if self.order == "asc" else (Desc(key),))
 
+    def fast_keys(
+        self, values: Sequence[str], created: Sequence[datetime | None], family: FamilyContext
+    ) -> list[Key | None]:
+        if self.order == "asc":
+            return [(value.encode(),) for value in values]
+        return [(Desc(value.encode()),) for value in values]
+
     def superlative(self, best: Subject) -> str:
         where = "last" if self.order == "asc" else "first"
         return f"the {where} in alphabetical order"
@@ -251,6 +345,18 @@ class NumericalRule(Rule):
             return None
         number = Decimal(subject.value)
         return Rank((number,) if self.order == "asc" else (-number,))
+
+    def fast_keys(
+        self, values: Sequence[str], created: Sequence[datetime | None], family: FamilyContext
+    ) -> list[Key | None]:
+        fullmatch, sign = _NUMBER_RE.fullmatch, 1 if self.order == "asc" else -1
+        # An integer equals its Decimal and orders the same, and int() is cheaper.
+        return [
+            ((int(value) if "." not in value else Decimal(value)) * sign,)
+            if fullmatch(value)
+            else None
+            for value in values
+        ]
 
     def superlative(self, best: Subject) -> str:
         return "the highest number" if self.order == "asc" else "the lowest number"

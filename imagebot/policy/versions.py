@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_VERSION_RE = re.compile(
+VERSION_RE = re.compile(
     r"(?P<v>v?)(?P<major>[0-9]+)(?:\.(?P<minor>[0-9]+))?(?:\.(?P<patch>[0-9]+))?"
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
     r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?",
@@ -56,7 +56,7 @@ class Version:
     @classmethod
     def parse(cls, text: str) -> Version | None:
         """The version *text* spells, or None when it is not a version."""
-        match = _VERSION_RE.fullmatch(text)
+        match = VERSION_RE.fullmatch(text)
         if match is None:
             return None
         pre = match["pre"] or ""

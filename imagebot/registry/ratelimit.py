@@ -3,11 +3,26 @@
 Limits belong to the host actually contacted (a mirror when one is set), because that is
 the server whose limits we must respect. One :class:`Limiters` is shared by every request of
 a client; a long-running service may share one between clients too.
+
+Defaults (a ``registries.<host>`` entry's ``rate_limit`` / ``max_concurrency`` override them):
+
+=========================================  ===============  ==================
+contacted host                             requests/second  requests in flight
+=========================================  ===============  ==================
+Docker Hub (it publishes pull limits)      2                4
+another public host nobody configured      10               4
+a host the config names (``registries:``)  no rate cap      4
+on this machine or a private network       no rate cap      8
+(:func:`is_near`)
+=========================================  ===============  ==================
+
+A 429 still pauses every request to its host, whatever the rate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,25 +30,46 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from imagebot.config import Config
+from imagebot.registry.endpoints import host_name
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
 DOCKER_HUB_HOSTS = frozenset({"registry-1.docker.io", "docker.io", "index.docker.io"})
 DOCKER_HUB_RATE = 2.0
+#: Requests per second to a public registry nobody configured.
 DEFAULT_RATE = 10.0
 DEFAULT_CONCURRENCY = 4
+#: Requests in flight to a registry on this machine or a private network.
+NEAR_CONCURRENCY = 8
+#: Name suffixes of hosts on private networks (RFC 6762, 8375; Kubernetes services).
+_PRIVATE_SUFFIXES = (".local", ".localhost", ".internal", ".lan", ".home.arpa", ".svc")
+
+
+def is_near(host: str) -> bool:
+    """True for a registry on this machine or a private network: loopback, private,
+    link-local or unique-local addresses, ``localhost``, a name without a dot (a Compose or
+    cluster service) and the suffixes private networks use (``.local``, ``.internal``,
+    ``.svc``, ``.svc.cluster.local`` ...). Names are not resolved: a public name stays
+    public even when it points at a private address."""
+    name = host_name(host).lower().rstrip(".")
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return name == "localhost" or "." not in name or name.endswith(_PRIVATE_SUFFIXES)
+    return address.is_loopback or address.is_private or address.is_link_local
 
 
 @dataclass
 class HostLimiter:
-    """At most ``concurrency`` requests in flight and ``rate`` request starts per second.
+    """At most ``concurrency`` requests in flight and ``rate`` request starts per second
+    (``None``: no rate cap, only the concurrency and a 429's pause).
 
     The bucket holds at most one second's worth of tokens (at least one), so a burst after a
     quiet spell stays within the advertised rate.
     """
 
-    rate: float
+    rate: float | None
     concurrency: int
     clock: Clock = time.monotonic
     sleep: Sleep = asyncio.sleep
@@ -46,11 +82,11 @@ class HostLimiter:
     _slots: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.rate <= 0:
+        if self.rate is not None and self.rate <= 0:
             raise ValueError("rate must be positive")
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self._capacity = max(1.0, self.rate)
+        self._capacity = max(1.0, self.rate or 1.0)
         self._tokens = self._capacity
         self._stamp = self.clock()
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -69,6 +105,8 @@ class HostLimiter:
                     slept = True
                     await self.sleep(self._paused_until - now)
                     continue
+                if self.rate is None:
+                    break
                 self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
                 if self._tokens >= 1:
@@ -111,16 +149,26 @@ class Limiters:
             if entry.mirror:
                 self._owners.setdefault(urlsplit(entry.mirror).netloc, name)
 
-    def limits(self, host: str) -> tuple[float, int]:
-        """(requests per second, concurrency) for the contacted *host*."""
+    def limits(self, host: str) -> tuple[float | None, int]:
+        """(requests per second or None for no rate cap, concurrency) for the contacted
+        *host* (see the module's table)."""
         owner = self._config.registries.get(host)
         if owner is None and host in self._owners:
             owner = self._config.registries[self._owners[host]]
         if owner is None and host in DOCKER_HUB_HOSTS:
             owner = self._config.registries.get("docker.io")
-        default_rate = DOCKER_HUB_RATE if host in DOCKER_HUB_HOSTS else DEFAULT_RATE
-        rate = (owner.rate_limit if owner else None) or default_rate
-        concurrency = (owner.max_concurrency if owner else None) or DEFAULT_CONCURRENCY
+        near = is_near(host)
+        rate: float | None
+        if owner is not None and owner.rate_limit:
+            rate = owner.rate_limit
+        elif host in DOCKER_HUB_HOSTS:
+            rate = DOCKER_HUB_RATE
+        elif owner is not None or near:
+            rate = None
+        else:
+            rate = DEFAULT_RATE
+        default_concurrency = NEAR_CONCURRENCY if near else DEFAULT_CONCURRENCY
+        concurrency = (owner.max_concurrency if owner else None) or default_concurrency
         return rate, concurrency
 
     def for_host(self, host: str) -> HostLimiter:

@@ -217,7 +217,13 @@ class Service:
             result = "abandoned"
         else:
             result = "ok" if outcome.ok else "failed"
-        self.metrics.cycle_finished(name, duration, result=result)
+        self.metrics.cycle_finished(
+            name,
+            duration,
+            result=result,
+            registry_seconds=outcome.registry_seconds,
+            cpu_seconds=outcome.cpu_seconds,
+        )
         for failure in outcome.failures:
             self.metrics.failure(failure.kind)
             log.warning(

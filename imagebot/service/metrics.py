@@ -119,6 +119,16 @@ class Metrics:
             "imagebot_cycle_duration_seconds", "Duration of update cycles.",
             ["repository"], buckets=CYCLE_BUCKETS, registry=reg,
         )  # fmt: skip
+        self._cycle_registry = Counter(
+            "imagebot_cycle_registry_seconds",
+            "Seconds update cycles waited for registries (tag lists, build times, digests).",
+            ["repository"], registry=reg,
+        )  # fmt: skip
+        self._cycle_cpu = Counter(
+            "imagebot_cycle_cpu_seconds",
+            "CPU seconds update cycles used in their own thread (discovery, policies, rewrites).",
+            ["repository"], registry=reg,
+        )  # fmt: skip
         self._last_success = Gauge(
             "imagebot_last_successful_cycle_timestamp_seconds",
             "Unix time the repository's last cycle finished without failures.",
@@ -183,10 +193,20 @@ class Metrics:
             self._failures.labels(kind).inc(count)
 
     def cycle_finished(
-        self, repository: str, duration: float, *, result: str, at: float | None = None
+        self,
+        repository: str,
+        duration: float,
+        *,
+        result: str,
+        at: float | None = None,
+        registry_seconds: float = 0.0,
+        cpu_seconds: float = 0.0,
     ) -> None:
-        """A cycle ended: *result* is ``ok``, ``failed`` or ``abandoned``."""
+        """A cycle ended: *result* is ``ok``, ``failed`` or ``abandoned``; of its *duration*,
+        *registry_seconds* went to waiting for registries and *cpu_seconds* to its own work."""
         self._cycles.labels(repository, result).inc()
+        self._cycle_registry.labels(repository).inc(max(registry_seconds, 0.0))
+        self._cycle_cpu.labels(repository).inc(max(cpu_seconds, 0.0))
         if result != "abandoned":
             self._cycle_duration.labels(repository).observe(duration)
         if result == "ok":

@@ -105,6 +105,9 @@ class CycleOutcome:
     commit: str | None = None
     pull_request: str | None = None
     completed: bool = True
+    #: Seconds the cycle waited for registries, and CPU seconds it used itself.
+    registry_seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:

@@ -219,6 +219,8 @@ class Wiring:
             commit=report.commit if report.applied else None,
             pull_request=report.pull_request,
             completed=report.completed,
+            registry_seconds=report.registry_seconds,
+            cpu_seconds=report.cpu_seconds,
         )
 
     def _refresh_fleet(self, repo: RepositoryConfig) -> None:

@@ -85,6 +85,10 @@ class CycleReport:
     notes: list[str] = field(default_factory=list)
     diff: str = ""
     duration: float = 0.0
+    #: Seconds waiting for registries, and CPU seconds of the cycle's own thread (discovery,
+    #: policies, rewriting; not Git, nor the registry client's thread): which one dominates.
+    registry_seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -116,6 +120,8 @@ class CycleReport:
             "notes": list(self.notes),
             "diff": self.diff,
             "duration": round(self.duration, 3),
+            "registry_seconds": round(self.registry_seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
         }
 
 
@@ -155,7 +161,7 @@ class UpdateCycle:
     ) -> CycleReport:
         """One cycle for *repo*. Raises only for configuration errors and unusable
         repositories (clone, checkout); everything else is reported."""
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.thread_time()
         cancel = cancel or threading.Event()
         report = CycleReport(
             repository=repo.display_name,
@@ -173,6 +179,7 @@ class UpdateCycle:
             def compute(base: str) -> CycleChange:
                 change = self._compute(ws, repo, base, fresh=fresh, cancel=cancel)
                 computed[:] = [(base, change)]
+                report.registry_seconds += change.resolved.registry_seconds
                 return change
 
             try:
@@ -203,6 +210,7 @@ class UpdateCycle:
                     raise
                 report.problems.append(Problem(_kind(exc), _subject(exc), str(exc)))
         report.duration = time.monotonic() - started
+        report.cpu_seconds = time.thread_time() - cpu_started
         return report
 
     # ------------------------------------------------------------------ steps

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -144,6 +145,8 @@ class Resolved:
     resolutions: list[Resolution] = field(default_factory=list)
     registry_errors: dict[str, RegistryError] = field(default_factory=dict)
     tag_lists: dict[str, TagList] = field(default_factory=dict)
+    #: Wall-clock seconds spent waiting for registries (tag lists, build times, digests).
+    registry_seconds: float = 0.0
 
     @property
     def updates(self) -> list[Resolution]:
@@ -166,13 +169,16 @@ async def resolve(
     fresh: bool = False,
     now: datetime | None = None,
     progress: Progress | None = None,
+    explain: bool = False,
 ) -> Resolved:
     """Decide every site's tag.
 
     Only automated, unlocked sites are looked up unless *manual* is set (``list-images
     --latest``, ``explain``): then every site with a usable image is, and locked or manual
     ones report what their policy would pick without changing. *fresh* bypasses the tag cache.
-    *progress* hears how far the registry work has got (see :data:`Progress`).
+    *progress* hears how far the registry work has got (see :data:`Progress`). Decisions
+    carry a verdict for every tag only with *explain* (``imagebot explain``); otherwise only
+    for the tags the answer is about (see :func:`~imagebot.policy.decide`).
     """
     out = Resolved()
     work: list[tuple[Resolution, ImageReference, Policy]] = []
@@ -191,7 +197,9 @@ async def resolve(
     if progress is not None:
         scanner = Scanner(cast(RegistryClient, _Reporting(scanner.client, meter.tick)))
     meter.start("tags", len(images))
+    started = time.perf_counter()
     scanned = await scanner.scan(images.values(), fresh=fresh)
+    out.registry_seconds += time.perf_counter() - started
     meter.finish()
     for repo, result in scanned.items():
         if isinstance(result, RegistryError):
@@ -201,9 +209,12 @@ async def resolve(
 
     down = _Down(out.registry_errors.values())
     wanted: dict[str, set[str]] = defaultdict(set)
+    asked: set[tuple[str, Policy, str | None]] = set()
     for res, image, policy in work:
         repo = image.repository
-        if repo in out.tag_lists and policy.needs_build_times:
+        question = (repo, policy, res.site.tag)
+        if repo in out.tag_lists and policy.needs_build_times and question not in asked:
+            asked.add(question)
             wanted[repo].update(policy.candidates(out.tag_lists[repo].tags, res.site.tag))
     times: dict[str, dict[str, datetime | None]] = {}
 
@@ -216,32 +227,46 @@ async def resolve(
             out.registry_errors[repo] = down.record(exc)
 
     meter.start("build-times", sum(len(tags) for tags in wanted.values()))
+    started = time.perf_counter()
     await asyncio.gather(*(build_times(repo, tags) for repo, tags in wanted.items()))
+    out.registry_seconds += time.perf_counter() - started
     meter.finish()
 
+    # One decision per (image, policy, current tag, automated, locked): every line that
+    # shares them shares it (a fleet runs one image under one policy in many places).
+    candidates: dict[str, list[Candidate]] = {}
+    decisions: dict[tuple[str, Policy, str | None, bool, bool], Decision] = {}
     for res, image, policy in work:
         site = res.site
         repo = image.repository
         if repo in out.registry_errors:
             _fail(res, "registry", repo, out.registry_errors[repo])
             continue
-        tags = out.tag_lists[repo].tags
-        built = times.get(repo, {})
-        candidates = [Candidate(tag, built.get(tag)) for tag in tags]
-        decision = decide(
-            policy,
-            candidates,
-            _current_tag(site),
-            automated=site.automated or manual,
-            locked=site.locked and not manual,
-        )
+        if repo not in candidates:
+            built = times.get(repo, {})
+            candidates[repo] = [Candidate(tag, built.get(tag)) for tag in out.tag_lists[repo].tags]
+        current = _current_tag(site)
+        automated, locked = site.automated or manual, site.locked and not manual
+        key = (repo, policy, current, automated, locked)
+        decision = decisions.get(key)
+        if decision is None:
+            decision = decisions[key] = decide(
+                policy,
+                candidates[repo],
+                current,
+                automated=automated,
+                locked=locked,
+                explain=explain,
+            )
         _settle(res, decision, manual)
         if site.policy_image is not None:
             _settle_setter(res)
 
+    started = time.perf_counter()
     await _pin_digests(
         [r for r, _, _ in work if r.status in ("update", "up-to-date")], scanner, meter, down
     )
+    out.registry_seconds += time.perf_counter() - started
     if not manual:
         for res in out.resolutions:
             if res.status == "update" and res.site.approve:

@@ -495,7 +495,7 @@ def refresh_workload(web: Web, repository: str, workload: str) -> None:
     repo = repository_named(web.config, repository)
     sites = workload_sites(web.config, repo, workload)
     runner = web.registry()
-    resolved = runner.run(resolve(sites, runner.scanner, manual=True))
+    resolved = runner.run(resolve(sites, runner.scanner, manual=True, explain=True))
     rows = fleet.rows_from(repository, resolved.resolutions, web.store)
     fleet.save_workload(web.store, repository, workload, rows)
 

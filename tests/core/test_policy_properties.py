@@ -217,3 +217,87 @@ def test_semver_on_extracted_values_is_order_independent_and_in_the_family(
         assert semver_of(value) in Constraint.parse(constraint)
     else:
         assert Tag.parse(value).same_family(Tag.parse(current[len("rel-") :]))
+
+
+POLICIES = [
+    *(f"semver:{c}" for c in CONSTRAINTS),
+    "glob:*",
+    "glob:1.*",
+    "regex:^v?[0-9]+\\.",
+    "newest-build",
+    "alphabetical:asc",
+    "alphabetical:desc",
+    "numerical:asc",
+    "numerical:desc",
+]
+dated_candidates = st.lists(
+    st.tuples(st.one_of(version_tags(), other_tags, st.integers(0, 99).map(str)), build_times),
+    max_size=14,
+).map(lambda specs: [Candidate(tag, when) for tag, when in specs])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(POLICIES),
+    dated_candidates,
+    st.one_of(st.none(), version_tags(), other_tags),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_top_candidate_path_picks_exactly_what_the_full_verdict_path_picks(
+    policy_text: str,
+    candidates: list[Candidate],
+    current: str | None,
+    same_family: bool,
+    locked: bool,
+) -> None:
+    policy = parse_policy(policy_text, same_family=same_family)
+    full = decide(policy, candidates, current, locked=locked, explain=True)
+    fast = decide(policy, candidates, current, locked=locked, explain=False)
+    assert (fast.tag, fast.current, fast.changed, fast.reason) == (
+        full.tag,
+        full.current,
+        full.changed,
+        full.reason,
+    )
+    told = {v.tag for v in fast.verdicts}
+    assert fast.verdicts == [v for v in full.verdicts if v.tag in told]
+    assert [v for v in fast.verdicts if v.category == "selected"] == [
+        v for v in full.verdicts if v.category == "selected"
+    ]
+
+
+comparators = st.builds(
+    lambda op, parts, pre: op + ".".join(parts) + pre,
+    st.sampled_from(["", "=", "!=", ">", "<", ">=", "<=", "~", "^", "~>", "=>", "=<"]),
+    st.lists(st.sampled_from(["0", "1", "2", "3", "x", "*"]), min_size=1, max_size=3),
+    st.sampled_from(["", "", "-0", "-rc.1"]),
+)
+any_constraints = st.one_of(
+    st.sampled_from(CONSTRAINTS),
+    st.lists(
+        st.lists(comparators, min_size=1, max_size=3).map(" ".join), min_size=1, max_size=2
+    ).map(" || ".join),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_constraints, dated_candidates, st.one_of(st.none(), version_tags()))
+def test_the_top_candidate_path_agrees_on_any_semver_constraint(
+    constraint: str, candidates: list[Candidate], current: str | None
+) -> None:
+    policy = parse_policy(f"semver:{constraint}")
+    full = decide(policy, candidates, current, explain=True)
+    fast = decide(policy, candidates, current, explain=False)
+    assert (fast.tag, fast.changed, fast.reason) == (full.tag, full.changed, full.reason)
+
+
+@settings(max_examples=500, deadline=None)
+@given(any_constraints, version_tags())
+def test_a_version_outside_a_constraints_envelope_never_satisfies_it(
+    constraint: str, tag: str
+) -> None:
+    parsed = Constraint.parse(constraint)
+    version = Version.parse(tag)
+    if version is not None and parsed.check(version).ok:
+        assert parsed.may_accept((version.major, version.minor, version.patch))

@@ -18,4 +18,6 @@ def test_registry_benchmark_measures_both_clients_on_the_same_lists():
 
 def test_python_dash_m_bench_runs_the_registry_benchmark(capsys):
     assert bench_main.main(["registry_tags", "--quick", "--tags", "2"]) == 0
-    assert "ratio:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| registry: tag lists | 5 repos |" in out
+    assert "| registry: tag lists, default config | 5 repos |" in out

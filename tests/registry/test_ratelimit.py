@@ -94,3 +94,55 @@ def test_only_requests_that_had_to_sleep_report_a_wait():
     # two tokens in the bucket: the first two go at once, only the next two wait
     assert len(waits) == 2
     assert all(w >= 0.5 for w in waits)
+
+
+def test_a_registry_on_loopback_or_a_private_network_is_not_throttled():
+    limiters = Limiters(make_config())
+    for host in (
+        "127.0.0.1:5000",
+        "localhost:5000",
+        "[::1]:5000",
+        "10.1.2.3",
+        "192.168.1.20:5000",
+        "registry:5000",
+        "registry.infra.svc.cluster.local:5000",
+        "harbor.corp.internal",
+        "[fd00::1]:443",
+    ):
+        assert limiters.limits(host) == (None, 8), host
+
+
+def test_a_registry_the_config_names_is_not_throttled_unless_it_says_so():
+    limiters = Limiters(make_config({"registry.example.com": {"insecure": True}}))
+    assert limiters.limits("registry.example.com") == (None, 4)
+    assert limiters.limits("other.example.com") == (10.0, 4)
+
+
+def test_docker_hub_stays_conservative_even_when_configured():
+    limiters = Limiters(make_config({"docker.io": {"username": "u", "password": "p"}}))
+    assert limiters.limits("registry-1.docker.io") == (2.0, 4)
+
+
+def test_a_public_name_is_not_taken_for_a_private_one():
+    limiters = Limiters(make_config())
+    for host in ("ghcr.io", "quay.io", "8.8.8.8", "registry.gitlab.com", "local.example.com"):
+        assert limiters.limits(host)[0] == 10.0, host
+
+
+def test_without_a_rate_cap_requests_start_at_once_but_a_429_still_pauses_them():
+    time = FakeTime()
+    limiter = HostLimiter(None, 10, clock=time.clock, sleep=time.sleep)
+    starts = []
+
+    async def one():
+        async with limiter.slot():
+            starts.append(time.now)
+
+    async def go():
+        await asyncio.gather(*(one() for _ in range(7)))
+        limiter.pause(3.0)
+        await one()
+
+    run(go())
+    assert max(starts[:7]) == min(starts[:7])
+    assert starts[7] - starts[6] >= 3.0

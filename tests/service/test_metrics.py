@@ -156,3 +156,12 @@ def test_two_metrics_objects_do_not_share_counters() -> None:
     first, second = Metrics(), Metrics()
     first.updates_applied("gitops", 2)
     assert value(scrape(second), "imagebot_updates_applied_total", repository="gitops") is None
+
+
+def test_cycles_count_registry_seconds_and_cpu_seconds_apart() -> None:
+    metrics = Metrics()
+    metrics.cycle_finished("gitops", 3.0, result="ok", registry_seconds=2.5, cpu_seconds=0.25)
+    metrics.cycle_finished("gitops", 1.0, result="failed", registry_seconds=0.5, cpu_seconds=0.5)
+    text = scrape(metrics)
+    assert value(text, "imagebot_cycle_registry_seconds_total", repository="gitops") == 3.0
+    assert value(text, "imagebot_cycle_cpu_seconds_total", repository="gitops") == 0.75

@@ -282,3 +282,23 @@ def test_logs_of_a_running_service_do_not_show_webhook_tokens(
     assert caplog.records
     for record in caplog.records:
         assert "dockerhub-url-token-1" not in record.getMessage()
+
+
+def test_a_cycles_registry_time_and_cpu_time_reach_the_metrics(
+    start_service: StartService, work: FakeWork
+) -> None:
+    work.cycle_result = lambda repo, n: CycleOutcome(
+        repo.display_name, registry_seconds=1.5, cpu_seconds=0.25
+    )
+    service = start_service(make_config("web"))
+
+    def counted() -> tuple[float, float]:
+        text = httpx.get(f"{service.url}/metrics").text
+        registry = value(text, "imagebot_cycle_registry_seconds_total", repository="web")
+        cpu = value(text, "imagebot_cycle_cpu_seconds_total", repository="web")
+        return registry or 0.0, cpu or 0.0
+
+    assert wait_for(lambda: min(counted()) > 0)
+    registry, cpu = counted()
+    assert registry % 1.5 == 0  # whole cycles' worth (the service may have run more than one)
+    assert cpu % 0.25 == 0

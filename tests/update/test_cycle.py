@@ -395,3 +395,25 @@ def test_the_commit_message_template_is_configurable(bot: Bot, app: str):
         "chore(images): 1 update(s) on main",
         "",
     ]
+
+
+def test_a_cycle_reports_registry_time_and_its_own_cpu_time_apart(bot: Bot, app: str):
+    remote = bot.remote(
+        {"a.yaml": deployment("a", bot.image(app, "1.0.0"), annotations=automated("semver:~1.0"))}
+    )
+
+    report = bot.run(remote, dry_run=True)
+
+    assert 0 < report.registry_seconds <= report.duration
+    assert report.cpu_seconds > 0
+    data = report.to_dict()
+    assert data["registry_seconds"] == round(report.registry_seconds, 3)
+    assert data["cpu_seconds"] == round(report.cpu_seconds, 3)
+
+
+def test_a_cycle_that_asks_no_registry_reports_no_registry_time(bot: Bot, app: str):
+    remote = bot.remote({"a.yaml": deployment("a", bot.image(app, "1.0.0"))})
+
+    report = bot.run(remote, dry_run=True)
+
+    assert report.registry_seconds == 0

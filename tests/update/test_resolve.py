@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from imagebot.manifests.discovery import scan_bytes
+from imagebot.policy import decide
 from imagebot.update import resolve
 from tests.update.helpers import Bot, automated, deployment
 
@@ -166,3 +168,54 @@ def test_a_policy_that_matches_nothing_leaves_the_image_alone(bot: Bot, repo_nam
     assert res.status in ("no-match", "up-to-date")
     assert res.new_tag is None
     assert res.reason
+
+
+def test_lines_sharing_image_policy_and_current_tag_share_one_decision(
+    bot: Bot, repo_name: str, monkeypatch: pytest.MonkeyPatch
+):
+    image = f"{repo_name}/fleet"
+    bot.registry.push(image, ["1.0.0", "1.0.1", "1.0.2"], created=T0)
+    module = importlib.import_module("imagebot.update.resolve")
+    calls: list[str | None] = []
+
+    def counting(policy, candidates, current, **kw):
+        calls.append(current)
+        return decide(policy, candidates, current, **kw)
+
+    monkeypatch.setattr(module, "decide", counting)
+    fleet = sites(
+        *(
+            deployment(
+                f"on-100-{i}", bot.image(image, "1.0.0"), annotations=automated("semver:~1.0")
+            )
+            for i in range(4)
+        ),
+        *(
+            deployment(
+                f"on-101-{i}", bot.image(image, "1.0.1"), annotations=automated("semver:~1.0")
+            )
+            for i in range(3)
+        ),
+        deployment("other-policy", bot.image(image, "1.0.0"), annotations=automated("glob:1.0.*")),
+    )
+
+    resolved = bot.runner.run(resolve(fleet, bot.runner.scanner))
+
+    assert sorted(calls, key=str) == ["1.0.0", "1.0.0", "1.0.1"]
+    # the glob ranks by build time: one image carries all three tags, so nothing is newer
+    assert [r.new_tag for r in resolved.resolutions] == ["1.0.2"] * 7 + [None]
+
+
+def test_a_cycle_decision_carries_verdicts_only_for_the_tags_it_is_about(bot: Bot, repo_name: str):
+    image = f"{repo_name}/brief"
+    bot.registry.push(image, [f"1.0.{i}" for i in range(6)], created=T0)
+    one = sites(deployment("a", bot.image(image, "1.0.1"), annotations=automated("semver:~1.0")))
+
+    brief = bot.runner.run(resolve(one, bot.runner.scanner)).resolutions[0].decision
+    full = bot.runner.run(resolve(one, bot.runner.scanner, explain=True)).resolutions[0].decision
+
+    assert brief is not None
+    assert full is not None
+    assert [v.tag for v in brief.verdicts] == ["1.0.5", "1.0.1"]
+    assert len(full.verdicts) == 6
+    assert (brief.tag, brief.reason) == (full.tag, full.reason)
