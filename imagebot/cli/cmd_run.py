@@ -23,7 +23,7 @@ def command(config_path: str | None) -> None:
 
     The config file lists the repositories to keep up to date, the registries, and in its
     `service:` section the port, the intervals and the webhook receivers. Logs go to stderr
-    (`imagebot --log-format json run` for JSON lines).
+    (`imagebot run --log-format json` for JSON lines).
 
     Exit status: 0 after a clean shutdown, 2 for usage or configuration errors.
     """

@@ -26,6 +26,7 @@ from types import FrameType
 import httpx
 from starlette.routing import BaseRoute
 
+from imagebot import termination
 from imagebot.config import Config, RepositoryConfig
 from imagebot.service.hooks import HookEvent, build_receivers
 from imagebot.service.http import Endpoint, Limits
@@ -172,9 +173,13 @@ class Service:
             stop.set()
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        if termination.received():  # held since the entry point: stop before starting
+            log.info("received SIGTERM while starting, shutting down")
+            stop.set()
         try:
-            self.start()
-            while not stop.wait(1.0):
+            if not stop.is_set():
+                self.start()
+            while not stop.wait(0.2):
                 pass
         finally:
             self.stop()
@@ -204,6 +209,11 @@ class Service:
         pending = self.scheduler.pending_first_sync()
         if pending:
             state.details["first_sync_pending"] = ", ".join(pending)
+        failed = self.scheduler.first_sync_failures()
+        if failed:
+            state.details["first_sync_failed"] = "; ".join(
+                f"{name}: {reason}" for name, reason in failed.items()
+            )
         return state
 
     # --- callbacks ------------------------------------------------------------------
