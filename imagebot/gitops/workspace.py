@@ -302,6 +302,11 @@ class Workspace:
             return None
         return self.git.rev(f"refs/remotes/{self.remote_name}/{branch or self.remote_branch}")
 
+    def blobs(self) -> dict[str, str]:
+        """Path -> Git blob id of the tracked files unchanged in the checkout (a discovery
+        cache key: a file not listed must be read)."""
+        return worktree.blobs(self.git)
+
     def modified(self, paths: list[str]) -> list[str]:
         """Those of *paths* with uncommitted changes in the checkout."""
         return worktree.modified(self.git, [commits.normalise_path(p) for p in paths])

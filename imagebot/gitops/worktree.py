@@ -81,6 +81,22 @@ def modified(git: Git, paths: list[str]) -> list[str]:
     return sorted({record[3:] for record in nul_split(out)})
 
 
+def blobs(git: Git) -> dict[str, str]:
+    """Git blob id of every tracked regular file whose checkout copy matches the index.
+
+    A file listed by ``git diff-files`` (changed, or only touched) is left out, so whatever
+    is left out is read from disk; the ids are exactly what the files hold."""
+    staged = git.run("ls-files", "--stage", "-z").stdout
+    dirty = set(nul_split(git.run("diff-files", "--name-only", "-z").stdout))
+    out: dict[str, str] = {}
+    for record in nul_split(staged):
+        meta, _, path = record.partition("\t")
+        mode, blob, stage = meta.split(" ")
+        if mode in ("100644", "100755") and stage == "0" and path not in dirty:
+            out[path] = blob
+    return out
+
+
 def advance(git: Git, root: Path, journal_path: Path, branch: str, new: str, old: str) -> None:
     """Move *branch* (checked out at *root*) from *old* to its child *new*, tree included."""
     changes = diff(git, old, new)

@@ -7,7 +7,7 @@ result; ``apply(root, edits)`` does that for every file concerned and writes the
 atomically.
 """
 
-from imagebot.manifests.discovery import DEFAULT_INCLUDE, discover, scan_bytes
+from imagebot.manifests.discovery import DEFAULT_INCLUDE, DiscoveryCache, discover, scan_bytes
 from imagebot.manifests.models import (
     Discovery,
     Edit,
@@ -22,6 +22,7 @@ from imagebot.manifests.rewrite import apply, rewrite
 __all__ = [
     "DEFAULT_INCLUDE",
     "Discovery",
+    "DiscoveryCache",
     "Edit",
     "FileChange",
     "FileIssue",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -233,6 +233,44 @@ def _chart_template(rel: str, charts: set[str]) -> bool:
     return False
 
 
+#: Bytes one of which any file with an image site or a policy document contains (``image:``,
+#: ``images:``, ``$imagepolicy``, ``ImagePolicy``, ``ImageRepository``, Helm values'
+#: ``repository`` + ``tag``, Flux v1's ``repository.fluxcd.io/``). Files without any are only
+#: checked to be YAML, not composed.
+_SITE_WORDS = (b"image", b"Image", b"repository")
+
+
+def may_hold_sites(data: bytes) -> bool:
+    """False when *data* cannot hold an image site or a policy: a cheap screen before parsing."""
+    return any(word in data for word in _SITE_WORDS)
+
+
+blob_id = ys.blob_id
+
+
+@dataclass
+class _FileResult:
+    """What one file contributed to a discovery, before policies from other files resolve."""
+
+    drafts: list[_Draft]
+    policies: PolicyIndex
+    issues: list[FileIssue]  # errors found in the file
+    skipped: FileIssue | None = None  # a template, not read
+    read: bool = True
+
+
+@dataclass
+class DiscoveryCache:
+    """Per-file discovery results keyed by Git blob id, kept between cycles.
+
+    ``discover(..., blobs=, cache=)`` reuses the result of a file whose path and blob id are
+    unchanged without reading it; only what the latest discovery saw is kept.
+    ``files_parsed`` counts the files the latest discovery composed."""
+
+    entries: dict[tuple[str, str, bool], _FileResult] = field(default_factory=dict)
+    files_parsed: int = 0
+
+
 def _first_template_line(text: str) -> int | None:
     pos = text.find("{{")
     return text.count("\n", 0, pos) + 1 if pos != -1 else None
@@ -247,51 +285,92 @@ def discover(
     include: Sequence[str] = DEFAULT_INCLUDE,
     exclude: Sequence[str] = (),
     policy_dirs: Sequence[str] = ("policies",),
+    blobs: Mapping[str, str] | None = None,
+    cache: DiscoveryCache | None = None,
 ) -> Discovery:
-    """Every image site under *root*, with its policy; problems are collected, not raised."""
+    """Every image site under *root*, with its policy; problems are collected, not raised.
+
+    With *blobs* (path -> Git blob id of the file as it is in the checkout, for the files
+    known unchanged) and a *cache*, a file whose blob was read by the previous discovery with
+    that cache is not read again. Files that cannot hold a site (:func:`may_hold_sites`) are
+    only checked to be YAML; the rest are composed once and only their sites are kept."""
     root = Path(root).resolve()
     result = Discovery()
     walk = _walk(root, include, exclude, policy_dirs)
     result.skipped.extend(walk.skipped)
     index = PolicyIndex()
     pending: list[_Draft] = []
+    kept: dict[tuple[str, str, bool], _FileResult] = {}
+    parsed = 0
     for rel, path in walk.files:
+        folder, _, basename = rel.rpartition("/")
+        chart_values = folder in walk.charts and basename.startswith("values")
+        known = blobs.get(rel) if blobs is not None else None
+        cached = cache.entries.get((rel, known, chart_values)) if cache and known else None
+        if cached is not None:
+            kept[(rel, known, chart_values)] = cached  # type: ignore[index]
+            _merge(result, index, pending, rel, cached)
+            continue
         try:
             data = path.read_bytes()
         except OSError as exc:
             result.errors.append(FileIssue(rel, None, f"cannot read: {exc.strerror}"))
             continue
-        if b"{{" in data and _chart_template(rel, walk.charts):
-            # Even when a template happens to parse, its values are Helm's to fill in.
-            line = _first_template_line(data.decode("utf-8", "replace"))
-            result.skipped.append(
-                FileIssue(rel, line, "Helm chart template: not YAML until Helm renders it")
-            )
-            continue
-        try:
-            source = ys.load(data)
-        except ys.YamlSyntaxError as exc:
-            text = data.decode("utf-8", "replace")
-            if "{{" in text:
-                result.skipped.append(
-                    FileIssue(rel, exc.line, f"template, not YAML: {exc.message}")
-                )
-            else:
-                result.errors.append(FileIssue(rel, exc.line, exc.message))
-            continue
-        result.files_read += 1
-        result.files.append(rel)
-        folder, _, basename = rel.rpartition("/")
-        chart_values = folder in walk.charts and basename.startswith("values")
-        scanner = _FileScanner(rel, source, index, chart_values=chart_values)
-        pending.extend(scanner.scan())
-        result.errors.extend(scanner.issues)
+        blob = blob_id(data)
+        found, composed = _read_file(rel, data, walk.charts, chart_values, blob)
+        parsed += composed
+        if cache is not None:
+            kept[(rel, blob, chart_values)] = found
+        _merge(result, index, pending, rel, found)
+    if cache is not None:
+        cache.entries = kept
+        cache.files_parsed = parsed
     index.finish()
     for draft in pending:
         result.sites.append(draft.finish(index))
     result.errors.extend(index.errors)
     result.sites.sort(key=lambda s: (s.file, s.line, s.container))
     return result
+
+
+def _read_file(
+    rel: str, data: bytes, charts: set[str], chart_values: bool, blob: str
+) -> tuple[_FileResult, int]:
+    """One file's result, and 1 when it had to be composed."""
+    if b"{{" in data and _chart_template(rel, charts):
+        # Even when a template happens to parse, its values are Helm's to fill in.
+        line = _first_template_line(data.decode("utf-8", "replace"))
+        issue = FileIssue(rel, line, "Helm chart template: not YAML until Helm renders it")
+        return _FileResult([], PolicyIndex(), [], skipped=issue, read=False), 0
+    if not may_hold_sites(data) and ys.well_formed(data):
+        return _FileResult([], PolicyIndex(), []), 0
+    try:
+        source = ys.load(data)
+    except ys.YamlSyntaxError as exc:
+        if "{{" in data.decode("utf-8", "replace"):
+            issue = FileIssue(rel, exc.line, f"template, not YAML: {exc.message}")
+            return _FileResult([], PolicyIndex(), [], skipped=issue, read=False), 1
+        issue = FileIssue(rel, exc.line, exc.message)
+        return _FileResult([], PolicyIndex(), [issue], read=False), 1
+    local = PolicyIndex()
+    scanner = _FileScanner(rel, source, local, chart_values=chart_values, blob=blob)
+    # the drafts keep their scalars' spans and values, not the node graph
+    return _FileResult(scanner.scan(), local, scanner.issues), 1
+
+
+def _merge(
+    result: Discovery, index: PolicyIndex, pending: list[_Draft], rel: str, found: _FileResult
+) -> None:
+    if found.skipped is not None:
+        result.skipped.append(found.skipped)
+    if not found.read:
+        result.errors.extend(found.issues)
+        return
+    result.files_read += 1
+    result.files.append(rel)
+    index.absorb(found.policies)
+    pending.extend(found.drafts)
+    result.errors.extend(found.issues)
 
 
 def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
@@ -308,7 +387,7 @@ def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
         result.errors.append(FileIssue(file, exc.line, exc.message))
         return result
     result.files_read, result.files = 1, [file]
-    scanner = _FileScanner(file, source, index)
+    scanner = _FileScanner(file, source, index, blob=blob_id(data))
     drafts = scanner.scan()
     result.errors.extend(scanner.issues)
     index.finish()
@@ -321,6 +400,9 @@ def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
 
 # --- one file -----------------------------------------------------------------------------
 
+#: What a document's node becomes once its file is scanned (drafts keep only values).
+_RELEASED: Node = ScalarNode("tag:yaml.org,2002:null", "")
+
 
 @dataclass
 class _Doc:
@@ -332,6 +414,7 @@ class _Doc:
     name: str
     annotations: dict[str, Annotation]
     prefix: tuple[str | int, ...] = ()
+    line: int = 0  # of the document's first node, still known once the node is released
 
 
 class _DraftOptions(TypedDict, total=False):
@@ -362,6 +445,7 @@ class _Draft:
     sibling_name: str | None = None
     annotation_policy: ContainerPolicy | None = None
     workload_errors: list[str] = field(default_factory=list)
+    blob: str | None = None
 
     def reference(
         self, name_hint: str | None = None
@@ -426,7 +510,7 @@ class _Draft:
         first = min(ordered, key=lambda p: p.start) if ordered else None
         site = ImageSite(
             file=self.file,
-            line=first.line if first else self.doc.node.start_mark.line + 1,
+            line=first.line if first else self.doc.line,
             kind=self.kind if self.kind is not None else self.doc.kind,
             namespace=self.namespace if self.namespace is not None else self.doc.namespace,
             name=self.name if self.name is not None else self.doc.name,
@@ -439,6 +523,7 @@ class _Draft:
             fixed_name=None
             if "image" in self.parts or "name" in self.parts
             else (self.fixed_name or hint),
+            blob=self.blob,
         )
         cp = self.annotation_policy or ContainerPolicy()
         site.policy, site.filter, site.extract = cp.policy, cp.filter, cp.extract
@@ -461,9 +546,16 @@ class _Draft:
 
 class _FileScanner:
     def __init__(
-        self, file: str, source: ys.Source, index: PolicyIndex, *, chart_values: bool = False
+        self,
+        file: str,
+        source: ys.Source,
+        index: PolicyIndex,
+        *,
+        chart_values: bool = False,
+        blob: str | None = None,
     ) -> None:
         self.file = file
+        self.blob = blob
         self.chart_values = chart_values
         self.source = source
         self.index = index
@@ -482,12 +574,13 @@ class _FileScanner:
             start=self.source.byte_offset(start),
             end=self.source.byte_offset(end),
             line=node.start_mark.line + 1,
+            tag=node.tag or "",
         )
 
     def draft(
         self, doc: _Doc, container: str, parts: dict[Role, Part], **options: Unpack[_DraftOptions]
     ) -> _Draft:
-        return _Draft(self.file, doc, container, parts, **options)
+        return _Draft(self.file, doc, container, parts, blob=self.blob, **options)
 
     # --- documents ---------------------------------------------------------------------------
 
@@ -518,6 +611,8 @@ class _FileScanner:
                 draft.annotation_policy = policies.for_container(draft.container, image)
             for draft in members:
                 draft.workload_errors = list(policies.errors)
+        for draft in drafts:
+            draft.doc.node = _RELEASED  # drafts outlive the file's node graph
         return drafts
 
     def _documents(self, index: int, node: Node) -> Iterator[_Doc]:
@@ -538,6 +633,7 @@ class _FileScanner:
             name=ys.get_str(metadata, "name") or ys.get_str(metadata, "generateName") or "",
             annotations=read_annotations(ys.get(metadata, "annotations")),
             prefix=prefix,
+            line=node.start_mark.line + 1,
         )
 
     def _sites(self, doc: _Doc) -> list[_Draft]:
@@ -816,6 +912,8 @@ class _FileScanner:
         scalar_spans: list[tuple[int, int]] = []
         for doc in self._marker_docs(docs):
             for path, node in ys.walk_scalars(doc.node):
+                if node.start_mark.index == node.end_mark.index:
+                    continue  # an empty value: nothing is written there to carry a marker
                 by_end.setdefault(node.end_mark.index, []).append((doc, path, node))
                 scalar_spans.append((node.start_mark.index, node.end_mark.index))
         owners: dict[tuple[int, tuple[str | int, ...]], tuple[_Draft, Role]] = {}
@@ -943,7 +1041,16 @@ def _scalar(node: Node | None) -> ScalarNode | None:
     return None
 
 
-__all__ = ["DEFAULT_INCLUDE", "discover", "glob_regex", "read_annotations", "scan_bytes"]
+__all__ = [
+    "DEFAULT_INCLUDE",
+    "DiscoveryCache",
+    "blob_id",
+    "discover",
+    "glob_regex",
+    "may_hold_sites",
+    "read_annotations",
+    "scan_bytes",
+]
 
 # Keep the prefixes importable from here for callers that format annotation keys.
 ANNOTATION_PREFIXES = (IMAGEBOT, FLUX, WEAVE, FILTER, ARGO)

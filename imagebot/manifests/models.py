@@ -34,6 +34,9 @@ class Part:
     start: int
     end: int
     line: int
+    #: The YAML tag the scalar resolved to ("" when not known): the rewriter keeps a plain
+    #: value's type without reading the file again.
+    tag: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +102,9 @@ class ImageSite:
     parts: list[Part] = field(default_factory=list)
     #: Name text used when no scalar holds a writable name (kustomize entry without newName).
     fixed_name: str | None = None
+    #: Git blob id of the bytes the parts' offsets refer to: the rewriter splices at those
+    #: offsets without reading the file again when its bytes still have this id.
+    blob: str | None = None
 
     @property
     def workload(self) -> str:

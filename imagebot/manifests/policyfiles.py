@@ -26,7 +26,7 @@ marker naming it shows the error instead of "no such policy".
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
@@ -111,6 +111,15 @@ class PolicyIndex:
                 self.repositories.setdefault((repo.namespace, repo.name), []).append(repo)
             return True
         return False
+
+    def absorb(self, other: PolicyIndex) -> None:
+        """Add what *other* (one file's index, kept between scans) collected, as copies."""
+        self.errors.extend(other.errors)
+        for same in other.policies.values():
+            for policy in same:
+                self._add(replace(policy))
+        for key, repos in other.repositories.items():
+            self.repositories.setdefault(key, []).extend(replace(r) for r in repos)
 
     def _add(self, policy: PolicyDef | None) -> None:
         if policy is None:

@@ -182,10 +182,22 @@ def rewrite(content: bytes, edits: Sequence[Edit]) -> RewriteResult:
 
     Each edit is all-or-nothing; edits that cannot be made are listed in ``errors`` and the
     rest still apply. If the result does not read back as intended, no edit is applied.
+
+    When every site was discovered in exactly these bytes (``site.blob``), the splices go at
+    the offsets discovery recorded and the file is parsed once, after splicing (see
+    :func:`_verify_at_offsets`); otherwise the old bytes are parsed too, every value is found
+    again by its path and the result is compared with them node by node.
     """
     result = RewriteResult(content)
     if not edits:
         return result
+    blobs = {e.site.blob for e in edits}
+    if (
+        len(blobs) == 1
+        and all(p.tag for e in edits for p in e.site.parts)
+        and blobs == {ys.blob_id(content)}
+    ):
+        return _rewrite_at_offsets(content, edits, result)
     try:
         source = ys.load(content)
     except ys.YamlSyntaxError as exc:
@@ -220,6 +232,113 @@ def rewrite(content: bytes, edits: Sequence[Edit]) -> RewriteResult:
         return result
     result.content = new_content
     return result
+
+
+@dataclass(frozen=True)
+class _At:
+    """A mark for a scalar known by its offsets only (what :func:`render_scalar` reads)."""
+
+    index: int
+    line: int
+
+
+def _rewrite_at_offsets(
+    content: bytes, edits: Sequence[Edit], result: RewriteResult
+) -> RewriteResult:
+    """The splice for sites read from these very bytes: no parse before, one after."""
+    text = content.decode("utf-8")
+    ascii_only = len(text) == len(content)
+
+    def char(offset: int) -> int:
+        return offset if ascii_only else len(content[:offset].decode("utf-8"))
+
+    planned: dict[tuple[int, int], tuple[Part, _Splice]] = {}
+    for edit in edits:
+        try:
+            changes, notes, _ = plan_values(edit)
+            splices: list[tuple[Part, _Splice]] = []
+            for part, new_value in changes:
+                earlier = planned.get((part.start, part.end))
+                if earlier is not None:
+                    if earlier[1].new_value != new_value:
+                        raise _Refused(
+                            f"line {part.line} is also set to {earlier[1].new_value!r} by "
+                            f"{earlier[1].edit.site.workload} container "
+                            f"{earlier[1].edit.site.container} (a shared anchor?)"
+                        )
+                    continue
+                start, end = char(part.start), char(part.end)
+                node = ScalarNode(
+                    part.tag,
+                    part.value,
+                    start_mark=_At(start, part.line - 1),
+                    end_mark=_At(end, part.line - 1),
+                    style=part.style or None,
+                )
+                raw, note = render_scalar(text, node, new_value)
+                if note:
+                    notes.append(f"{edit.site.file}:{part.line}: {note}")
+                splices.append((part, _Splice(node, start, end, new_value, raw, edit)))
+        except _Refused as exc:
+            result.errors.append(f"{_where(edit.site)}: {exc}")
+            continue
+        for part, splice in splices:
+            planned[(part.start, part.end)] = (part, splice)
+        result.notes.extend(notes)
+        result.applied.append(edit)
+    if not planned:
+        return result
+    out, pos, shift = [], 0, 0
+    moved: list[tuple[Part, _Splice, int, int]] = []
+    for (start, end), (part, splice) in sorted(planned.items()):
+        new_raw = splice.new_raw.encode("utf-8")
+        out += [content[pos:start], new_raw]
+        pos = end
+        moved.append((part, splice, start + shift, start + shift + len(new_raw)))
+        shift += len(new_raw) - (end - start)
+    out.append(content[pos:])
+    new_content = b"".join(out)
+    problem = _verify_at_offsets(new_content, moved)
+    if problem is not None:
+        result.errors.extend(
+            f"{_where(e.site)}: refused: the rewritten file would not read back as intended "
+            f"({problem})"
+            for e in result.applied
+        )
+        result.applied = []
+        result.notes = []
+        return result
+    result.content = new_content
+    return result
+
+
+def _verify_at_offsets(
+    new_content: bytes, moved: list[tuple[Part, _Splice, int, int]]
+) -> str | None:
+    """None when each changed value reads back, at its path, as exactly the new scalar.
+
+    The bytes outside the splices are the old ones, and each splice replaced exactly one
+    scalar token (discovery's extent) by text that the re-read finds to be exactly one scalar
+    token again, at the same path, of the intended value and type. A scanner reads the same
+    bytes before a splice into the same tokens and state; a scalar token leaves the state as
+    any other single-line scalar does; so every other node reads as it did."""
+    try:
+        source = ys.load(new_content)
+    except ys.YamlSyntaxError as exc:
+        return f"line {exc.line}: {exc.message}"
+    for part, splice, start, end in moved:
+        doc = source.docs[part.doc] if part.doc < len(source.docs) else None
+        node = ys.get_path(doc, part.path) if doc is not None else None
+        if not isinstance(node, ScalarNode):
+            return f"line {part.line}: the structure changed"
+        span = ys.scalar_extent(source.text, node)
+        if (source.byte_offset(span[0]), source.byte_offset(span[1])) != (start, end):
+            return f"line {part.line}: the value's extent changed"
+        if node.value != splice.new_value:
+            return f"line {part.line}: reads {node.value!r}, not {splice.new_value!r}"
+        if node.tag != ys.STR_TAG and node.tag != part.tag:
+            return f"line {part.line}: {node.value!r} no longer reads as a string"
+    return None
 
 
 def _prepare(

@@ -30,7 +30,7 @@ from imagebot.config import Config, RepositoryConfig
 from imagebot.errors import ForgeError, GitError, ImagebotError
 from imagebot.gitops import Change, Published, Workspace
 from imagebot.gitops.forge import forge_for
-from imagebot.manifests import Discovery, FileIssue, discover
+from imagebot.manifests import Discovery, DiscoveryCache, FileIssue, discover
 from imagebot.store import Store
 from imagebot.update import history
 from imagebot.update.changes import ChangeSet, build_changes, commit_message, pull_request_text
@@ -132,6 +132,9 @@ class UpdateCycle:
         self.progress = progress
         self._forge_client = forge_client
         self._push_attempts = push_attempts
+        #: Per checkout: files read by the last cycle, by Git blob id, so that a cycle over an
+        #: unchanged repository reads no manifest again (``imagebot run``).
+        self.discovery_caches: dict[str, DiscoveryCache] = {}
 
     def run(
         self,
@@ -206,8 +209,18 @@ class UpdateCycle:
     ) -> CycleChange:
         if cancel.is_set():
             raise Cancelled
+        try:
+            blobs: dict[str, str] | None = ws.blobs()
+        except GitError as exc:
+            log.debug("%s: no blob ids, every file is read: %s", repo.display_name, exc)
+            blobs = None
         discovery = discover(
-            ws.root, include=repo.include, exclude=repo.exclude, policy_dirs=repo.policy_dirs
+            ws.root,
+            include=repo.include,
+            exclude=repo.exclude,
+            policy_dirs=repo.policy_dirs,
+            blobs=blobs,
+            cache=self.discovery_caches.setdefault(str(ws.root), DiscoveryCache()),
         )
         resolved = self.runner.run(
             resolve(discovery.sites, self.runner.scanner, fresh=fresh, progress=self.progress)

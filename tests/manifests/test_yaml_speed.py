@@ -1,0 +1,206 @@
+"""Reading at C speed changes nothing: libyaml's nodes, the screen and the blob cache read
+every file exactly as the pure-Python parser does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from imagebot.manifests import discover, discovery
+from imagebot.manifests import yamlsource as ys
+from imagebot.manifests.discovery import DiscoveryCache, blob_id
+from tests.manifests.helpers import CORPUS
+
+
+def _signature(docs: list[Node]) -> list[tuple[object, ...]]:
+    """Every node in document order: type, tag, marks, anchor, style, value; aliases by id."""
+    out: list[tuple[object, ...]] = []
+    seen: dict[int, int] = {}
+    stack = list(reversed(docs))
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            out.append(("alias", seen[id(node)]))
+            continue
+        seen[id(node)] = len(seen)
+        empty = isinstance(node, ScalarNode) and node.tag.endswith(":null") and node.value == ""
+        marks = (
+            ()  # an empty value has no text: the parsers place it differently
+            if empty
+            else (
+                node.start_mark.index,
+                node.end_mark.index,
+                node.start_mark.line,
+                node.start_mark.column,
+                node.end_mark.line,
+                node.end_mark.column,
+            )
+        )
+        style = (node.style or "") if isinstance(node, ScalarNode) else bool(node.flow_style)
+        value = node.value if isinstance(node, ScalarNode) else len(node.value)
+        out.append((type(node).__name__, node.tag, marks, node.anchor, style, value))
+        if isinstance(node, MappingNode):
+            for key, val in reversed(node.value):
+                stack.append(val)
+                stack.append(key)
+        elif isinstance(node, SequenceNode):
+            stack.extend(reversed(node.value))
+    return out
+
+
+def _pure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ys, "_CParser", None)
+
+
+def _both(text: str, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    def read() -> object:
+        try:
+            return _signature(ys.compose(text))
+        except ys.YamlSyntaxError as exc:
+            return ("error", exc.message, exc.line)
+
+    fast = read()
+    with monkeypatch.context() as m:
+        _pure(m)
+        pure = read()
+    return fast, pure
+
+
+SAMPLES = {
+    "anchors, aliases and tags in either order": (
+        "base: &b {image: 'x:1'}\nuse: *b\nt: !!str &n 1.30\nu: &m !!str 2\nlist: [&i a, *i]\n"
+    ),
+    "CRLF line breaks": "a: 1\r\nimage: nginx:1.25 # c\r\nb:\r\n  - x\r\n",
+    "no final line break": "spec:\n  containers:\n  - image: a:1",
+    "multi-byte characters before a value": "note: é€😀\nimage: 'x:1'\n",
+    "block scalars and flow mappings": "a: |\n  text\n  more\nb: >-\n  folded\nc: {d: [1, 2]}\n",
+    "several documents": "---\na: 1\n...\n---\n- b\n---\n",
+    "merge keys": "x: &x {a: 1}\ny:\n  <<: *x\n  b: 2\n",
+    "a BOM (read by the pure parser)": "\ufeffimage: a:1\n",
+    "a %YAML directive (read by the pure parser)": "%YAML 1.1\n---\nv: yes\n",
+    "invalid YAML (the pure parser's message)": "a: [1, 2\nb: 3\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_libyaml_composes_the_nodes_the_pure_parser_composes(name, monkeypatch):
+    fast, pure = _both(SAMPLES[name], monkeypatch)
+    assert fast == pure
+
+
+@pytest.mark.slow
+def test_libyaml_composes_every_corpus_file_as_the_pure_parser_does(monkeypatch):
+    for path in sorted(CORPUS.rglob("*.y*ml")):
+        try:
+            text = ys.decode(path.read_bytes())
+        except ys.YamlSyntaxError:
+            continue
+        fast, pure = _both(text, monkeypatch)
+        assert fast == pure, path
+
+
+@pytest.mark.slow
+def test_discovery_with_libyaml_finds_the_sites_the_pure_parser_finds(monkeypatch):
+    fast = discover(CORPUS).to_dict()
+    _pure(monkeypatch)
+    pure = discover(CORPUS).to_dict()
+    assert json.dumps(fast, sort_keys=True) == json.dumps(pure, sort_keys=True)
+    assert len(fast["sites"]) > 100
+
+
+@pytest.mark.parametrize("depth", [500, 50_000])
+def test_nesting_deeper_than_the_limit_is_an_error_not_a_crash(depth):
+    with pytest.raises(ys.YamlSyntaxError, match="nested too deeply"):
+        ys.load(("[" * depth + "]" * depth).encode())
+
+
+def test_nesting_within_the_limit_is_read():
+    depth = ys.MAX_DEPTH - 5
+    docs = ys.load(("- " * depth + "x\n").encode()).docs
+    assert len(docs) == 1
+
+
+def _count_composed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    composed: list[str] = []
+    real = ys.compose
+
+    def counting(text: str) -> list[Node]:
+        composed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(ys, "compose", counting)
+    return composed
+
+
+def test_a_file_that_cannot_hold_an_image_is_checked_but_not_composed(tmp_path, monkeypatch):
+    (tmp_path / "svc.yaml").write_text("kind: Service\nmetadata:\n  name: web\n")
+    (tmp_path / "deploy.yaml").write_text(
+        "kind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: a:1\n"
+    )
+    composed = _count_composed(monkeypatch)
+    found = discover(tmp_path)
+    assert found.files == ["deploy.yaml", "svc.yaml"]
+    assert found.files_read == 2
+    assert [s.reference_text for s in found.sites] == ["a:1"]
+    assert len(composed) == 1
+
+
+def test_a_broken_file_without_images_is_still_reported(tmp_path):
+    (tmp_path / "bad.yaml").write_text("kind: Service\nmetadata: [unclosed\n")
+    found = discover(tmp_path)
+    assert [(e.file, e.message.startswith("not valid YAML")) for e in found.errors] == [
+        ("bad.yaml", True)
+    ]
+
+
+def test_sites_carry_the_blob_id_of_the_bytes_they_were_read_from(tmp_path):
+    data = b"kind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - image: a:1\n"
+    (tmp_path / "pod.yaml").write_bytes(data)
+    (site,) = discover(tmp_path).sites
+    git = subprocess.run(
+        ["git", "hash-object", "--stdin"], input=data, capture_output=True, check=True
+    )
+    assert site.blob == blob_id(data) == git.stdout.decode().strip()
+
+
+def test_a_second_discovery_reads_only_the_files_whose_blob_changed(tmp_path, monkeypatch):
+    shutil.copytree(CORPUS / "stefanprodan__podinfo", tmp_path / "repo")
+    root = tmp_path / "repo"
+    blobs = {p.relative_to(root).as_posix(): blob_id(p.read_bytes()) for p in root.rglob("*.y*ml")}
+    cache = DiscoveryCache()
+    first = discover(root, blobs=blobs, cache=cache)
+    assert cache.files_parsed > 10
+
+    changed = "kustomize/deployment.yaml"
+    path = root / changed
+    path.write_bytes(path.read_bytes().replace(b"podinfo:", b"podinfo-x:", 1))
+    blobs[changed] = blob_id(path.read_bytes())
+    read: list[str] = []
+    real = discovery.Path.read_bytes
+
+    def counting(self):  # type: ignore[no-untyped-def]
+        read.append(self.relative_to(root).as_posix())
+        return real(self)
+
+    monkeypatch.setattr(discovery.Path, "read_bytes", counting)
+    second = discover(root, blobs=blobs, cache=cache)
+
+    assert read == [changed]
+    assert cache.files_parsed == 1
+    fresh = discover(root)
+    assert json.dumps(second.to_dict(), sort_keys=True) == json.dumps(
+        fresh.to_dict(), sort_keys=True
+    )
+    assert second.to_dict() != first.to_dict()
+
+
+def test_a_file_missing_from_the_blob_map_is_always_read(tmp_path):
+    (tmp_path / "pod.yaml").write_text("kind: Pod\nspec:\n  containers:\n  - image: a:1\n")
+    cache = DiscoveryCache()
+    discover(tmp_path, blobs={}, cache=cache)
+    discover(tmp_path, blobs={}, cache=cache)
+    assert cache.files_parsed == 1

@@ -1,0 +1,73 @@
+"""``imagebot run`` in steady state: a cycle reads only the manifests whose Git blob changed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from imagebot.manifests import yamlsource
+from tests.gitops.helpers import Writer
+from tests.update.helpers import Bot, automated, deployment
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def fleet(bot: Bot, repo_name: str):
+    app = f"{repo_name}/app"
+    bot.registry.push(app, ["1.0.0", "1.0.1"], created=T0)
+    files = {
+        f"apps/web-{i:02d}.yaml": deployment(
+            f"web-{i:02d}", bot.image(app, "1.0.1"), annotations=automated("semver:~1.0")
+        )
+        for i in range(20)
+    }
+    return app, bot.remote(files)
+
+
+def _composed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    texts: list[str] = []
+    real = yamlsource.compose
+
+    def counting(text: str):  # type: ignore[no-untyped-def]
+        texts.append(text)
+        return real(text)
+
+    monkeypatch.setattr(yamlsource, "compose", counting)
+    return texts
+
+
+def test_a_cycle_over_an_unchanged_repository_parses_no_manifest(bot: Bot, fleet, monkeypatch):
+    _, remote = fleet
+    first = bot.run(remote)
+    assert first.exit_code == 0
+    composed = _composed(monkeypatch)
+
+    again = bot.run(remote)
+
+    assert again.exit_code == 0
+    assert len(again.resolutions) == 20
+    assert composed == []
+
+
+def test_a_cycle_after_one_file_changed_parses_only_that_file(
+    bot: Bot, fleet, monkeypatch, tmp_path: Path
+):
+    app, remote = fleet
+    bot.run(remote)
+    Writer(remote, tmp_path / "writer").commit_and_push(
+        "apps/web-07.yaml",
+        deployment("web-07", bot.image(app, "1.0.0"), annotations=automated("semver:~1.0")),
+    )
+    composed = _composed(monkeypatch)
+
+    report = bot.run(remote)
+
+    assert [r.site.file for r in report.applied] == ["apps/web-07.yaml"]
+    # discovery read the changed file once; the rewrite spliced at its offsets and re-read
+    # the result once to prove it
+    assert len(composed) == 2
+    assert "1.0.0" in composed[0]
+    assert "1.0.1" in composed[1]
