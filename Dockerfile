@@ -8,8 +8,10 @@ COPY imagebot ./imagebot
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim-bookworm
+# docker-registry: only for `docker run IMAGE demo` (the demo's local registry, loopback only).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git openssh-client gnupg ca-certificates \
+        docker-registry \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 imagebot \
     && useradd --system --uid 10001 --gid imagebot --home-dir /var/lib/imagebot \

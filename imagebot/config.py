@@ -242,7 +242,10 @@ class NotifyConfig:
         "File holding the webhook URL (it often embeds a secret).", default=None
     )
     on: list[Literal["update", "failure"]] = doc(
-        "Which events to send.", default_factory=lambda: ["update", "failure"]
+        "Which events to send: update (the bot committed, pushed or opened a pull request), "
+        "failure (a failure seen in service.failure_cycles consecutive cycles, and again "
+        "when it clears). Default: both.",
+        default_factory=lambda: ["update", "failure"],
     )
 
 
@@ -557,6 +560,9 @@ def _describe(tp: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        if typing.get_origin(item) is Literal:
+            return "a list of " + ", ".join(repr(a) for a in typing.get_args(item))
         return "a list"
     if origin is dict or dataclasses.is_dataclass(tp):
         return "a mapping"

@@ -1,5 +1,6 @@
-"""``python -m imagebot.demo`` (what ``./dev demo`` runs), as a user runs it: a subprocess
-started outside the source tree, so nothing from ``tests/`` can be imported by accident.
+"""``imagebot demo`` (what ``./dev demo`` runs), as a user runs it: a subprocess started
+outside the source tree, so nothing from ``tests/`` can be imported by accident. The same
+demo from a wheel installed in a fresh virtualenv: ``tests/test_packaging.py``.
 
 The expected commit is written out here line by line rather than taken from the demo's own
 scenario, so a demo that explains the wrong thing cannot pass.
@@ -19,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from imagebot.demo.outcome import Outcome, foreign_changes
-from imagebot.demo.scenario import WORKLOADS, ExamplesMissing, annotate
+from imagebot.demo.scenario import EXAMPLES, WORKLOADS, ExamplesMissing, annotate
 
-DEMO = [sys.executable, "-m", "imagebot.demo"]
+DEMO = [sys.executable, "-m", "imagebot", "demo"]
 MARKER = '# {"$imagepolicy": "flux-system:podinfo:tag"}'
 
 
@@ -133,7 +134,8 @@ def test_demo_leaves_locked_and_manual_workloads_alone(kept: Run):
 
 @pytest.mark.slow
 def test_demo_seed_commit_holds_the_examples_byte_for_byte(kept: Run):
-    examples = Path(__file__).resolve().parents[1] / "examples"
+    examples = Path(__file__).resolve().parents[1] / "imagebot" / "demo" / "examples"
+    assert examples == EXAMPLES
     seed = "main~2"
     pairs = {
         "sock-shop/carts-dep.yaml": "sock-shop/carts-dep.yaml",
@@ -210,6 +212,26 @@ def test_demo_without_docker_registry_says_how_to_get_it(tmp_path: Path):
     assert "apt-get install docker-registry" in result.stdout
     assert "./dev demo" in result.stdout
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_python_dash_m_imagebot_demo_is_the_same_command(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "imagebot.demo", "--help"],
+        cwd=tmp_path,
+        env=demo_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Usage: python -m imagebot.demo [OPTIONS]" in result.stdout
+    assert "--workdir DIR" in result.stdout
+
+
+def test_the_dev_script_runs_the_demo_as_imagebot_demo():
+    dev = (Path(__file__).resolve().parents[1] / "dev").read_text()
+    assert re.search(r'^\s*exec "\$VENV/bin/imagebot" demo "\$@"$', dev, re.M)
 
 
 def test_annotations_are_typed_in_under_the_workload_name_leaving_other_bytes_alone():

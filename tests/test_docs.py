@@ -53,3 +53,11 @@ def test_every_command_is_in_the_readme():
     documented = set(re.findall(r"`imagebot ([a-z-]+)", README))
     missing = set(cli.commands) - documented
     assert not missing, f"commands missing from the README: {sorted(missing)}"
+
+
+def test_the_configuration_reference_lists_the_allowed_notification_events():
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    (row,) = [
+        line for line in text.splitlines() if line.startswith("| `repositories[].notify[].on`")
+    ]
+    assert "'update', 'failure'" in row

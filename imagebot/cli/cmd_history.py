@@ -1,7 +1,8 @@
 """``imagebot history``: every image change imagebot applied, newest first.
 
-A table like ``list-images`` (colour on a terminal, plain aligned columns on a pipe), or
-``--output json`` with every recorded field.
+A table like ``list-images`` (colour on a terminal, plain aligned columns on a pipe) that fits
+the terminal (100 columns on a pipe); ``--wide`` adds the mode, file and repository columns
+and prints every value in full; ``--output json`` has every recorded field.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from imagebot.cli.common import (
     ago,
     config_option,
     output_option,
-    plain_table,
     print_json,
     print_table,
     stdout_console,
 )
+from imagebot.cli.tables import fitted_table, wide_option
 from imagebot.config import load_config
 from imagebot.store import Store, store_path
 from imagebot.update import history
@@ -39,12 +40,14 @@ COLUMNS = ("TIME", "REPOSITORY", "WORKLOAD", "CONTAINER", "CHANGE", "MODE", "COM
     "--limit", type=click.IntRange(min=1), default=None, help="At most this many entries."
 )
 @output_option
+@wide_option
 def command(
     config_path: str | None,
     repository: str | None,
     workload: str | None,
     limit: int | None,
     output: str,
+    wide: bool,
 ) -> None:
     """Show the image updates imagebot applied (from the state store)."""
     config = load_config(config_path)
@@ -56,30 +59,44 @@ def command(
     if not rows:
         click.echo("No updates recorded yet.", err=True)
         return
-    _print_table(rows)
+    _print_table(rows, wide)
 
 
-def _print_table(rows: list[HistoryEntry]) -> None:
+def _print_table(rows: list[HistoryEntry], wide: bool) -> None:
     from rich.text import Text
 
     console = stdout_console()
     now = datetime.now(UTC)
-    table = plain_table(*COLUMNS)
+    headers = _columns(rows, wide)
+    cells = []
     for row in rows:
         when = row.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         if console.is_terminal:
             when += f" ({ago(row.time, now)})"
-        table.add_row(
-            Text(when),
-            Text(row.repository),
-            Text(row.workload),
-            Text(row.container),
-            _change(row),
-            Text(row.mode),
-            Text(_commit(row)),
-            Text(row.file),
-        )
+        every = {
+            "TIME": Text(when),
+            "REPOSITORY": Text(row.repository),
+            "WORKLOAD": Text(row.workload),
+            "CONTAINER": Text(row.container),
+            "CHANGE": _change(row),
+            "MODE": Text(row.mode),
+            "COMMIT": Text(_commit(row)),
+            "FILE": Text(row.file),
+        }
+        cells.append([every[header] for header in headers])
+    table = fitted_table(console, headers, cells, wide=wide, keep=["TIME", "CHANGE"])
     print_table(console, table)
+
+
+def _columns(rows: list[HistoryEntry], wide: bool) -> list[str]:
+    """Like ``kubectl get``: the mode and file only with ``--wide`` (the commit column shows
+    a pull request or an unpushed commit), the repository when there is more than one."""
+    if wide:
+        return list(COLUMNS)
+    hidden = {"MODE", "FILE"}
+    if len({row.repository for row in rows}) == 1:
+        hidden.add("REPOSITORY")
+    return [header for header in COLUMNS if header not in hidden]
 
 
 def _change(row: HistoryEntry) -> Text:

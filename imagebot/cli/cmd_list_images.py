@@ -4,7 +4,9 @@ Like ``fluxctl list-images``, but read from the manifests in Git rather than a c
 row per image occurrence with its file, workload, container, current tag, policy, and whether
 it is automated or locked. Rows whose annotations, policy or marker could not be understood
 are still shown, with the error; the command then exits 1. Files that are not YAML (Helm
-templates) are reported on stderr as skipped and are not errors.
+templates) are reported on stderr as skipped and are not errors. The table fits the terminal
+(100 columns on a pipe), long values shortened in the middle; ``--wide`` shows everything
+(who locked a workload and why, too).
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from imagebot.cli.common import (
     config_option,
     local_checkout,
     output_option,
-    plain_table,
     print_json,
     print_table,
     read_checkout,
     registry_progress,
     stdout_console,
 )
+from imagebot.cli.tables import fitted_table, wide_option
 from imagebot.config import Config, load_config
 from imagebot.manifests import Discovery, ImageSite
 
@@ -62,7 +64,10 @@ LATEST_COLUMNS: list[tuple[str, str]] = [("LATEST", "latest"), ("STATUS", "statu
     is_flag=True,
     help="Also ask the registries which tag each policy picks, with a status per image.",
 )
-def command(repo: Path | None, config_path: str | None, output: str, latest: bool) -> None:
+@wide_option
+def command(
+    repo: Path | None, config_path: str | None, output: str, latest: bool, wide: bool
+) -> None:
     """List every container image in a GitOps checkout with its tag and policy.
 
     Exits 0 when everything was read, 1 when some manifest or policy had errors (the rows
@@ -78,11 +83,13 @@ def command(repo: Path | None, config_path: str | None, output: str, latest: boo
     failed = False
     if latest:
         failed = _add_latest(config, found, rows, progress=output != "json")
+        if not wide:  # like kubectl get: STATUS says locked, not automated or ignored
+            columns = [c for c in columns if c[0] not in ("AUTOMATED", "LOCKED")]
         columns += LATEST_COLUMNS
     if output == "json":
         print_json([_public(row) for row in rows])
     else:
-        _print_table(rows, columns)
+        _print_table(rows, columns, wide)
     with_errors = sum(1 for site in found.sites if site.error)
     log.info(
         "%d image(s) in %d file(s) read; %d with errors; %d file(s) skipped, %d unreadable",
@@ -152,7 +159,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.endswith("_shown")}
 
 
-def _shown(row: dict[str, Any]) -> dict[str, str]:
+def _shown(row: dict[str, Any], *, wide: bool = True) -> dict[str, str]:
     digest = row["digest"]
     tag = row["tag"] or ""
     if digest:
@@ -166,7 +173,7 @@ def _shown(row: dict[str, Any]) -> dict[str, str]:
     if row["ignored"]:
         automated = "ignored"
     locked = "locked" if row["locked"] else ""
-    if row["locked"] and (row["lock_message"] or row["lock_user"]):
+    if wide and row["locked"] and (row["lock_message"] or row["lock_user"]):
         who = f" by {row['lock_user']}" if row["lock_user"] else ""
         locked += f"{who}: {row['lock_message'] or ''}".rstrip(": ")
     return {
@@ -178,7 +185,7 @@ def _shown(row: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
+def _print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], wide: bool) -> None:
     from rich.text import Text
 
     console = stdout_console()
@@ -186,13 +193,22 @@ def _print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> 
         console.print("no container images found")
         return
     errors = any(row["error"] for row in rows)
-    table = plain_table(*(header for header, _ in columns))
-    if errors:
-        table.add_column("ERROR", overflow="fold", style="red")
+    headers = [header for header, _ in columns] + (["ERROR"] if errors else [])
+    cells = []
     for row in rows:
-        shown = {**row, **_shown(row)}
-        cells = [Text(str(shown.get(key) or "")) for _, key in columns]
+        shown = {**row, **_shown(row, wide=wide)}
+        line = [Text(str(shown.get(key) or "")) for _, key in columns]
         if errors:
-            cells.append(Text(row["error"] or ""))
-        table.add_row(*cells)
+            line.append(Text(row["error"] or ""))
+        cells.append(line)
+    table = fitted_table(
+        console,
+        headers,
+        cells,
+        wide=wide,
+        keep=["TAG", "LATEST", "STATUS", "AUTOMATED", "LOCKED"],
+        first=["FILE"],
+        fold=["ERROR"],
+        styles={"ERROR": "red"},
+    )
     print_table(console, table)

@@ -20,7 +20,7 @@ from imagebot.demo import scenario
 from imagebot.demo.gitrepo import create_forge, git, isolated_env
 from imagebot.demo.outcome import Outcome, foreign_changes, outcomes
 from imagebot.demo.registry import LocalRegistry, start_registry
-from imagebot.demo.show import Show
+from imagebot.demo.show import INDENT, Show
 from imagebot.errors import ImagebotError
 from imagebot.manifests import discover
 
@@ -172,10 +172,13 @@ class Demo:
         """Run the installed CLI, show the command and its output; fail on a non-zero exit."""
         shown, argv = self.imagebot
         self.show.command([*shown, *args])
+        env = isolated_env() | {"DOCKER_CONFIG": str(self.workdir / "docker")}
+        if self.show.console.is_terminal:  # its tables fit beside the output's indentation
+            env["COLUMNS"] = str(max(self.show.console.width - len(INDENT * 2), 60))
         result = subprocess.run(
             [*argv, *args],
             cwd=self.workdir,
-            env=isolated_env() | {"DOCKER_CONFIG": str(self.workdir / "docker")},
+            env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

@@ -1,10 +1,11 @@
 """What the demo shows: its GitOps repository, the policies in it, and the releases it pushes.
 
-The repository is built from real manifests in ``examples/`` (copied unchanged from sock-shop
-and podinfo). Policies are then added the way people add them: annotations on a workload
-(imagebot's own keys on one, Flux v1's on others), and a kustomization ``images:`` entry
-with a ``$imagepolicy`` marker naming a policy file. Everything the demo explains later is
-read from the tables below, so the story and the data cannot drift apart.
+The repository is built from real manifests in ``imagebot/demo/examples/`` (copied unchanged
+from sock-shop and podinfo; package data, so an installed imagebot has them too). Policies are
+then added the way people add them: annotations on a workload (imagebot's own keys on one,
+Flux v1's on others), and a kustomization ``images:`` entry with a ``$imagepolicy`` marker
+naming a policy file. Everything the demo explains later is read from the tables below, so the
+story and the data cannot drift apart.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from pathlib import Path
 
 from imagebot.errors import ImagebotError
 
-#: Where the example manifests live in a source checkout (next to the package).
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+#: The example manifests: package data beside this module, in a checkout and when installed.
+EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 
 class ExamplesMissing(ImagebotError):
-    """The ``examples/`` folder (a source checkout's) is not there or was edited."""
+    """The demo's ``examples/`` package data is not there or was edited."""
 
     exit_code = 2
 
@@ -214,7 +215,7 @@ spec:
 README = """\
 # Demo GitOps repository
 
-Built by `python -m imagebot.demo` from manifests in imagebot's `examples/` (sock-shop from
+Built by `imagebot demo` from the example manifests shipped with imagebot (sock-shop from
 argoproj/argocd-example-apps, podinfo from stefanprodan/podinfo). Image updates are made by
 imagebot; see `git log`.
 """
@@ -230,7 +231,8 @@ def upstream_files(examples: Path = EXAMPLES) -> dict[str, bytes]:
         except OSError as exc:
             raise ExamplesMissing(
                 f"cannot read {path}: {exc.strerror}",
-                hint="the demo runs from a source checkout of imagebot (it needs examples/)",
+                hint="the demo's manifests ship with imagebot (imagebot/demo/examples/): "
+                "reinstall imagebot, or run ./dev demo from a checkout",
             ) from None
     return files
 
@@ -266,7 +268,7 @@ def annotate(content: bytes, added: dict[str, str], *, file: str) -> bytes:
             return "".join(lines[: index + 2] + block + lines[index + 2 :]).encode()
     raise ExamplesMissing(
         f"examples: {file}: expected 'metadata:' followed by its 'name:' line",
-        hint="the files in examples/ must stay as upstream wrote them",
+        hint="the files in imagebot/demo/examples/ must stay as upstream wrote them",
     )
 
 

@@ -23,7 +23,8 @@ DEFAULT_TITLE = "{subject}"
 
 #: Fields a commit message or PR title template may use, with what they hold.
 TEMPLATE_FIELDS: dict[str, str] = {
-    "subject": "a one-line summary: 'Update podinfo to 6.5.1' or 'Update 3 images'",
+    "subject": "a one-line summary: 'Update podinfo to 6.5.1', 'Update redis to 7.2.5 and "
+    "7.4.1 in 2 places' or 'Update 3 images'",
     "changes": "one line per change: 'file: kind/namespace/name container old -> new'",
     "count": "how many image values changed",
     "images": "the images changed, comma-separated (as written in the manifests)",
@@ -123,7 +124,9 @@ def template_fields(
     if len(applied) == 1:
         subject = f"Update {images[0]} to {applied[0].new_tag}"
     elif len(images) == 1:
-        subject = f"Update {images[0]} to {applied[0].new_tag} in {len(applied)} places"
+        # One image moved in several places, maybe to different tags: name every tag.
+        tags = _and(list(dict.fromkeys(str(r.new_tag) for r in applied)))
+        subject = f"Update {images[0]} to {tags} in {len(applied)} places"
     else:
         subject = f"Update {len(applied)} images"
     return {
@@ -134,6 +137,11 @@ def template_fields(
         "repository": repository,
         "branch": branch,
     }
+
+
+def _and(words: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _image_name(res: Resolution) -> str:

@@ -67,6 +67,20 @@ def test_the_table_has_a_header_and_a_row_per_update_newest_first(state: Path):
 
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
+    assert header.split() == ["TIME", "WORKLOAD", "CONTAINER", "CHANGE", "COMMIT"]
+    assert [row.split()[2] for row in rows] == [
+        "apps:deployment/web",
+        "apps:deployment/api",
+        "apps:deployment/web",
+    ]
+    assert "1.0.1 -> 1.0.2" in rows[0]
+    assert "\x1b[" not in result.stdout
+    assert all(line == line.rstrip() for line in result.stdout.splitlines())
+
+
+def test_wide_adds_the_repository_mode_and_file_columns(state: Path):
+    header, *rows = run("history", "--wide", state=state).stdout.splitlines()
+
     assert header.split() == [
         "TIME",
         "REPOSITORY",
@@ -77,18 +91,12 @@ def test_the_table_has_a_header_and_a_row_per_update_newest_first(state: Path):
         "COMMIT",
         "FILE",
     ]
-    assert [row.split()[3] for row in rows] == [
-        "apps:deployment/web",
-        "apps:deployment/api",
-        "apps:deployment/web",
-    ]
-    assert "1.0.1 -> 1.0.2" in rows[0]
-    assert "\x1b[" not in result.stdout
-    assert all(line == line.rstrip() for line in result.stdout.splitlines())
+    assert rows[1].split()[2:4] == ["fleet", "apps:deployment/api"]
+    assert rows[1].split()[-3:] == ["bbbbbbbbbbbb", "https://forge/pr/7", "manifest.yaml"]
 
 
 def test_columns_line_up_on_a_pipe(state: Path):
-    lines = run("history", state=state).stdout.splitlines()
+    lines = run("history", "--wide", state=state).stdout.splitlines()
 
     starts = {line.index("fleet") for line in lines[1:]}
     assert starts == {lines[0].index("REPOSITORY")}
@@ -99,7 +107,7 @@ def test_the_commit_column_shows_pull_requests_and_unpushed_commits(state: Path)
 
     assert "cccccccccccc (not pushed)" in rows[0]
     assert "bbbbbbbbbbbb https://forge/pr/7" in rows[1]
-    assert "aaaaaaaaaaaa " in rows[2]
+    assert rows[2].endswith("  aaaaaaaaaaaa")
 
 
 def test_json_has_every_recorded_field(state: Path):

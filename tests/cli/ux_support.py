@@ -16,8 +16,13 @@ IMAGEBOT = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "imagebot
 
 
 def clean_env(state: Path, **extra: str) -> dict[str, str]:
-    """The environment without any ``IMAGEBOT_*`` setting, with *state* as state directory."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEBOT_", "_IMAGEBOT"))}
+    """The environment without any ``IMAGEBOT_*`` setting, with *state* as state directory,
+    and without the terminal size some test runners export (pytest-xdist: ``COLUMNS=80``)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("IMAGEBOT_", "_IMAGEBOT")) and k not in ("COLUMNS", "LINES")
+    }
     env["IMAGEBOT_STATE_DIR"] = str(state)
     env.update(extra)
     return env

@@ -51,7 +51,7 @@ def test_json_rows_have_the_documented_keys():
 
 
 def test_text_table_has_a_row_per_image_and_logs_go_to_stderr():
-    result = run("--repo", str(GET_STARTED))
+    result = run("--repo", str(GET_STARTED), "--wide")  # values whole at any $COLUMNS
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split() == [

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from imagebot.cli import cli
 from tests.harness import READER_PASSWORD, READER_USER
+from tests.harness.proxies import LoopbackProxy
 
 BUILT = datetime(2024, 6, 7, 8, 9, 10, tzinfo=UTC)
 
@@ -48,7 +49,7 @@ def test_details_add_digest_platforms_and_build_time(registry, invoke):
     multi = registry.push(
         "t/cli-details", ["2.0"], created=BUILT, platforms=["linux/amd64", "linux/arm64"]
     )
-    result = invoke(f"{registry.host}/t/cli-details", "--details", "-o", "json")
+    result = invoke(f"{registry.host}/t/cli-details", "--all-details", "-o", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [
         {
@@ -73,6 +74,46 @@ def test_details_as_text(registry, invoke):
     result = invoke(f"{registry.host}/t/cli-details-text", "--details")
     assert result.exit_code == 0, result.output
     assert result.stdout.split() == ["1.0", pushed.digest, BUILT.isoformat(), "linux/amd64"]
+
+
+MANY = [f"1.{minor}.0" for minor in range(13)] + ["latest"]  # 14 tags, 1.12.0 the newest
+
+
+def manifests_asked(proxy: LoopbackProxy) -> set[str]:
+    return {seen.path.rsplit("/", 1)[1] for seen in proxy.requests_to(r"/manifests/[^s]")}
+
+
+def test_details_read_only_the_first_page_of_the_newest_tags(registry, invoke):
+    registry.push("t/cli-page", MANY, created=BUILT)
+    with LoopbackProxy(registry.host) as proxy:
+        result = invoke(f"{proxy.host}/t/cli-page", "--details", "-o", "json")
+
+    assert result.exit_code == 0, result.output
+    newest = ["latest"] + [f"1.{minor}.0" for minor in range(12, 3, -1)]
+    assert [row["tag"] for row in json.loads(result.stdout)] == newest
+    assert manifests_asked(proxy) == set(newest)
+    assert "details of the 10 newest of 14 tags" in result.stderr
+    assert "--all-details" in result.stderr
+
+
+def test_all_details_read_every_tag_in_the_registrys_order(registry, invoke):
+    registry.push("t/cli-all", MANY, created=BUILT)
+    with LoopbackProxy(registry.host) as proxy:
+        result = invoke(f"{proxy.host}/t/cli-all", "--all-details", "-o", "json")
+
+    assert result.exit_code == 0, result.output
+    assert [row["tag"] for row in json.loads(result.stdout)] == sorted(MANY)
+    assert manifests_asked(proxy) == set(MANY)
+    assert "newest" not in result.stderr
+
+
+def test_details_of_a_short_list_need_no_note(registry, invoke):
+    registry.push("t/cli-short", ["1.0", "2.0"], created=BUILT)
+    result = invoke(f"{registry.host}/t/cli-short", "--details")
+
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["2.0", "1.0"]
+    assert result.stderr == ""
 
 
 def test_credentials_from_the_config_file(basic_registry, invoke):
