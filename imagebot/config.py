@@ -321,6 +321,12 @@ class WebhookReceiverConfig:
     )
     secret_file: str | None = doc("File holding the secret.", default=None)
     secret_env: str | None = doc("Environment variable holding the secret.", default=None)
+    optional: bool = doc(
+        "Serve this receiver only when its secret is there: with secret_env unset or empty "
+        "or secret_file missing, it is left out with a warning (POST /hooks/<name> is 404) "
+        "instead of stopping the service. For a Kubernetes Secret marked optional.",
+        default=False,
+    )
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class ConfigError(InvalidInput):
         if key:
             where += f"{key}: "
         super().__init__(where + message, hint=hint)
+        self.reason = message  # without file, line and key
         self.file = file
         self.line = line
         self.key = key

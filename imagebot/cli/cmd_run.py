@@ -13,6 +13,7 @@ import click
 from imagebot.cli.common import config_option
 from imagebot.config import load_config
 from imagebot.errors import ConfigError
+from imagebot.preflight import check_or_raise
 from imagebot.service.wiring import open_service
 
 
@@ -35,6 +36,7 @@ def command(config_path: str | None) -> None:
             key="repositories",
             hint="pass --config FILE (or set IMAGEBOT_CONFIG) listing repositories",
         )
+    check_or_raise(config)  # the checks `imagebot config validate` runs, all before starting
     with open_service(config) as service:
         status = service.run_forever()
     raise SystemExit(status)
