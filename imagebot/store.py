@@ -183,7 +183,9 @@ class Store:
             connection.close()
             if _corrupt(exc):
                 raise StoreError(
-                    f"{path}: the state store is corrupt ({exc})", hint=CORRUPT_HINT, corrupt=True
+                    f"{path}: not a usable imagebot state store: it is corrupt ({exc})",
+                    hint=CORRUPT_HINT,
+                    corrupt=True,
                 ) from None
             raise StoreError(f"{path}: not a usable imagebot state store: {exc}") from None
         except BaseException:
@@ -224,7 +226,7 @@ class Store:
                 connection.close()
                 if _corrupt(exc):
                     raise StoreError(
-                        f"{path}: the state store is corrupt ({exc})",
+                        f"{path}: not a usable imagebot state store: it is corrupt ({exc})",
                         hint=CORRUPT_HINT,
                         corrupt=True,
                     ) from None
