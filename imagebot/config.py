@@ -71,6 +71,26 @@ class Duration(float):
         raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
 
 
+#: The shortest polling or cycle interval accepted, in seconds.
+MIN_INTERVAL = 1.0
+#: What every interval setting is told when it is shorter (the same words everywhere).
+INTERVAL_RULE = "an interval must be at least 1s (0 and fractions of a second are refused)"
+
+
+class Interval(Duration):
+    """How often something runs: a :class:`Duration` of at least :data:`MIN_INTERVAL`.
+
+    0 and sub-second values are refused, never replaced by a default: ``interval: 0`` that
+    silently meant "the service's interval" hid typos (``0.5`` meant as minutes)."""
+
+    @classmethod
+    def parse(cls, value: object) -> Interval:
+        seconds = Duration.parse(value)
+        if seconds < MIN_INTERVAL:
+            raise ValueError(f"{INTERVAL_RULE}, got {value!r}")
+        return cls(seconds)
+
+
 # --------------------------------------------------------------------------------------
 # Sections
 # --------------------------------------------------------------------------------------
@@ -110,7 +130,7 @@ class RegistryConfig:
         "Requests in flight at once to this host. Default: 4 (8 on loopback or a private network).",
         default=None,
     )
-    interval: Duration | None = doc(
+    interval: Interval | None = doc(
         "How often the service polls this registry's images (default: service.interval).",
         default=None,
     )
@@ -172,7 +192,7 @@ class RegistryConfig:
 class ImageConfig:
     """Per-image settings (the key in ``images:`` is a repository such as ``ghcr.io/o/app``)."""
 
-    interval: Duration | None = doc(
+    interval: Interval | None = doc(
         "How often the service polls this image (overrides the registry's interval).",
         default=None,
     )
@@ -300,7 +320,7 @@ class RepositoryConfig:
         "Pull request settings.", default_factory=PullRequestConfig
     )
     credentials: GitCredentials = doc("Git credentials.", default_factory=GitCredentials)
-    interval: Duration | None = doc(
+    interval: Interval | None = doc(
         "Run an update cycle at least this often (default: service.cycle_interval).",
         default=None,
     )
@@ -337,6 +357,12 @@ class WebhookReceiverConfig:
     )
     secret_file: str | None = doc("File holding the secret.", default=None)
     secret_env: str | None = doc("Environment variable holding the secret.", default=None)
+    optional: bool = doc(
+        "Serve this receiver only when its secret is there: with secret_env unset or empty "
+        "or secret_file missing, it is left out with a warning (POST /hooks/<name> is 404) "
+        "instead of stopping the service. For a Kubernetes Secret marked optional.",
+        default=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -344,10 +370,13 @@ class ServiceConfig:
     """Settings for `imagebot run`."""
 
     listen: str = doc("Address and port of the HTTP endpoint.", default="0.0.0.0:8080")
-    interval: Duration = doc("Default polling interval for registries.", default=Duration(300))
+    interval: Interval = doc(
+        "Default polling interval for registries (every interval setting: at least 1s).",
+        default=Interval(300),
+    )
     jitter: Duration = doc("Random delay added to each scheduled scan.", default=Duration(30))
-    cycle_interval: Duration = doc(
-        "Run each repository's update cycle at least this often.", default=Duration(300)
+    cycle_interval: Interval = doc(
+        "Run each repository's update cycle at least this often.", default=Interval(300)
     )
     shutdown_timeout: Duration = doc(
         "How long SIGTERM waits for a cycle in flight before abandoning it.", default=Duration(30)
@@ -384,7 +413,7 @@ class ServiceConfig:
     def __post_init__(self) -> None:
         for key in ("interval", "cycle_interval"):
             if getattr(self, key) <= 0:
-                raise FieldError(key, "expected a duration above 0, such as 5m")
+                raise FieldError(key, f"{INTERVAL_RULE}, got {getattr(self, key)!r}")
         if self.failure_cycles < 1:
             raise FieldError("failure_cycles", "expected a whole number of at least 1")
         if self.max_body_bytes < 1:
@@ -536,6 +565,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 def parse_config(text: str, *, file: str = "<config>") -> Config:
     """Validate YAML *text* into a :class:`Config`; errors name file, line and key."""
     from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import YAMLError
 
     yaml = YAML(typ="rt")
@@ -545,6 +575,10 @@ def parse_config(text: str, *, file: str = "<config>") -> Config:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if isinstance(exc, DuplicateKeyError):
+            # ruamel's text quotes both values, and the key may be a password.
+            key = re.match(r'found duplicate key "(.*?)" with value', problem or "")
+            problem = f"duplicate key {key.group(1)!r}" if key else "duplicate key"
         raise ConfigError(f"not valid YAML: {problem}", file=file, line=line) from None
     if data is None:
         data = {}
@@ -585,8 +619,17 @@ class _Where:
             message, file=self.file, line=self.line(), key=self.key or None, hint=hint
         )
 
+    @property
+    def secret(self) -> bool:
+        """Whether the value here is (or is under) a secret: never shown in a message."""
+        parts = re.split(r"[.\[\]]+", self.key)
+        return any(part in SECRET_KEYS for part in parts)
+
 
 _NoneType = type(None)
+
+#: Keys whose values (and anything under them) never appear in an error message.
+SECRET_KEYS = frozenset({"password", "token", "secret"})
 
 
 def _describe(tp: Any) -> str:
@@ -599,6 +642,8 @@ def _describe(tp: Any) -> str:
         return "a whole number"
     if tp is float:
         return "a number"
+    if tp is Interval:
+        return "an interval of at least 1s, such as 30s, 5m or 1h"
     if tp is Duration:
         return "a duration such as 30s, 5m or 1h"
     if origin is Literal:
@@ -631,12 +676,12 @@ def _convert(value: Any, tp: Any, where: _Where) -> Any:
         if isinstance(value, str) and item_tp is str:
             value = [value]
         if not isinstance(value, list):
-            raise where.error(f"expected a list, got {_show(value)}")
+            raise where.error(f"expected a list, got {_show(value, where)}")
         return [_convert(v, item_tp, where.child(value, i)) for i, v in enumerate(value)]
     if origin is dict:
         _key_tp, val_tp = typing.get_args(tp)
         if not isinstance(value, Mapping):
-            raise where.error(f"expected a mapping, got {_show(value)}")
+            raise where.error(f"expected a mapping, got {_show(value, where)}")
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
@@ -646,34 +691,34 @@ def _convert(value: Any, tp: Any, where: _Where) -> Any:
     if origin is Literal:
         allowed = typing.get_args(tp)
         if value not in allowed:
-            hint = _closest(str(value), [str(a) for a in allowed])
-            raise where.error(f"expected {_describe(tp)}, got {_show(value)}", hint)
+            hint = None if where.secret else _closest(str(value), [str(a) for a in allowed])
+            raise where.error(f"expected {_describe(tp)}, got {_show(value, where)}", hint)
         return value
-    if tp is Duration:
+    if tp is Duration or tp is Interval:
         try:
-            return Duration.parse(value)
+            return tp.parse(value)
         except ValueError as exc:
-            raise where.error(str(exc)) from None
+            raise where.error("expected a duration" if where.secret else str(exc)) from None
     if tp is bool:
         if not isinstance(value, bool):
-            raise where.error(f"expected true or false, got {_show(value)}")
+            raise where.error(f"expected true or false, got {_show(value, where)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise where.error(f"expected a whole number, got {_show(value)}")
+            raise where.error(f"expected a whole number, got {_show(value, where)}")
         return int(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise where.error(f"expected a number, got {_show(value)}")
+            raise where.error(f"expected a number, got {_show(value, where)}")
         if value < 0:
-            raise where.error(f"expected a positive number, got {_show(value)}")
+            raise where.error(f"expected a positive number, got {_show(value, where)}")
         return float(value)
     if tp is str:
         if isinstance(value, bool | int | float):
             # Unquoted 1.20 or true in YAML: a string was meant, but the YAML reading lost it.
-            raise where.error(f"expected a string, got {_show(value)}", "quote the value")
+            raise where.error(f"expected a string, got {_show(value, where)}", "quote the value")
         if not isinstance(value, str):
-            raise where.error(f"expected a string, got {_show(value)}")
+            raise where.error(f"expected a string, got {_show(value, where)}")
         return str(value)
     raise where.error(f"unsupported type {tp}")  # pragma: no cover - schema bug
 
@@ -708,11 +753,13 @@ def _closest(word: str, choices: list[str]) -> str | None:
     return f"did you mean {match[0]!r}?" if match else None
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, where: _Where | None = None) -> str:
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if where is not None and where.secret:
+        return f"a {type(value).__name__} (value hidden: a secret)"
     return repr(value) if not isinstance(value, str) else f"'{value}'"
 
 

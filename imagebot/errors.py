@@ -63,6 +63,7 @@ class ConfigError(InvalidInput):
         if key:
             where += f"{key}: "
         super().__init__(where + message, hint=hint)
+        self.reason = message  # without file, line and key
         self.file = file
         self.line = line
         self.key = key
@@ -144,4 +145,8 @@ class ForgeError(ImagebotError):
 
 
 class StoreError(ImagebotError):
-    """The state store cannot be opened or is from a newer imagebot (``imagebot.store``)."""
+    """The state store cannot be opened, is corrupt, or is from a newer imagebot."""
+
+    def __init__(self, message: str, *, hint: str | None = None, corrupt: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.corrupt = corrupt

@@ -28,6 +28,21 @@ from imagebot.errors import ImagebotError, StoreError
 BUSY_TIMEOUT_MS = 10_000
 
 
+#: What to do about a corrupt store (it holds caches, history and what the service saw).
+CORRUPT_HINT = (
+    "the file is damaged (a disk error, or copied while in use): move it aside and imagebot "
+    "starts a new one (the caches refill; the update history is lost), or restore a backup"
+)
+
+
+def _corrupt(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")
+    text = str(exc)
+    return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or (
+        "malformed" in text or "not a database" in text
+    )
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema step: SQL statements (a script) or a function of the connection."""
@@ -202,11 +217,66 @@ class Store:
             store._migrate(MIGRATIONS if migrations is None else migrations)
         except sqlite3.DatabaseError as exc:
             connection.close()
+            if _corrupt(exc):
+                raise StoreError(
+                    f"{path}: not a usable imagebot state store: it is corrupt ({exc})",
+                    hint=CORRUPT_HINT,
+                    corrupt=True,
+                ) from None
             raise StoreError(f"{path}: not a usable imagebot state store: {exc}") from None
         except BaseException:
             connection.close()
             raise
         return store
+
+    @classmethod
+    def open_for_reading(cls, path: Path | str) -> Store:
+        """Open to read: as :meth:`open` where the store is writable, else read-only (a
+        read-only volume or copy) without creating, upgrading or writing anything."""
+        try:
+            return cls.open(path)
+        except StoreError as exc:
+            path = Path(path).expanduser()
+            if exc.corrupt or not path.is_file():
+                raise
+            return cls._open_read_only(path, exc)
+
+    @classmethod
+    def _open_read_only(cls, path: Path, why: StoreError) -> Store:
+        last: sqlite3.Error | None = None
+        # mode=ro reads a WAL store when its -shm file can be used; immutable=1 when it
+        # cannot (a read-only directory), taking the file as it is.
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                connection = sqlite3.connect(
+                    f"{path.as_uri()}?{query}", uri=True, isolation_level=None,
+                    check_same_thread=False,
+                )  # fmt: skip
+            except sqlite3.Error as exc:
+                last = exc
+                continue
+            try:
+                version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.DatabaseError as exc:
+                connection.close()
+                if _corrupt(exc):
+                    raise StoreError(
+                        f"{path}: not a usable imagebot state store: it is corrupt ({exc})",
+                        hint=CORRUPT_HINT,
+                        corrupt=True,
+                    ) from None
+                last = exc
+                continue
+            if version != len(MIGRATIONS):
+                connection.close()
+                raise StoreError(
+                    f"{path}: the read-only state store has schema version {version}, this "
+                    f"imagebot reads {len(MIGRATIONS)}",
+                    hint="open it once with write access (any imagebot command) to upgrade it",
+                )
+            return cls(connection, path)
+        raise StoreError(f"{why} (and cannot be read as read-only: {last})") from None
 
     def close(self) -> None:
         with self._lock:

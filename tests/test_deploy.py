@@ -8,6 +8,7 @@ Dockerfile runs `imagebot run` as a non-root user with a health check on /health
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -161,12 +162,82 @@ def test_the_dockerfile_port_is_the_default_listen_port(port_source: str):
         assert f"127.0.0.1:{default_port}/healthz" in DOCKERFILE
 
 
-def test_the_run_command_exists_with_the_log_format_the_deployment_passes():
-    from click.testing import CliRunner
+def test_the_deployment_starts_as_written(tmp_path: Path) -> None:
+    """The container's command (the image's ENTRYPOINT, as the Deployment sets none), args
+    and environment exactly as written, with the Secrets the README's quickstart creates
+    (the optional webhook Secret it leaves out) and the volumes at temporary directories:
+    the service starts, serves /healthz, and exits 0 on SIGTERM.
 
-    from imagebot.cli import cli
+    Two things differ from the cluster, because tests stay on 127.0.0.1: mount paths map to
+    temporary directories (in the environment and the config file alike), and the config's
+    listen address is a free loopback port.
+    """
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
 
-    args = container()["args"]
-    assert args[0] == "run"
-    result = CliRunner().invoke(cli, [*args[1:], "run", "--help"])
-    assert result.exit_code == 0, result.output
+    import httpx
+
+    spec = container()
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", DOCKERFILE, re.M).group(1))
+    argv = [*(spec.get("command") or entrypoint), *spec["args"]]
+    assert argv[0] == "imagebot"
+    argv[0] = str(ROOT / ".venv" / "bin" / "imagebot")
+
+    mounts = {m["mountPath"]: tmp_path / m["name"] for m in spec["volumeMounts"]}
+
+    pattern = re.compile(
+        "|".join(re.escape(p) for p in sorted(mounts, key=len, reverse=True)) + r"(?=/|\b|$)"
+    )
+
+    def mapped(text: str) -> str:
+        return pattern.sub(lambda m: str(mounts[m.group(0)]), text)
+
+    git = mounts["/etc/imagebot/git"]
+    git.mkdir()
+    (git / "identity").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    (git / "known_hosts").write_text("github.com ssh-ed25519 AAAA\n")
+    secrets = {("imagebot-git", "token"): "forge-token"}  # README quickstart, step 2
+    for path in mounts.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = mapped(config_text()).replace("0.0.0.0:8080", f"127.0.0.1:{port}")
+    mounts["/etc/imagebot/config.yaml"].write_text(config)
+
+    env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+    for entry in spec["env"]:
+        if "value" in entry:
+            env[entry["name"]] = mapped(entry["value"])
+            continue
+        ref = entry["valueFrom"]["secretKeyRef"]
+        value = secrets.get((ref["name"], ref["key"]))
+        if value is None:
+            assert ref.get("optional"), f"{entry['name']}: a Secret the quickstart never creates"
+            continue
+        env[entry["name"]] = value
+    Path(env["IMAGEBOT_STATE_DIR"]).mkdir(parents=True, exist_ok=True)
+    log = tmp_path / "pod.log"
+    with log.open("wb") as stderr:
+        pod = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stderr=stderr,
+                               stdout=subprocess.DEVNULL, cwd=tmp_path)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        healthy = False
+        while time.monotonic() < deadline and pod.poll() is None and not healthy:
+            try:
+                healthy = httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert healthy, f"exit {pod.poll()}:\n{log.read_text()}"
+        lines = log.read_text().splitlines()
+        assert lines, "no log lines"
+        assert all(line.startswith("{") for line in lines), lines  # JSON logs
+        assert "webhook receiver dockerhub is off" in log.read_text()
+    finally:
+        pod.send_signal(signal.SIGTERM)
+        status = pod.wait(60)
+    assert status == 0, log.read_text()

@@ -17,7 +17,7 @@ import os
 
 import click
 
-from imagebot import __version__
+from imagebot import __version__, termination
 from imagebot.cli.common import setup_logging
 from imagebot.cli.lazy import LazyGroup
 
@@ -72,9 +72,15 @@ def command_modules() -> dict[str, str]:
 )
 @click.option("-v", "--verbose", count=True, help="More log detail (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
-def cli(log_format: str, verbose: int, quiet: bool) -> None:
-    """Keep the container images in a GitOps repository up to date."""
+@click.pass_context
+def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
+    """Keep the container images in a GitOps repository up to date.
+
+    The options above are accepted after the command too: `imagebot run --log-format json`.
+    """
     setup_logging(log_format, verbose=verbose, quiet=quiet)
+    if ctx.invoked_subcommand != "run":
+        termination.release()  # only the service takes SIGTERM as "stop cleanly"
 
 
 def main() -> None:

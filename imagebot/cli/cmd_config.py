@@ -22,8 +22,16 @@ def reference() -> None:
 @command.command("validate")
 @config_option
 def validate(config_path: str | None) -> None:
-    """Validate a config file (exit 2 naming file, line and key when it is wrong)."""
+    """Validate a config file as `imagebot run` would: the schema, then every secret,
+    file, template and branch name it points at (exit 2 listing each problem)."""
+    from imagebot.preflight import preflight
+
     config = load_config(config_path)
+    problems = preflight(config)
+    for problem in problems[:-1]:
+        click.echo(f"imagebot: error: {problem}", err=True)
+    if problems:
+        raise problems[-1]
     repos = len(config.repositories)
     hosts = len(config.registries)
     click.echo(f"{config.source or 'defaults'}: valid ({repos} repositories, {hosts} registries)")

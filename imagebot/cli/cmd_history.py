@@ -51,7 +51,7 @@ def command(
 ) -> None:
     """Show the image updates imagebot applied (from the state store)."""
     config = load_config(config_path)
-    with Store.open(store_path(config)) as store:
+    with Store.open_for_reading(store_path(config)) as store:
         rows = history.entries(store, repository=repository, workload=workload, limit=limit)
     if output == "json":
         print_json([row.to_dict() for row in rows])

@@ -16,6 +16,7 @@ import click
 from imagebot.cli.common import config_option
 from imagebot.config import load_config
 from imagebot.errors import ConfigError
+from imagebot.preflight import check_or_raise
 from imagebot.service.wiring import open_service
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def command(config_path: str | None) -> None:
 
     The config file lists the repositories to keep up to date, the registries, and in its
     `service:` section the port, the intervals and the webhook receivers. Logs go to stderr
-    (`imagebot --log-format json run` for JSON lines).
+    (`imagebot run --log-format json` for JSON lines).
 
     Exit status: 0 after a clean shutdown, 2 for usage or configuration errors.
     """
@@ -44,6 +45,7 @@ def command(config_path: str | None) -> None:
             key="repositories",
             hint="pass --config FILE (or set IMAGEBOT_CONFIG) listing repositories",
         )
+    check_or_raise(config)  # the checks `imagebot config validate` runs, all before starting
     with open_service(config, routes=_web if config.web.enabled else ()) as service:
         status = service.run_forever()
     raise SystemExit(status)

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -131,8 +132,66 @@ DEFAULT_HINTS: tuple[tuple[type[ImagebotError], str], ...] = (
 )
 
 
+#: The top-level group's options (name -> takes a value), also accepted after the
+#: subcommand, as kubectl accepts its global flags: ``imagebot run --log-format json``.
+GLOBAL_OPTIONS: dict[str, bool] = {
+    "--log-format": True,
+    "-v": False,
+    "--verbose": False,
+    "-q": False,
+    "--quiet": False,
+}
+
+
 class ImagebotGroup(click.Group):
-    """A click group that ends commands on user errors with a message, never a traceback."""
+    """A click group that ends commands on user errors with a message, never a traceback,
+    and takes the global options after the subcommand too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = self._hoist_global_options(ctx, list(args))
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            # `imagebot --bad`: the group's own options, in the same shape as every error.
+            if isinstance(exc, _NO_ARGS_IS_HELP):
+                raise
+            usage_error(exc)
+
+    def _hoist_global_options(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Move global options written after the subcommand in front of it, unless the
+        subcommand has an option of that name itself (``imagebot check -v``)."""
+        index = 0
+        while index < len(args) and args[index].startswith("-") and args[index] != "--":
+            name, eq, _ = args[index].partition("=")
+            index += 2 if GLOBAL_OPTIONS.get(name) and not eq else 1
+        if index >= len(args) or args[index] == "--":
+            return args
+        sub = self.get_command(ctx, args[index])
+        if sub is None:
+            return args
+        own, own_with_value = _option_names(ctx, sub)
+        front, rest = args[:index], [args[index]]
+        position = index + 1
+        while position < len(args):
+            token = args[position]
+            name, eq, _ = token.partition("=")
+            if token == "--":
+                rest += args[position:]
+                break
+            if name in own_with_value and not eq:  # the subcommand's option and its value
+                rest += args[position : position + 2]
+                position += 2
+                continue
+            is_global = name in GLOBAL_OPTIONS or re.fullmatch(r"-v+", token) is not None
+            if is_global and name not in own and token[:2] not in own:
+                step = 2 if GLOBAL_OPTIONS.get(name) and not eq else 1
+                front += args[position : position + step]
+                position += step
+                continue
+            rest.append(token)
+            position += 1
+        return front + rest
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -154,6 +213,27 @@ class ImagebotGroup(click.Group):
             # Disk full, permission denied, a path that vanished: the machine, not a bug.
             where = f"{exc.filename}: " if exc.filename else ""
             fail(ImagebotError(f"{where}{exc.strerror or exc}"))
+
+
+def _option_names(ctx: click.Context, command: click.Command) -> tuple[set[str], set[str]]:
+    """Option names of *command* (and of its subcommands when a group), and those of them
+    that take a value."""
+    commands = [command]
+    if isinstance(command, click.Group):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                commands.append(sub)
+    names: set[str] = set()
+    with_value: set[str] = set()
+    for each in commands:
+        for param in each.params:
+            if isinstance(param, click.Option):
+                opts = set(param.opts) | set(param.secondary_opts)
+                names |= opts
+                if not param.is_flag and not param.count:
+                    with_value |= opts
+    return names, with_value
 
 
 _NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(

@@ -18,6 +18,7 @@ from imagebot.gitops.workspace import (
     WriteMode,
     bot_branch_name,
     is_remote_url,
+    validate_branch_name,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "is_remote_url",
     "parse_remote_url",
     "redact",
+    "validate_branch_name",
 ]

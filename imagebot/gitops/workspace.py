@@ -26,13 +26,14 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Literal, TypedDict, TypeVar
 
 from imagebot.config import CommitConfig, GitCredentials, RepositoryConfig
-from imagebot.errors import ConfigError, GitError, LocalChanges, PushRejected
+from imagebot.errors import ConfigError, GitError, InvalidInput, LocalChanges, PushRejected
 from imagebot.gitops import commits, worktree
 from imagebot.gitops.credentials import GitAuth, RemoteURL, parse_remote_url, redact
 from imagebot.gitops.locking import WorkspaceLock
@@ -110,6 +111,23 @@ def _valid_branch_name(name: str) -> bool:
     return bool(name) and name != "@" and _BAD_REF.search(name) is None
 
 
+def validate_branch_name(name: str, *, what: str = "branch") -> str:
+    """*name* when git takes it as a branch name (``git check-ref-format``), else
+    :class:`InvalidInput`; a name starting with ``-`` (an option to git) never passes."""
+    hint = "a branch name as `git check-ref-format` accepts it, such as main or release/1.2"
+    if not _valid_branch_name(name) or name.startswith("-"):
+        raise InvalidInput(f"invalid {what} name {name!r}", hint=hint)
+    checked = subprocess.run(
+        ["git", "check-ref-format", f"refs/heads/{name}"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )
+    if checked.returncode != 0:
+        raise InvalidInput(f"invalid {what} name {name!r}", hint=hint)
+    return name
+
+
 def is_remote_url(target: str) -> bool:
     """True when a ``--repo`` argument is a URL rather than a local path."""
     if Path(target).expanduser().exists():
@@ -170,6 +188,8 @@ class Workspace:
         lock_timeout: float = LOCK_TIMEOUT,
     ) -> Workspace:
         """A user's checkout at *path*, used in place (nothing is changed by opening it)."""
+        if branch is not None:
+            validate_branch_name(branch)
         start = Path(path).expanduser().resolve()
         if not start.is_dir():
             raise GitError(f"{start}: no such directory")
@@ -224,6 +244,8 @@ class Workspace:
 
         Without *branch*, the remote's default branch (its HEAD) is used.
         """
+        if branch is not None:
+            validate_branch_name(branch)
         remote = parse_remote_url(url)
         auth = GitAuth.resolve(remote, credentials)
         repos = Path(state_dir).expanduser().resolve() / "repos"
@@ -362,7 +384,7 @@ class Workspace:
         current = self.git.run("symbolic-ref", "-q", "--short", "HEAD", check=False).text
         if current != self.branch:
             # git refuses when this would overwrite a local change, and carries the others.
-            self.git.run("switch", "-q", self.branch)
+            self.git.run("switch", "-q", "--end-of-options", self.branch)
         if self.remote_name:
             tip = self.remote_tip()
             head = self.head()
@@ -645,7 +667,7 @@ def _ensure_clone(git: Git, repos: Path, name: str, remote: RemoteURL) -> None:
         if probe.returncode == 0 and (root / ".git").is_dir():
             current = git.run("config", "--get", "remote.origin.url", check=False).text
             if current != remote.url:
-                git.run("remote", "set-url", "origin", remote.url)
+                git.run("remote", "set-url", "--end-of-options", "origin", remote.url)
             return
         log.warning("%s: %s is not a usable clone; cloning again", remote.display, root)
         shutil.rmtree(root)

@@ -214,11 +214,13 @@ def _walk(
                 prefix = _rel_prefix(resolved, root)
         else:
             if not _is_within(resolved, root):
-                walk.skipped.append(
-                    FileIssue(
-                        d, None, "policy directory is a symlink out of the repository; not read"
-                    )
+                lexical = Path(os.path.normpath(root / given))
+                why = (
+                    "is a symlink out of the repository"
+                    if _is_within(lexical, root)
+                    else "is outside the repository (give an absolute path to read it)"
                 )
+                walk.skipped.append(FileIssue(d, None, f"policy directory {why}; not read"))
                 continue
             prefix = _rel_prefix(resolved, root)
         scan(resolved, prefix, default_includes, False)

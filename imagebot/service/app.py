@@ -14,10 +14,13 @@ daemon thread, which is safe because the cycle only writes the remote in one ato
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import select
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +29,7 @@ from types import FrameType
 import httpx
 from starlette.routing import BaseRoute
 
+from imagebot import termination
 from imagebot.config import Config, RepositoryConfig
 from imagebot.service.hooks import HookEvent, build_receivers
 from imagebot.service.http import Endpoint, Limits
@@ -163,23 +167,38 @@ class Service:
 
     def run_forever(self) -> int:
         """Run until SIGTERM or SIGINT, then stop within ``service.shutdown_timeout``;
-        returns the exit status (0). Must be called from the main thread."""
-        stop = threading.Event()
+        returns the exit status (0). Must be called from the main thread.
+
+        The signal handler only records the signal: logging from it (or taking a lock) could
+        re-enter a write to stderr or a lock the main thread holds at that moment, and lose
+        the signal. The main thread wakes at once (the signal module's wakeup fd) and logs."""
+        signals: list[int] = []
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            if not stop.is_set():
-                log.info("received %s, shutting down", signal.Signals(signum).name)
-            stop.set()
+            signals.append(signum)
 
+        wake, wakeup = socket.socketpair()
+        wake.setblocking(False)
+        wakeup.setblocking(False)
+        previous_fd = signal.set_wakeup_fd(wakeup.fileno(), warn_on_full_buffer=False)
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        if termination.received():  # held since the entry point: stop before starting
+            signals.append(signal.SIGTERM)
         try:
-            self.start()
-            while not stop.wait(1.0):
-                pass
+            if not signals:
+                self.start()
+            while not signals:
+                select.select([wake], [], [], 1.0)
+                with contextlib.suppress(OSError):
+                    wake.recv(64)
+            log.info("received %s, shutting down", signal.Signals(signals[0]).name)
         finally:
             self.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            signal.set_wakeup_fd(previous_fd)
+            wake.close()
+            wakeup.close()
         return 0
 
     @property
@@ -204,6 +223,11 @@ class Service:
         pending = self.scheduler.pending_first_sync()
         if pending:
             state.details["first_sync_pending"] = ", ".join(pending)
+        failed = self.scheduler.first_sync_failures()
+        if failed:
+            state.details["first_sync_failed"] = "; ".join(
+                f"{name}: {reason}" for name, reason in failed.items()
+            )
         return state
 
     # --- callbacks ------------------------------------------------------------------

@@ -56,6 +56,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import threading
 import time
@@ -70,6 +71,8 @@ from imagebot.config import WebhookReceiverConfig
 from imagebot.errors import ConfigError, InvalidReference
 from imagebot.reference import ImageReference, is_valid_tag
 from imagebot.service.logs import REDACTOR
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -702,5 +705,15 @@ def build_receivers(
             raise ConfigError(
                 f"unknown receiver type {config.type!r}", file=file, key=f"service.webhooks.{name}"
             )
-        receivers[name] = cls(name, resolve_secret(name, config, environ=environ, file=file))
+        try:
+            secret = resolve_secret(name, config, environ=environ, file=file)
+        except ConfigError as exc:
+            absent = (config.secret_env and not environ.get(config.secret_env, "").strip()) or (
+                config.secret_file and not Path(config.secret_file).expanduser().exists()
+            )
+            if not (config.optional and absent):
+                raise
+            log.warning("webhook receiver %s is off: %s (optional: true)", name, exc.reason)
+            continue
+        receivers[name] = cls(name, secret)
     return receivers

@@ -64,16 +64,16 @@ def scan_interval(config: Config, image: str) -> float:
             same = normalise_image(key) == image
         except InvalidReference:
             same = False
-        if same and settings.interval:
+        if same and settings.interval is not None:
             return float(settings.interval)
     registry = config.registry(registry_host(image))
-    if registry.interval:
+    if registry.interval is not None:
         return float(registry.interval)
     return float(config.service.interval)
 
 
 def cycle_interval(config: Config, repo: RepositoryConfig) -> float:
-    return float(repo.interval or config.service.cycle_interval)
+    return float(repo.interval if repo.interval is not None else config.service.cycle_interval)
 
 
 CycleDone = Callable[[RepositoryConfig, CycleOutcome, float], None]
@@ -123,6 +123,7 @@ class Scheduler:
         self._images_by_repo: dict[str, frozenset[str]] = {}
         self._scan_jobs: set[str] = set()
         self._finished_once: set[str] = set()
+        self._sync_failures: dict[str, str] = {}
         self._started = False
         self._aps = BackgroundScheduler(
             executors={"default": APThreadPoolExecutor(2)},
@@ -176,7 +177,12 @@ class Scheduler:
 
     def pending_first_sync(self) -> list[str]:
         with self._lock:
-            return sorted(set(self.repos) - self._finished_once)
+            return sorted(set(self.repos) - self._finished_once - set(self._sync_failures))
+
+    def first_sync_failures(self) -> dict[str, str]:
+        """Repositories whose first sync failed (retried at their interval): the reason."""
+        with self._lock:
+            return dict(sorted(self._sync_failures.items()))
 
     # --- mappings -------------------------------------------------------------------
 
@@ -319,6 +325,7 @@ class Scheduler:
                 repository=name,
                 failures=(Failure.from_exception(exc, "cycle"),),
                 completed=not self.cancel.is_set(),
+                synced=False,
             )
         duration = time.monotonic() - started
         if outcome.completed:
@@ -329,4 +336,9 @@ class Scheduler:
             except Exception:
                 log.exception("%s: error while reporting the cycle", name)
         with self._lock:  # after the report: once ready, /metrics shows the first sync
-            self._finished_once.add(name)
+            if outcome.synced:
+                self._finished_once.add(name)
+                self._sync_failures.pop(name, None)
+            elif outcome.completed and name not in self._finished_once:
+                failure = outcome.failures[0] if outcome.failures else None
+                self._sync_failures[name] = failure.message if failure else "failed"

@@ -96,6 +96,8 @@ class CycleOutcome:
 
     ``completed`` is False when the cycle stopped at a safe point because it was cancelled
     (shutdown): it changed nothing on the remote, and its partial results are not judged.
+    ``synced`` is False when the cycle could not even read the repository (clone, fetch or
+    checkout failed, or it crashed): until one cycle syncs, the service is not ready.
     """
 
     repository: str
@@ -108,6 +110,7 @@ class CycleOutcome:
     #: Seconds the cycle waited for registries, and CPU seconds it used itself.
     registry_seconds: float = 0.0
     cpu_seconds: float = 0.0
+    synced: bool = True
 
     @property
     def ok(self) -> bool:

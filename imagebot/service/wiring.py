@@ -203,6 +203,7 @@ class Wiring:
                 name,
                 failures=(Failure(failure_kind(exc), _subject(exc), str(exc)),),
                 completed=not cancel.is_set(),
+                synced=False,
             )
         if report.completed and (report.resolutions or report.base is not None):
             self._remember(name, report.resolutions)

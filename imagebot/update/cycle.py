@@ -412,7 +412,16 @@ def repository_for_target(
     if target is None:
         repos = list(config.repositories)
     else:
-        from imagebot.gitops import is_remote_url
+        from imagebot.gitops import is_remote_url, parse_remote_url, redact
+
+        if is_remote_url(target) and parse_remote_url(target).password:
+            log.warning(
+                "the --repo URL %s carries a credential, which other users of this machine "
+                "can read in the process list; give the URL without it and the password or "
+                "token in the config file (repositories[].credentials.password_env or "
+                "password_file) or a Git credential helper",
+                redact(target),
+            )
 
         matching = [r for r in config.repositories if target in (r.url, r.path)]
         if matching:

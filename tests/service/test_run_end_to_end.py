@@ -516,7 +516,7 @@ def test_sigterm_while_cycles_run_repeatedly_leaves_the_remote_consistent(
     port = free_port()
     config = write_config(
         tmp_path / "imagebot.yaml", state=tmp_path / "state", port=port,
-        repositories=[repository(remote)], interval="300ms", shutdown_timeout="5s",
+        repositories=[repository(remote)], interval="1s", shutdown_timeout="5s",
     )  # fmt: skip
     chance = random.Random(6)
     with TagStream(registry, repo_name, 0.25) as stream:

@@ -195,11 +195,13 @@ def test_stop_gives_up_on_a_cycle_that_overruns_the_timeout(
 def test_while_stopping_webhooks_get_503_and_readyz_503(
     start_service: StartService, work: FakeWork
 ) -> None:
-    work.cycle_steps, work.step_seconds = 1, 0.5
+    # The cycle in flight keeps the service stopping for up to 2.5 s (a loaded CI machine
+    # needs more than 0.5 s for the two requests below).
+    work.cycle_steps, work.step_seconds = 1, 2.5
     work.images = {"web": ["ghcr.io/org/app"]}
     service = start_service(with_webhook(make_config("web")))
     assert wait_for(lambda: work.in_flight.get("web") == 1)
-    stopper = threading.Thread(target=service.stop, kwargs={"timeout": 3})
+    stopper = threading.Thread(target=service.stop, kwargs={"timeout": 5})
     stopper.start()
     try:
         assert wait_for(lambda: service.readiness().stopping)
