@@ -16,6 +16,7 @@ from typing import Any
 
 from imagebot.errors import ConfigError
 from imagebot.manifests import Edit, rewrite
+from imagebot.manifests.namespaces import CLUSTER
 from imagebot.update.resolve import Problem, Resolution
 
 DEFAULT_MESSAGE = "{subject}\n\n{changes}\n"
@@ -102,9 +103,11 @@ def _refuse(res: Resolution, message: str, out: ChangeSet) -> None:
 
 
 def change_line(res: Resolution) -> str:
-    """``file: kind/namespace/name container old -> new`` (digests shortened)."""
+    """``file: kind/namespace/name container old -> new`` (digests shortened); the namespace
+    is where the workload lands (``Deployment/default/carts``), ``-`` for cluster-scoped."""
     site = res.site
-    workload = f"{site.kind}/{site.namespace or '-'}/{site.name}"
+    namespace = site.landing_namespace.replace(CLUSTER, "-")
+    workload = f"{site.kind}/{namespace}/{site.name}"
     return f"{site.file}: {workload} {site.container} {_version(res, old=True)} -> {_version(res)}"
 
 

@@ -221,6 +221,7 @@ class UpdateCycle:
             policy_dirs=repo.policy_dirs,
             blobs=blobs,
             cache=self.discovery_caches.setdefault(str(ws.root), DiscoveryCache()),
+            default_namespace=repo.default_namespace,
         )
         resolved = self.runner.run(
             resolve(discovery.sites, self.runner.scanner, fresh=fresh, progress=self.progress)
