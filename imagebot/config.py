@@ -245,7 +245,7 @@ class RepositoryConfig:
     )
     include: list[str] = doc(
         "Globs of files to read, relative to the repository root.",
-        default_factory=lambda: ["**/*.yaml", "**/*.yml"],
+        default_factory=lambda: ["**/*.yaml", "**/*.yml", "**/Kustomization"],
     )
     exclude: list[str] = doc("Globs of files to skip.", default_factory=list)
     policy_dirs: list[str] = doc(

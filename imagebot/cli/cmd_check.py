@@ -6,7 +6,9 @@ config file, when one is given), without asking any registry. Run it in the repo
 own CI so that a misspelt policy fails the pull request instead of a later update cycle.
 
 Files that are not YAML until a tool renders them (Helm chart templates) are skipped, not
-errors; ``-v`` lists them. Exit status: 0 clean, 1 errors found, 2 usage errors.
+errors; ``-v`` lists them. A marker naming a policy that does not exist is a warning, as in
+Flux (the value is left alone): printed as ``file:line: warning: ...``, an error only with
+``--strict``. Exit status: 0 clean, 1 errors found, 2 usage errors.
 
 Workload annotations are reported on the annotation's own line: discovery attaches a
 workload's annotation problems to each of its images, so they are worked out again here per
@@ -59,6 +61,10 @@ class Finding:
             else (f"{self.path}: {self.message}")
         )
 
+    def as_warning(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: warning: {self.message}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": self.file,
@@ -88,11 +94,20 @@ class Finding:
 )
 @output_option
 @click.option("-v", "--verbose", is_flag=True, help="Also list the files skipped (on stderr).")
-def command(repo: Path | None, config_path: str | None, output: str, verbose: bool) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail on warnings too (markers naming an image policy that does not exist).",
+)
+def command(
+    repo: Path | None, config_path: str | None, output: str, verbose: bool, strict: bool
+) -> None:
     """Validate every image annotation, marker and policy file, offline.
 
-    Prints one `file:line: message` per problem. Exit status: 0 when everything is usable,
-    1 when something is not, 2 for usage errors (no such directory or config file).
+    Prints one `file:line: message` per problem (`file:line: warning: message` for a marker
+    naming a policy that does not exist, left alone as Flux does). Exit status: 0 when
+    everything is usable, 1 when something is not (or, with --strict, on warnings), 2 for
+    usage errors (no such directory or config file).
     """
     findings: list[Finding] = []
     config = _check_config(config_path, findings)
@@ -101,13 +116,16 @@ def command(repo: Path | None, config_path: str | None, output: str, verbose: bo
     shown = _Shown(root.resolve())
     findings += manifest_findings(root.resolve(), found, shown)
     findings = sorted(set(findings), key=lambda f: (f.kind != "config", f.path, f.line or 0))
+    warnings = sorted(set(manifest_warnings(found, shown)))
+    failed = bool(findings) or (strict and bool(warnings))
     skipped = [(shown(issue.file), issue.line, issue.message) for issue in found.skipped]
 
     if output == "json":
         print_json(
             {
-                "ok": not findings,
+                "ok": not failed,
                 "errors": [f.to_dict() for f in findings],
+                "warnings": [w.to_dict() for w in warnings],
                 "skipped": [
                     {"path": path, "line": line, "message": message}
                     for path, line, message in skipped
@@ -120,6 +138,8 @@ def command(repo: Path | None, config_path: str | None, output: str, verbose: bo
     else:
         for finding in findings:
             click.echo(str(finding))
+        for warning in warnings:
+            click.echo(warning.as_warning())
         if verbose:
             for path, line, message in skipped:
                 where = f"{path}:{line}" if line else path
@@ -130,8 +150,10 @@ def command(repo: Path | None, config_path: str | None, output: str, verbose: bo
             f"{len(skipped)} file(s) skipped"
         )
         verdict = f"{len(findings)} error(s)" if findings else "no errors"
+        if warnings:
+            verdict += f", {len(warnings)} warning(s){' (--strict)' if strict else ''}"
         click.echo(f"imagebot check: {summary}: {verdict}", err=True)
-    raise SystemExit(1 if findings else 0)
+    raise SystemExit(1 if failed else 0)
 
 
 def _check_config(config_path: str | None, findings: list[Finding]) -> Config:
@@ -191,6 +213,24 @@ def manifest_findings(root: Path, found: Discovery, shown: Any = None) -> list[F
         for problem in _site_problems(root / rel, sites):
             findings.append(Finding(show(rel), file=rel, **problem))
     return findings
+
+
+def manifest_warnings(found: Discovery, shown: Any = None) -> list[Finding]:
+    """Sites left alone without an error (a marker naming a policy that does not exist)."""
+    show = shown or (lambda rel: rel)
+    return [
+        Finding(
+            show(site.file),
+            site.line,
+            site.warning,
+            "marker",
+            site.file,
+            workload=site.workload,
+            container=site.container,
+        )
+        for site in found.sites
+        if site.warning
+    ]
 
 
 def _issue_kind(message: str) -> str:

@@ -30,7 +30,15 @@ ARGO = "argocd-image-updater.argoproj.io/"
 #: Flux v1's default for an automated container without a tag policy.
 DEFAULT_POLICY = "glob:*"
 
-_IMAGEBOT_KEYS = ("automated", "locked", "locked_msg", "locked_user", "ignore", "tag.<container>")
+_IMAGEBOT_KEYS = (
+    "automated",
+    "locked",
+    "locked_msg",
+    "locked_user",
+    "ignore",
+    "same-family",
+    "tag.<container>",
+)
 _LEGACY_PREFIXES = (FLUX, WEAVE)
 _ARGO_IGNORED = ("write-back-method", "write-back-target", "git-branch", "git-repository")
 _ARGO_ALIAS_KEYS = ("update-strategy", "allow-tags", "ignore-tags")
@@ -53,6 +61,9 @@ class ContainerPolicy:
     filter: str | None = None
     extract: str | None = None
     same_family: bool = True
+    #: ``imagebot.io/same-family`` as written (None: not set). It also decides for markers
+    #: naming a Flux ``ImagePolicy``, whose own default is Flux's: no family rule.
+    family: bool | None = None
     automated: bool = False
     automated_explicit: bool = False
     locked: bool = False
@@ -296,13 +307,23 @@ class AnnotationPolicies:
             legacy_ignore = self._legacy("ignore")
             ignore = legacy_ignore[1] if legacy_ignore else None
         result.ignored = ignore == "true"
+        family = self._text(IMAGEBOT + "same-family")
+        if family is not None:
+            if family not in ("true", "false"):
+                self._error(f'annotation {IMAGEBOT}same-family: expected "true" or "false"')
+            else:
+                result.family = family == "true"
+                result.same_family = result.family
         if result.policy is None and result.automated:
             result.policy = DEFAULT_POLICY
         if policy_source is not None:
             result.source = "annotation:" + policy_source.rstrip("/")
         if result.policy is not None:
             result.policy, problem = check_policy(
-                result.policy, filter=result.filter, extract=result.extract
+                result.policy,
+                filter=result.filter,
+                extract=result.extract,
+                same_family=result.same_family,
             )
             if problem:
                 self._error(f"container {container}: policy {result.policy!r}: {problem}")

@@ -43,11 +43,12 @@ from imagebot.manifests.namespaces import (
     read_kustomization,
 )
 from imagebot.manifests.policyfiles import PolicyIndex
-from imagebot.reference import ImageReference
+from imagebot.reference import ImageReference, is_valid_digest
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INCLUDE = ("**/*.yaml", "**/*.yml")
+#: YAML files, and kustomize's extension-less `Kustomization` files (kustomize and Flux read them).
+DEFAULT_INCLUDE = ("**/*.yaml", "**/*.yml", "**/Kustomization")
 
 #: Pod spec location per workload kind.
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -478,15 +479,20 @@ class _Draft:
     namespace: str | None = None
     errors: list[str] = field(default_factory=list)
     marker: tuple[str, str] | None = None
+    #: The roles of the parts a marker sits on (a Flux policy writes those and no others).
+    marked: set[Role] = field(default_factory=set)
     sibling_name: str | None = None
     annotation_policy: ContainerPolicy | None = None
     workload_errors: list[str] = field(default_factory=list)
     blob: str | None = None
 
     def reference(
-        self, name_hint: str | None = None
+        self, name_hint: str | None = None, *, setter: bool = False
     ) -> tuple[ImageReference | None, str, str | None]:
-        """(parsed reference, text as written, error)."""
+        """(parsed reference, text as written, error).
+
+        With *setter* (a marker naming a Flux policy, which overwrites whatever is there, as
+        Flux does) a digest value that is not a valid digest reads as no digest."""
         texts = {role: part.value for role, part in self.parts.items()}
         registry = texts.get("registry")
         if "image" in texts:
@@ -507,42 +513,59 @@ class _Draft:
         if registry is not None:
             name = f"{registry}/{name}"
             shown = f"{registry}/{shown}"
+        if setter and digest is not None and not is_valid_digest(digest):
+            digest = None
         try:
             ref = ImageReference.from_parts(name, tag, digest)
         except ImagebotError as exc:
             return None, shown, str(exc)
-        return ref, str(ref), None
+        return ref, (shown if setter else str(ref)), None
 
     def finish(self, index: PolicyIndex) -> ImageSite:
         errors = list(self.errors)
+        warning = None
         policy_image = None
         definition = None
         if self.marker is not None:
             ns, pname = self.marker
             definition = index.lookup(ns, pname)
             if definition is None:
-                errors.append(
+                # Flux skips a marker whose policy it does not know; so does imagebot, aloud.
+                warning = (
                     f"marker names image policy {ns}:{pname}, which is not defined in the "
-                    "repository (no Flux ImagePolicy or imagebot policy file has that name)"
+                    "repository (no Flux ImagePolicy or imagebot policy file has that name); "
+                    "left alone"
                 )
             elif definition.error:
                 errors.append(f"image policy {ns}:{pname} is invalid: {definition.error}")
             else:
                 policy_image = definition.image
+        setter = (
+            definition is not None
+            and not definition.error
+            and definition.origin == "flux"
+            and policy_image is not None
+        )
         hint = policy_image or self.sibling_name
-        ref, text, problem = self.reference(hint)
+        ref, text, problem = self.reference(hint, setter=setter)
         if problem:
             errors.append(problem)
         if (
-            ref is not None
+            not setter
+            and ref is not None
             and policy_image is not None
             and ImageReference.parse(policy_image).repository != ref.repository
         ):
+            # imagebot's own policies never rename an image; a Flux policy does (below).
             errors.append(
                 f"image policy {':'.join(self.marker or ())} is for {policy_image}, "
                 f"but this image is {ref.familiar_name}"
             )
-        ordered = [self.parts[r] for r in _ROLE_ORDER if r in self.parts]
+        parts = self.parts
+        if setter:
+            # Flux's setters write the marked values and nothing else.
+            parts = {r: p for r, p in self.parts.items() if r in self.marked}
+        ordered = [parts[r] for r in _ROLE_ORDER if r in parts]
         first = min(ordered, key=lambda p: p.start) if ordered else None
         site = ImageSite(
             file=self.file,
@@ -573,7 +596,16 @@ class _Draft:
             site.automated = not (cp.automated_explicit and not cp.automated)
             if definition is not None and not definition.error:
                 site.policy, site.filter = definition.policy, definition.filter
-                site.extract, site.same_family = definition.extract, definition.same_family
+                site.extract = definition.extract
+                # The workload's imagebot.io/same-family decides; else the policy's own
+                # default (an imagebot file's sameFamily, none for a Flux ImagePolicy).
+                site.same_family = cp.family if cp.family is not None else definition.same_family
+            if setter:
+                site.policy_image = policy_image
+                site.digest_reflection = definition.digest_reflection if definition else None
+            if warning is not None:
+                site.policy = None
+                site.warning = warning
         errors.extend(e for e in self.workload_errors if e not in errors)
         if errors:
             site.error = "; ".join(errors)
@@ -996,16 +1028,27 @@ class _FileScanner:
             role = _MARKER_FIELDS[pieces[2] if len(pieces) == 3 else None]
             path = doc.prefix + rel_path
             owner = owners.get((doc.index, path))
+            split_from = None
             if owner is not None:
                 owned, part_role = owner
-                self._attach(owned, (ns, pname), role, part_role)
-                continue
+                if owned.marker in (None, (ns, pname)) or role != part_role:
+                    self._attach(owned, (ns, pname), role, part_role)
+                    continue
+                # Another policy's marker on a value of the same entry (a kustomize digest
+                # marked on its own): as in Flux, each marker sets its own value.
+                del owned.parts[part_role]
+                split_from = owned
             parent = path[:-1]
             key = (doc.index, parent, ns, pname)
             draft = groups.get(key)
             if draft is None or role in draft.parts:
                 container = ".".join(str(p) for p in parent) or str(path[-1])
+                if split_from is not None:
+                    container = split_from.container
                 draft = self.draft(doc, container, {}, marker=(ns, pname))
+                if split_from is not None:
+                    draft.kind, draft.name = split_from.kind, split_from.name
+                    draft.namespace = split_from.namespace
                 parent_node = ys.get_path(doc.node, rel_path[:-1])
                 for sibling in ("repository", "image", "name"):
                     value = _scalar(ys.get(parent_node, sibling))
@@ -1015,6 +1058,7 @@ class _FileScanner:
                 groups[key] = draft
                 made.append(draft)
             draft.parts[role] = self.part(role, doc, rel_path, node)
+            draft.marked.add(role)
         return made
 
     def _marker_docs(self, docs: list[_Doc]) -> list[_Doc]:
@@ -1033,6 +1077,7 @@ class _FileScanner:
             )
             return
         draft.marker = ref
+        draft.marked.add(part_role)
         if role != part_role:
             wanted = {
                 "image": "a whole image reference",

@@ -102,6 +102,16 @@ class ImageSite:
     parts: list[Part] = field(default_factory=list)
     #: Name text used when no scalar holds a writable name (kustomize entry without newName).
     fixed_name: str | None = None
+    #: Set when a marker names a Flux ``ImagePolicy``: the image of its ``ImageRepository``.
+    #: The policy then decides the whole value as Flux's setters do: this image's tags are
+    #: listed, and a marked name or whole reference is written with this name (a rename).
+    policy_image: str | None = None
+    #: The policy's ``digestReflectionPolicy`` (``IfNotPresent`` or ``Always``): the marked
+    #: value carries the chosen tag's digest (``Always`` also follows a moved tag).
+    digest_reflection: str | None = None
+    #: Why the site is left alone without it being an error (a marker naming a policy that
+    #: does not exist, which Flux ignores too). Never updated; the run's status is unaffected.
+    warning: str | None = None
     #: Where it lands without ``metadata.namespace``: a covering kustomization's namespace or
     #: the repository's ``default_namespace`` (None: ``default``); see ``namespaces.py``.
     default_namespace: str | None = None
@@ -129,12 +139,23 @@ class ImageSite:
 
     @property
     def repository(self) -> str | None:
+        """The repository whose tags decide this site (the scan key): the Flux policy's image
+        for a Flux marker, else the image as written."""
+        if self.policy_image is not None:
+            return ImageReference.parse(self.policy_image).repository
         return self.image.repository if self.image is not None else None
 
     @property
     def updatable(self) -> bool:
-        """True when the bot may change this image (automated, not locked/ignored, no error)."""
-        return self.automated and not self.locked and not self.ignored and self.error is None
+        """True when the bot may change this image (automated, not locked/ignored, no error
+        or warning)."""
+        return (
+            self.automated
+            and not self.locked
+            and not self.ignored
+            and self.error is None
+            and self.warning is None
+        )
 
     def part(self, role: Role) -> Part | None:
         for part in self.parts:
@@ -165,6 +186,9 @@ class ImageSite:
             "ignored": self.ignored,
             "source": self.source,
             "error": self.error,
+            "warning": self.warning,
+            "policy_image": self.policy_image,
+            "digest_reflection": self.digest_reflection,
             "parts": [p.to_dict() for p in self.parts],
         }
 

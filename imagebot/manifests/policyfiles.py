@@ -17,7 +17,11 @@ Two kinds of documents define them, found in any file the scan reads:
       sameFamily: true                      # optional, default true
 
 * Flux v2's ``ImagePolicy`` and ``ImageRepository`` (``image.toolkit.fluxcd.io``), so the
-  markers of a Flux v2 repository resolve as they do for Flux.
+  markers of a Flux v2 repository resolve as they do for Flux: with Flux's semantics, not
+  imagebot's tag-family rule (Flux has no such rule and its schema no field to switch it on;
+  the workload annotation ``imagebot.io/same-family: "true"`` does), and
+  ``spec.digestReflectionPolicy`` (``IfNotPresent``, ``Always``) making marked values carry
+  the digest.
 
 Every problem is reported with file, line and key, and the policy is kept as broken so that a
 marker naming it shows the error instead of "no such policy".
@@ -41,6 +45,8 @@ FLUX_IMAGE_GROUP = "image.toolkit.fluxcd.io/"
 
 _SPEC_KEYS = ("image", "policy", "filter", "extract", "sameFamily")
 _METADATA_KEYS = ("name", "namespace", "labels", "annotations")
+#: Flux's ``ImagePolicy.spec.digestReflectionPolicy`` values.
+DIGEST_REFLECTION = ("Never", "IfNotPresent", "Always")
 
 
 @dataclass
@@ -59,6 +65,8 @@ class PolicyDef:
     image: str | None = None
     error: str | None = None
     repository_ref: tuple[str | None, str] | None = None
+    #: Flux's ``spec.digestReflectionPolicy`` when it asks for digests (not ``Never``).
+    digest_reflection: str | None = None
 
     @property
     def key(self) -> str:
@@ -202,7 +210,7 @@ class PolicyIndex:
         except _Invalid as exc:
             self._issue(file, exc, line)
             return None
-        policy = PolicyDef(namespace, name, file, line, "flux", same_family=True)
+        policy = PolicyDef(namespace, name, file, line, "flux", same_family=False)
         try:
             spec = ys.get(doc, "spec")
             ref = ys.get(spec, "imageRepositoryRef")
@@ -244,6 +252,16 @@ class PolicyIndex:
                 policy.extract = _optional_string(tags, "extract", "spec.filterTags.extract")
                 if policy.extract is not None and policy.filter is None:
                     raise _Invalid(tags, "spec.filterTags.extract", "needs a pattern")
+            reflection = ys.get(spec, "digestReflectionPolicy")
+            if reflection is not None:
+                value = _string(reflection, "spec.digestReflectionPolicy")
+                if value not in DIGEST_REFLECTION:
+                    raise _Invalid(
+                        reflection,
+                        "spec.digestReflectionPolicy",
+                        f"expected one of {', '.join(DIGEST_REFLECTION)}",
+                    )
+                policy.digest_reflection = None if value == "Never" else value
             self._check(policy, anchor, f"spec.policy.{kind}")
         except _Invalid as exc:
             policy.error = self._issue(file, exc, line)

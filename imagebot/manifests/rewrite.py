@@ -81,6 +81,8 @@ def plan_values(edit: Edit) -> tuple[list[tuple[Part, str]], list[str], ImageRef
                 raise _Refused(f"new name {edit.new_name!r} has a tag or digest")
     except ImagebotError as exc:
         raise _Refused(str(exc)) from None
+    if site.policy_image is not None:
+        return _plan_setter(edit, new_tag, new_digest), notes, current
     new_name = edit.new_name if edit.new_name is not None else current.written_name
 
     parts = {p.role: p for p in site.parts}
@@ -143,6 +145,35 @@ def plan_values(edit: Edit) -> tuple[list[tuple[Part, str]], list[str], ImageRef
     except ImagebotError as exc:
         raise _Refused(str(exc)) from None
     return changes, notes, result
+
+
+def _plan_setter(edit: Edit, new_tag: str | None, new_digest: str | None) -> list[tuple[Part, str]]:
+    """A Flux marker's values, set as Flux's setters set them: each marked value (the site's
+    parts are only those) becomes its piece of the policy's reference, whatever it held."""
+    site = edit.site
+    changes: list[tuple[Part, str]] = []
+    for part in site.parts:
+        value: str | None = None
+        if part.role == "image":
+            written, tag, digest = _split_reference(part.value)
+            name = edit.new_name if edit.new_name is not None else written
+            if new_digest is not None:
+                digest = new_digest
+            elif digest is not None and (new_tag != tag or name != written):
+                raise _Refused(
+                    f"{site.reference_text} is pinned by digest: the new tag's digest is needed "
+                    "to change it"
+                )
+            value = _join_reference(name, new_tag, digest)
+        elif part.role == "name" and edit.new_name is not None:
+            value = edit.new_name
+        elif part.role == "tag" and edit.new_tag is not None:
+            value = edit.new_tag
+        elif part.role == "digest" and new_digest is not None:
+            value = new_digest
+        if value is not None and value != part.value:
+            changes.append((part, value))
+    return changes
 
 
 # --- how the new value is written --------------------------------------------------------------

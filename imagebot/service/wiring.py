@@ -223,9 +223,9 @@ class Wiring:
         """Keep the images the cycle found, and start their 'seen' record from the tag
         lists the cycle decided on (so the first scan finds nothing new)."""
         images = frozenset(
-            res.site.image.repository
+            res.site.repository  # a Flux marker's: its policy's image, the one scanned
             for res in resolutions
-            if res.site.image is not None
+            if res.site.repository is not None
             and (
                 res.status in _SCANNED
                 or (res.problem is not None and res.problem.kind == "registry")

@@ -69,7 +69,7 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
             for res in group:
                 _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
             continue
-        edits = [Edit(r.site, r.new_tag, r.new_digest) for r in group]
+        edits = [Edit(r.site, r.new_tag, r.new_digest, r.new_name) for r in group]
         result = rewrite(content, edits)
         applied_ids = {id(edit.site) for edit in result.applied}
         for res in group:
@@ -112,9 +112,14 @@ def change_line(res: Resolution) -> str:
 
 
 def _version(res: Resolution, *, old: bool = False) -> str:
+    """The tag (and short digest) before or after; with the image name when a Flux marker
+    renames it (``image:v1.0.0 -> index.repo.fake/updated:v1.0.1``)."""
     tag = res.site.tag if old else res.new_tag
     digest = res.site.digest if old else res.new_digest
     text = tag or "(none)"
+    if res.new_name is not None:
+        name = _image_name(res) if old else res.new_name
+        text = name + (f":{tag}" if tag else "")
     if digest and (old or res.new_digest):
         text += f"@{digest[:19]}"
     return text
@@ -125,7 +130,8 @@ def template_fields(
 ) -> dict[str, Any]:
     images = list(dict.fromkeys(_image_name(r) for r in applied))
     if len(applied) == 1:
-        subject = f"Update {images[0]} to {applied[0].new_tag}"
+        target = _version(applied[0]) if applied[0].new_name else applied[0].new_tag
+        subject = f"Update {images[0]} to {target}"
     elif len(images) == 1:
         # One image moved in several places, maybe to different tags: name every tag.
         tags = _and(list(dict.fromkeys(str(r.new_tag) for r in applied)))

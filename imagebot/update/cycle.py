@@ -253,7 +253,11 @@ class UpdateCycle:
         report.resolutions = change.resolved.resolutions
         report.applied = list(change.changeset.applied)
         report.skipped = list(change.discovery.skipped)
-        report.notes = list(change.changeset.notes)
+        report.notes = [
+            f"{site.file}:{site.line}: warning: {site.warning}"
+            for site in change.discovery.sites
+            if site.warning
+        ] + list(change.changeset.notes)
         report.diff = change.changeset.diff()
         problems: dict[tuple[str, str], Problem] = {}
         for issue in change.discovery.errors:

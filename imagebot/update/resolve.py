@@ -73,6 +73,8 @@ class Resolution:
     decision: Decision | None = None
     new_tag: str | None = None
     new_digest: str | None = None
+    #: The new image name when a Flux marker's policy is for another repository (a rename).
+    new_name: str | None = None
     problem: Problem | None = None
 
     @property
@@ -114,6 +116,7 @@ class Resolution:
             "latest": self.available,
             "new_tag": self.new_tag,
             "new_digest": self.new_digest,
+            "new_name": self.new_name,
             "error": self.problem.message if self.problem else None,
         }
 
@@ -168,8 +171,7 @@ async def resolve(
         res, policy = _screen(site, manual)
         out.resolutions.append(res)
         if policy is not None:
-            assert site.image is not None  # _screen gives a policy only with a usable image
-            work.append((res, site.image, policy))
+            work.append((res, _scan_image(site), policy))
     if not work:
         return out
 
@@ -214,11 +216,13 @@ async def resolve(
         decision = decide(
             policy,
             candidates,
-            site.tag,
+            _current_tag(site),
             automated=site.automated or manual,
             locked=site.locked and not manual,
         )
         _settle(res, decision, manual)
+        if site.policy_image is not None:
+            _settle_setter(res)
 
     await _pin_digests(
         [r for r, _, _ in work if r.status in ("update", "up-to-date")], scanner, meter
@@ -293,6 +297,8 @@ def _screen(site: ImageSite, manual: bool) -> tuple[Resolution, Policy | None]:
     if site.image is None:
         reason = f"{site.file}:{site.line}: no usable image reference"
         return Resolution(site, "error", reason, problem=Problem("manifest", site.id, reason)), None
+    if site.warning:
+        return Resolution(site, "ignored", site.warning), None
     if site.ignored:
         return Resolution(site, "ignored", "ignored by annotation", site.policy), None
     if not manual and not site.automated:
@@ -353,16 +359,85 @@ def _settle(res: Resolution, decision: Decision, manual: bool) -> None:
         res.status = "up-to-date"
 
 
+def _scan_image(site: ImageSite) -> ImageReference:
+    """The image whose tags decide *site*: a Flux marker's policy image, else its own."""
+    if site.policy_image is not None:
+        return ImageReference.parse(site.policy_image)
+    assert site.image is not None  # _screen gives a policy only with a usable image
+    return site.image
+
+
+def _same_repository(site: ImageSite) -> bool:
+    return site.image is not None and site.repository == site.image.repository
+
+
+def _current_tag(site: ImageSite) -> str | None:
+    """The tag the policy compares against (no downgrades, families): none when a Flux
+    marker's policy is for another repository, whose tags say nothing about this one's."""
+    return site.tag if _same_repository(site) else None
+
+
+def _roles(site: ImageSite) -> set[str]:
+    return {part.role for part in site.parts}
+
+
+def _settle_setter(res: Resolution) -> None:
+    """A Flux marker: the policy's image decides every marked value, as Flux's setters do.
+
+    A marked name or whole reference takes the policy's image name when it is another
+    repository; a marked tag (or whole reference) the chosen tag; digests come later."""
+    site, decision = res.site, res.decision
+    if res.status not in ("update", "up-to-date") or decision is None or decision.tag is None:
+        return
+    roles = _roles(site)
+    chosen = decision.tag
+    renamed = not _same_repository(site) and bool(roles & {"image", "name"})
+    tag_moves = bool(roles & {"image", "tag"}) and chosen != site.tag
+    if renamed or tag_moves:
+        res.status = "update"
+        res.new_tag = chosen
+        res.new_name = site.policy_image if renamed else None
+        if renamed:
+            res.reason = (
+                f"{decision.reason}; the policy is for {site.policy_image}, so the value "
+                f"becomes {site.policy_image}:{chosen} (a Flux marker decides the whole value)"
+            )
+    else:
+        res.status = "up-to-date"
+        res.new_tag = None
+
+
+def _wants_digest(site: ImageSite) -> bool:
+    """A digest is written: a digest value, a pinned reference, or Flux's digest reflection
+    on a marked whole reference."""
+    roles = _roles(site)
+    if site.policy_image is None:
+        return site.digest is not None
+    return "digest" in roles or (
+        "image" in roles and (site.digest is not None or site.digest_reflection is not None)
+    )
+
+
 async def _pin_digests(
     resolutions: Iterable[Resolution], scanner: Scanner, meter: _Meter | None = None
 ) -> None:
     """References pinned by digest get the chosen tag's digest; a moved digest is an update."""
     client = scanner.client
-    pinned: list[tuple[Resolution, ImageReference, str, str]] = []
+    pinned: list[tuple[Resolution, ImageReference, str, str | None]] = []
     for res in resolutions:
         site, tag = res.site, res.new_tag or res.site.tag
-        if site.digest is not None and site.image is not None and tag is not None:
-            pinned.append((res, site.image, tag, site.digest))
+        if site.policy_image is not None and res.decision is not None:
+            tag = res.decision.tag  # the chosen tag, even where no tag value is written
+        if not _wants_digest(site) or site.image is None or tag is None:
+            continue
+        if (
+            site.digest_reflection == "IfNotPresent"
+            and site.digest is not None
+            and tag == site.tag
+            and res.new_name is None
+        ):
+            continue  # Flux reads a tag's digest once and keeps it
+        pinned.append((res, _scan_image(site), tag, site.digest))
     if meter is not None:
         meter.start("digests", len(pinned))
     for res, image, tag, pinned_digest in pinned:
@@ -380,4 +455,8 @@ async def _pin_digests(
             res.status = "update"
             res.new_tag = tag
             res.new_digest = digest
-            res.reason = f"{tag} now points at {digest[:19]}... (was {pinned_digest[:19]}...)"
+            res.reason = (
+                f"{tag} now points at {digest[:19]}... (was {pinned_digest[:19]}...)"
+                if pinned_digest
+                else f"{tag} is {digest[:19]}... (the value carries the digest)"
+            )

@@ -113,19 +113,36 @@ def test_a_bad_regex_in_a_filter_annotation_is_reported_on_its_line(tmp_path: Pa
     )
 
 
-def test_a_marker_naming_a_missing_policy_is_reported_on_the_marker_line(tmp_path: Path):
-    config_map = (
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n"
-        '  image: ghcr.io/org/app:1.0.0 # {"$imagepolicy": "apps:missing"}\n'
-    )
-    root = write_tree(tmp_path / "r", {"cfg.yaml": config_map})
+MISSING_POLICY_MARKER = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n"
+    '  image: ghcr.io/org/app:1.0.0 # {"$imagepolicy": "apps:missing"}\n'
+)
+
+
+def test_a_marker_naming_a_missing_policy_is_a_warning_on_the_marker_line(tmp_path: Path):
+    root = write_tree(tmp_path / "r", {"cfg.yaml": MISSING_POLICY_MARKER})
 
     result = check(root, tmp_path)
 
-    (error,) = lines(result)
-    assert error.startswith(
-        "cfg.yaml:6: marker names image policy apps:missing, which is not defined"
+    assert result.exit_code == 0
+    (warning,) = lines(result)
+    assert warning.startswith(
+        "cfg.yaml:6: warning: marker names image policy apps:missing, which is not defined"
     )
+    assert result.stderr.endswith(": no errors, 1 warning(s)\n")
+
+
+def test_strict_makes_a_marker_naming_a_missing_policy_fail(tmp_path: Path):
+    root = write_tree(tmp_path / "r", {"cfg.yaml": MISSING_POLICY_MARKER})
+
+    result = check(root, tmp_path, "--strict", "--output", "json")
+
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert (report["ok"], report["errors"]) == (False, [])
+    assert [(w["path"], w["line"], w["kind"]) for w in report["warnings"]] == [
+        ("cfg.yaml", 6, "marker")
+    ]
 
 
 def test_a_malformed_marker_is_reported(tmp_path: Path):

@@ -57,14 +57,15 @@ def test_marker_on_a_container_image_uses_the_flux_image_policy(scan):
     assert not sites["unmarked"].automated
 
 
-def test_marker_naming_a_missing_policy_is_an_error_on_the_row(scan):
+def test_marker_naming_a_missing_policy_is_a_warning_and_the_value_is_left_alone(scan):
     found = scan({"app.yaml": WORKLOAD})
     site = by_container(found)["podinfod"]
-    assert "flux-system:podinfo" in site.error
-    assert "not defined" in site.error
+    assert site.error is None
+    assert "flux-system:podinfo" in site.warning
+    assert "not defined" in site.warning
     assert site.reference_text == "ghcr.io/stefanprodan/podinfo:5.0.0"
     assert not site.updatable
-    assert found.has_errors
+    assert not found.has_errors
 
 
 def test_name_and_tag_markers_in_helm_values_form_one_site(scan):
@@ -129,10 +130,25 @@ def test_marker_on_the_wrong_part_is_an_error(scan):
     assert "expects a tag" in site.error
 
 
-def test_marker_for_another_image_is_an_error(scan):
+def test_flux_policy_for_another_image_decides_the_whole_value(scan):
     text = WORKLOAD.replace("ghcr.io/stefanprodan/podinfo:5.0.0", "nginx:1.25.3")
     site = by_container(scan({"policy.yaml": FLUX_POLICY, "app.yaml": text}))["podinfod"]
+    assert site.error is None
+    assert site.policy_image == "ghcr.io/stefanprodan/podinfo"
+    assert site.repository == "ghcr.io/stefanprodan/podinfo"
+    assert site.reference_text == "nginx:1.25.3"
+
+
+def test_imagebot_policy_file_for_another_image_is_an_error(scan):
+    policy = (
+        "apiVersion: imagebot.io/v1\nkind: ImagePolicy\n"
+        "metadata: {name: podinfo, namespace: flux-system}\n"
+        "spec: {image: ghcr.io/stefanprodan/podinfo, policy: 'semver:~5.0'}\n"
+    )
+    text = WORKLOAD.replace("ghcr.io/stefanprodan/podinfo:5.0.0", "nginx:1.25.3")
+    site = by_container(scan({"policies/p.yaml": policy, "app.yaml": text}))["podinfod"]
     assert "is for ghcr.io/stefanprodan/podinfo" in site.error
+    assert site.policy_image is None
 
 
 def test_malformed_marker_is_a_file_error(scan):
@@ -224,3 +240,42 @@ def test_tag_and_digest_markers_form_one_site(scan):
     site = only(scan({"policy.yaml": FLUX_POLICY, "settings.yaml": values}))
     assert [p.role for p in site.parts] == ["name", "tag", "digest"]
     assert (site.tag, site.digest, site.error) == ("5.0.0", digest, None)
+
+
+def test_files_named_kustomization_are_read_by_default(scan):
+    kustomization = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+images:
+- name: podinfo
+  newName: ghcr.io/stefanprodan/podinfo # {"$imagepolicy": "flux-system:podinfo:name"}
+  newTag: 5.0.0 # {"$imagepolicy": "flux-system:podinfo:tag"}
+"""
+    found = scan({"policy.yaml": FLUX_POLICY, "apps/Kustomization": kustomization})
+    site = only(found)
+    assert (site.file, site.container, site.error) == ("apps/Kustomization", "podinfo", None)
+
+
+def test_a_flux_policy_site_holds_only_the_values_its_markers_name(scan):
+    kustomization = """\
+images:
+- name: podinfo
+  newName: ghcr.io/stefanprodan/podinfo
+  newTag: 5.0.0 # {"$imagepolicy": "flux-system:podinfo:tag"}
+"""
+    site = only(scan({"policy.yaml": FLUX_POLICY, "kustomization.yaml": kustomization}))
+    assert [p.role for p in site.parts] == ["tag"]
+    assert site.policy_image == "ghcr.io/stefanprodan/podinfo"
+
+
+def test_flux_policies_have_no_family_rule_and_read_digest_reflection(scan):
+    policy = FLUX_POLICY + "  digestReflectionPolicy: Always\n"
+    site = by_container(scan({"policy.yaml": policy, "app.yaml": WORKLOAD}))["podinfod"]
+    assert (site.same_family, site.digest_reflection) == (False, "Always")
+
+
+def test_an_unknown_digest_reflection_policy_is_an_error(scan):
+    policy = FLUX_POLICY + "  digestReflectionPolicy: Sometimes\n"
+    found = scan({"policy.yaml": policy, "app.yaml": WORKLOAD})
+    assert any("digestReflectionPolicy" in i.message for i in found.errors)
+    assert "is invalid" in by_container(found)["podinfod"].error
