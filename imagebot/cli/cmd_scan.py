@@ -17,7 +17,7 @@ from imagebot.config import load_config
 from imagebot.errors import ConfigError, GitError
 from imagebot.store import Store, store_path
 from imagebot.update import CycleReport, Runner, UpdateCycle, repository_for_target
-from imagebot.update.changes import change_line
+from imagebot.update.changes import change_line, change_text
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _print_text(report: CycleReport) -> None:
         mark = _MARK.get(res.status, res.status)
         tag = site.tag or "-"
         if res.status == "update":
-            tag = f"{site.tag} -> {res.new_tag}"
+            tag = change_text(res)
         image = site.image.familiar_name if site.image is not None else site.reference_text
         click.echo(
             f"  {mark:<8} {site.file}:{site.line}  {site.workload}  {site.container}  "

@@ -141,9 +141,16 @@ class ImageSite:
     def repository(self) -> str | None:
         """The repository whose tags decide this site (the scan key): the Flux policy's image
         for a Flux marker, else the image as written."""
+        image = self.scan_image
+        return image.repository if image is not None else None
+
+    @property
+    def scan_image(self) -> ImageReference | None:
+        """The image whose tags are listed for this site: a Flux marker's policy image (its
+        name, no tag), else the image as written."""
         if self.policy_image is not None:
-            return ImageReference.parse(self.policy_image).repository
-        return self.image.repository if self.image is not None else None
+            return ImageReference.parse(self.policy_image)
+        return self.image
 
     @property
     def updatable(self) -> bool:

@@ -188,7 +188,7 @@ async def _details(
     explained = []
     for res in resolved.resolutions:
         item = Explanation(res, status_text(res), chosen=_chosen(res))
-        image = res.site.image
+        image = res.site.scan_image  # a Flux marker's: its policy's image
         listing = resolved.tag_lists.get(image.repository) if image is not None else None
         if image is not None and listing is not None:
             item.tag_count = len(listing.tags)

@@ -108,7 +108,13 @@ def change_line(res: Resolution) -> str:
     site = res.site
     namespace = site.landing_namespace.replace(CLUSTER, "-")
     workload = f"{site.kind}/{namespace}/{site.name}"
-    return f"{site.file}: {workload} {site.container} {_version(res, old=True)} -> {_version(res)}"
+    return f"{site.file}: {workload} {site.container} {change_text(res)}"
+
+
+def change_text(res: Resolution) -> str:
+    """``old -> new``: tags (and short digests), whole references when a Flux marker renames
+    the image."""
+    return f"{_version(res, old=True)} -> {_version(res)}"
 
 
 def _version(res: Resolution, *, old: bool = False) -> str:

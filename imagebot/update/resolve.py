@@ -361,10 +361,9 @@ def _settle(res: Resolution, decision: Decision, manual: bool) -> None:
 
 def _scan_image(site: ImageSite) -> ImageReference:
     """The image whose tags decide *site*: a Flux marker's policy image, else its own."""
-    if site.policy_image is not None:
-        return ImageReference.parse(site.policy_image)
-    assert site.image is not None  # _screen gives a policy only with a usable image
-    return site.image
+    image = site.scan_image
+    assert image is not None  # _screen gives a policy only with a usable image
+    return image
 
 
 def _same_repository(site: ImageSite) -> bool:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from imagebot.manifests import Edit, rewrite
 from imagebot.manifests.discovery import scan_bytes
+from imagebot.operations.explain import explain
 from imagebot.update import Resolved, resolve
 from tests.update.helpers import Bot
 
@@ -155,3 +156,15 @@ def test_a_flux_marker_writes_only_the_values_it_marks(bot: Bot, repo_name: str)
     text, _ = update(bot, flux_policy(app), kustomization)
 
     assert "  newName: elsewhere/app\n  newTag: 1.0.1 #" in text
+
+
+def test_explain_lists_the_tags_of_the_image_a_flux_marker_renames_to(bot: Bot, repo_name: str):
+    image = bot.registry.host + f"/{repo_name}/app"
+    bot.registry.push(f"{repo_name}/app", ["1.0.0", "1.0.1"], created=T0)
+    found = scan_bytes("---\n".join([flux_policy(image), workload("nginx:1.25.3")]).encode())
+
+    (item,) = explain(bot.config, found.sites, runner=bot.runner)
+
+    assert item.resolution.new_name == image
+    assert item.tag_count == 2
+    assert item.chosen == "1.0.1"

@@ -142,6 +142,7 @@ def test_the_setter_tree_is_written_as_flux_writes_it(
     assert got == want
     assert git(root, "status", "--porcelain") == ""
     assert "otherns.yaml:11: warning: marker names image policy other-namespace:policy" in out
+    assert "marked.yaml:14  bar:cronjob/foo  c  image  image:v1.0.0 -> index.repo.fake/" in out
 
 
 def test_the_commit_says_a_flux_marker_renamed_the_image(
