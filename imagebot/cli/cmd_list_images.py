@@ -146,6 +146,9 @@ def _report_files(found: Discovery) -> None:
         log.info("skipped %s", issue)
     for issue in found.errors:
         log.error("%s", issue)
+    for site in found.sites:
+        if site.warning:  # left alone, as Flux leaves a marker naming no policy
+            log.warning("%s:%s: %s", site.file, site.line, site.warning)
 
 
 def _row(site: ImageSite) -> dict[str, Any]:
@@ -169,7 +172,7 @@ def _shown(row: dict[str, Any], *, wide: bool = True) -> dict[str, str]:
         name, _, _ = image.partition("@")
         colon = name.rfind(":")
         image = name[:colon] if colon > name.rfind("/") else name
-    automated = "yes" if row["automated"] else ""
+    automated = "yes" if row["automated"] and not row.get("warning") else ""
     if row["ignored"]:
         automated = "ignored"
     locked = "locked" if row["locked"] else ""

@@ -143,3 +143,21 @@ def test_config_include_exclude_and_policy_dirs_apply(tmp_path):
     assert result.exit_code == 0, result.stderr
     (row,) = json.loads(result.stdout)
     assert (row["file"], row["policy"], row["automated"]) == ("apps/a.yaml", "semver:~1.25", True)
+
+
+def test_a_marker_naming_no_policy_is_a_warning_on_stderr_and_exits_0(tmp_path):
+    config_map = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n"
+        '  image: ghcr.io/org/app:1.0.0 # {"$imagepolicy": "apps:missing"}\n'
+    )
+    root = write_tree(tmp_path, {"cfg.yaml": config_map})
+
+    result = run("--repo", str(root), "--output", "json")
+
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert (row["error"], row["warning"].startswith("marker names image policy apps:missing")) == (
+        None,
+        True,
+    )
+    assert "cfg.yaml:6: marker names image policy apps:missing" in result.stderr
