@@ -368,6 +368,52 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The Deploy view: pages and JSON API served by `imagebot run` at `/`."""
+
+    enabled: bool = doc("Serve the pages and /api/v1/ on the service's port.", default=True)
+    anonymous_read: bool = doc(
+        "Let visitors who are not signed in read the pages and the API (never act).",
+        default=False,
+    )
+    users_file: str | None = doc(
+        "File of named tokens, one `user: sha256:<hex of the token>` per line (a mounted "
+        "Secret); `printf %s TOKEN | sha256sum` gives the hex.",
+        default=None,
+    )
+    proxy_user_header: str | None = doc(
+        "Header a trusted reverse proxy sets to the signed-in user (oauth2-proxy: "
+        "X-Forwarded-User); honoured only from trusted_proxies.",
+        default=None,
+    )
+    trusted_proxies: list[str] = doc(
+        "Addresses or networks (10.0.0.0/8) of the reverse proxies whose user header counts.",
+        default_factory=list,
+    )
+    secure_cookies: bool = doc(
+        "Mark the session cookie Secure (served over HTTPS, directly or by a proxy).",
+        default=False,
+    )
+    session_lifetime: Duration = doc("How long a sign-in lasts.", default=Duration(12 * 3600))
+    page_size: int = doc("Rows per page of the Workloads and History pages.", default=100)
+
+    def __post_init__(self) -> None:
+        import ipaddress
+
+        for text in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise FieldError(
+                    "trusted_proxies", f"{text!r} is not an address or network"
+                ) from None
+        if not 1 <= self.page_size <= 1000:
+            raise FieldError("page_size", "expected a whole number from 1 to 1000")
+        if self.proxy_user_header is not None and not self.trusted_proxies:
+            raise FieldError("proxy_user_header", "needs trusted_proxies as well")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration file."""
 
@@ -404,6 +450,7 @@ class Config:
         "GitOps repositories to keep up to date.", default_factory=list
     )
     service: ServiceConfig = doc("Service mode settings.", default_factory=ServiceConfig)
+    web: WebConfig = doc("The Deploy view (pages and JSON API).", default_factory=WebConfig)
 
     #: Where the config was read from (not a YAML key).
     source: str | None = field(default=None, compare=False, metadata={"internal": True})

@@ -113,6 +113,50 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        "the Deploy view: each container's status, manual events, approval decisions",
+        """
+        CREATE TABLE fleet_status (
+            repository TEXT NOT NULL,     -- repositories[].name
+            workload   TEXT NOT NULL,     -- namespace:kind/name
+            container  TEXT NOT NULL,
+            file       TEXT NOT NULL,
+            namespace  TEXT NOT NULL,     -- '' for none
+            image      TEXT NOT NULL,     -- as written
+            current    TEXT,
+            latest     TEXT,
+            behind     INTEGER NOT NULL,
+            status     TEXT NOT NULL,     -- up-to-date, update, held, ... (operations.fleet)
+            data       TEXT NOT NULL,     -- JSON: the whole row
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (repository, workload, container, file)
+        );
+        CREATE INDEX fleet_status_by_status ON fleet_status (status);
+        CREATE TABLE events (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            time         REAL NOT NULL,
+            repository   TEXT NOT NULL,
+            workload     TEXT NOT NULL,
+            action       TEXT NOT NULL,   -- lock, unlock, automate, ..., approve, reject
+            user         TEXT,
+            subject      TEXT NOT NULL,
+            message      TEXT,
+            commit_sha   TEXT,
+            pull_request TEXT
+        );
+        CREATE INDEX events_by_time ON events (time);
+        CREATE TABLE approvals (
+            repository TEXT NOT NULL,
+            workload   TEXT NOT NULL,
+            container  TEXT NOT NULL,
+            tag        TEXT NOT NULL,     -- the update decided on
+            decision   TEXT NOT NULL,     -- approved | rejected
+            user       TEXT,
+            time       REAL NOT NULL,
+            PRIMARY KEY (repository, workload, container, tag)
+        );
+        """,
+    ),
 ]
 
 

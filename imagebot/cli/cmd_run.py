@@ -2,11 +2,14 @@
 
 Polls the registries on a schedule, answers registry webhooks, runs an update cycle for a
 repository when one of its images has a new tag (or its own interval passes), and serves
-``/metrics``, ``/healthz`` and ``/readyz`` on ``service.listen``. Ends on SIGTERM or SIGINT
+``/metrics``, ``/healthz``, ``/readyz`` and the Deploy view (``/``, ``web:``) on
+``service.listen``. Ends on SIGTERM or SIGINT
 within ``service.shutdown_timeout``, never leaving half a commit behind.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +17,12 @@ from imagebot.cli.common import config_option
 from imagebot.config import load_config
 from imagebot.errors import ConfigError
 from imagebot.service.wiring import open_service
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from imagebot.store import Store
+    from imagebot.update import Runner
 
 
 @click.command("run")
@@ -35,6 +44,16 @@ def command(config_path: str | None) -> None:
             key="repositories",
             hint="pass --config FILE (or set IMAGEBOT_CONFIG) listing repositories",
         )
-    with open_service(config) as service:
+    with open_service(config, routes=_web if config.web.enabled else ()) as service:
         status = service.run_forever()
     raise SystemExit(status)
+
+
+def _web(store: Store, runner: Runner) -> list[BaseRoute]:
+    """The Deploy view, at ``/`` after the service's own routes."""
+    from starlette.routing import Mount
+
+    from imagebot.web import create_app
+
+    config = runner.config
+    return [Mount("", app=create_app(config, store, runner=runner))]

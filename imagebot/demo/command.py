@@ -1,4 +1,6 @@
-"""``imagebot demo [--workdir DIR] [--keep]`` (also ``python -m imagebot.demo``, ``./dev demo``).
+"""``imagebot demo [--workdir DIR] [--keep] [--serve]`` (also ``python -m imagebot.demo``,
+``./dev demo``). ``--serve`` then keeps the registry and ``imagebot run`` going with the
+Deploy view and pushes a new tag every minute (:meth:`Demo.serve`).
 
 Exit status: 0 when the bot did exactly what the demo expects, 1 when it did not or a step
 failed, 2 when something the demo needs is missing (docker-registry, git, the example
@@ -22,7 +24,9 @@ from imagebot.demo.show import Show
 from imagebot.errors import ImagebotError
 
 
-def run_demo(workdir: Path | None, keep: bool) -> int:
+def run_demo(
+    workdir: Path | None, keep: bool, *, serve: bool = False, push_every: float = 60.0
+) -> int:
     """The whole demo; returns its exit status (see the module docstring)."""
     show = Show()
     _check_prerequisites(show)
@@ -37,6 +41,8 @@ def run_demo(workdir: Path | None, keep: bool) -> int:
         )
         demo = Demo(workdir, show)
         status = 0 if demo.run() else 1
+        if serve:
+            demo.serve(every=push_every)
     except KeyboardInterrupt:
         show.error("\nInterrupted.")
         status = 130

@@ -161,6 +161,75 @@ class Demo:
             self.show.error("The bot did not do what the demo expects (see the ✘ lines).")
         return good
 
+    # --- serving: ./dev demo --serve ----------------------------------------------------------
+
+    def serve(self, *, every: float = 60.0, port: int = 0) -> None:
+        """Keep the registry and ``imagebot run`` going, print the dashboard URL, and push a
+        new tag every *every* seconds so the view moves; returns on Ctrl-C (or SIGTERM)."""
+        import itertools
+        import secrets
+
+        from imagebot.web.auth import hash_token
+
+        assert self.registry is not None
+        self.show.step(7, "imagebot run: the bot as a service, with its Deploy view")
+        token = secrets.token_urlsafe(16)
+        users = self.workdir / "users.yaml"
+        users.write_text(f"demo: {hash_token(token)}\n")
+        port = port or _free_port()
+        config = self.workdir / "imagebot-run.yaml"
+        config.write_text(
+            _config_text(self.registry.url, self.workdir / "state")
+            + "repositories:\n"
+            + f"  - url: {self.forge_url}\n"
+            + "    name: demo\n"
+            + "service:\n"
+            + f"  listen: 127.0.0.1:{port}\n"
+            + "  interval: 20s\n"
+            + "  cycle_interval: 20s\n"
+            + "  shutdown_timeout: 5s\n"
+            + "web:\n"
+            + "  anonymous_read: true\n"
+            + f"  users_file: {users}\n"
+        )
+        shown, argv = self.imagebot
+        self.show.command([*shown, "run", "--config", str(config)])
+        log = (self.workdir / "imagebot-run.log").open("w")
+        process = subprocess.Popen(
+            [*argv, "run", "--config", str(config)],
+            cwd=self.workdir,
+            env=isolated_env() | {"DOCKER_CONFIG": str(self.workdir / "docker")},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for(f"http://127.0.0.1:{port}/healthz", process, log.name)
+            self.show.say(f"Dashboard: http://127.0.0.1:{port}/  (sign in with token {token})")
+            self.show.note(
+                f"Service log: {log.name}. A new podinfo tag arrives every "
+                f"{every:.0f} s; Ctrl-C stops everything."
+            )
+            for minor in itertools.count(1):
+                deadline = time.monotonic() + every
+                while time.monotonic() < deadline:
+                    if process.poll() is not None:
+                        raise StepFailed(
+                            f"imagebot run exited with status {process.returncode}",
+                            hint=f"its log: {log.name}",
+                        )
+                    time.sleep(0.5)
+                tag = f"6.15.{minor}"
+                self.registry.push("ghcr.io/stefanprodan/podinfo", [tag])
+                self.show.say(f"pushed ghcr.io/stefanprodan/podinfo:{tag}")
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+
     # --- helpers ---------------------------------------------------------------------------
 
     def _push(self, repository: str, tags: Sequence[str]) -> None:
@@ -250,3 +319,31 @@ def _imagebot_command() -> tuple[list[str], list[str]]:
     except ValueError:
         shown = str(script)
     return [shown if "/" in shown else f"./{shown}"], [str(script)]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], log: str, timeout: float = 60) -> None:
+    """Until *url* answers (the service listens), or StepFailed."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise StepFailed(
+                f"imagebot run exited with status {process.returncode}", hint=f"its log: {log}"
+            )
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise StepFailed("imagebot run did not start listening", hint=f"its log: {log}")
+        time.sleep(0.2)

@@ -36,6 +36,7 @@ _IMAGEBOT_KEYS = (
     "locked_msg",
     "locked_user",
     "ignore",
+    "approve.<container>",
     "same-family",
     "tag.<container>",
 )
@@ -69,6 +70,8 @@ class ContainerPolicy:
     locked: bool = False
     lock_message: str | None = None
     lock_user: str | None = None
+    #: Updates wait for a person's approval (``imagebot.io/approve.<container>: "true"``).
+    approve: bool = False
     ignored: bool = False
     source: str = "none"
 
@@ -116,7 +119,7 @@ class AnnotationPolicies:
             rest = None
             if key.startswith(IMAGEBOT):
                 rest = key[len(IMAGEBOT) :]
-                if rest not in _IMAGEBOT_KEYS[:-1] and not rest.startswith("tag."):
+                if rest not in _IMAGEBOT_KEYS and not rest.startswith(("tag.", "approve.")):
                     close = difflib.get_close_matches(rest, _IMAGEBOT_KEYS, n=1, cutoff=0.6)
                     hint = f" (did you mean {IMAGEBOT}{close[0]}?)" if close else ""
                     self._error(f"unknown annotation {key}{hint}")
@@ -128,10 +131,10 @@ class AnnotationPolicies:
                 rest = "tag." + key[len(FILTER) :]
             if (
                 rest is not None
-                and rest.startswith("tag.")
+                and rest.startswith(("tag.", "approve."))
                 and key.startswith((IMAGEBOT, FLUX, WEAVE, FILTER))
             ):
-                container = rest[len("tag.") :]
+                container = rest.partition(".")[2]
                 if container not in known:
                     names = ", ".join(self.containers) or "none"
                     self._error(
@@ -302,6 +305,7 @@ class AnnotationPolicies:
         result.locked, _, _ = self._flag("locked")
         result.lock_message = self._string("locked_msg")
         result.lock_user = self._string("locked_user")
+        result.approve = self._text(f"{IMAGEBOT}approve.{container}") == "true"
         ignore = self._text(IMAGEBOT + "ignore")
         if ignore is None:
             legacy_ignore = self._legacy("ignore")

@@ -588,7 +588,7 @@ class _Draft:
         site.policy, site.filter, site.extract = cp.policy, cp.filter, cp.extract
         site.same_family, site.automated, site.source = cp.same_family, cp.automated, cp.source
         site.locked, site.lock_message, site.lock_user = cp.locked, cp.lock_message, cp.lock_user
-        site.ignored = cp.ignored
+        site.ignored, site.approve = cp.ignored, cp.approve
         if self.marker is not None:
             # Flux v2 updates every marked value; only an explicit "automated: false"
             # annotation on the workload says otherwise.
@@ -600,6 +600,7 @@ class _Draft:
                 # The workload's imagebot.io/same-family decides; else the policy's own
                 # default (an imagebot file's sameFamily, none for a Flux ImagePolicy).
                 site.same_family = cp.family if cp.family is not None else definition.same_family
+                site.approve = site.approve or definition.approve
             if setter:
                 site.policy_image = policy_image
                 site.digest_reflection = definition.digest_reflection if definition else None

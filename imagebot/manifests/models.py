@@ -97,6 +97,8 @@ class ImageSite:
     lock_message: str | None = None
     lock_user: str | None = None
     ignored: bool = False
+    #: Updates wait for a person's approval (annotation or policy file ``approve``).
+    approve: bool = False
     source: str = "none"
     error: str | None = None
     parts: list[Part] = field(default_factory=list)

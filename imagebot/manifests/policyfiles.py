@@ -15,6 +15,7 @@ Two kinds of documents define them, found in any file the scan reads:
       filter: '^main-[a-f0-9]+-(?P<ts>[0-9]+)$'   # optional regex, searched
       extract: '$ts'                        # optional, Flux's template syntax
       sameFamily: true                      # optional, default true
+      approve: true                         # optional: updates wait for a person's approval
 
 * Flux v2's ``ImagePolicy`` and ``ImageRepository`` (``image.toolkit.fluxcd.io``), so the
   markers of a Flux v2 repository resolve as they do for Flux: with Flux's semantics, not
@@ -43,7 +44,7 @@ from imagebot.reference import ImageReference
 IMAGEBOT_API = "imagebot.io/v1"
 FLUX_IMAGE_GROUP = "image.toolkit.fluxcd.io/"
 
-_SPEC_KEYS = ("image", "policy", "filter", "extract", "sameFamily")
+_SPEC_KEYS = ("image", "policy", "filter", "extract", "sameFamily", "approve")
 _METADATA_KEYS = ("name", "namespace", "labels", "annotations")
 #: Flux's ``ImagePolicy.spec.digestReflectionPolicy`` values.
 DIGEST_REFLECTION = ("Never", "IfNotPresent", "Always")
@@ -62,6 +63,7 @@ class PolicyDef:
     filter: str | None = None
     extract: str | None = None
     same_family: bool = True
+    approve: bool = False
     image: str | None = None
     error: str | None = None
     repository_ref: tuple[str | None, str] | None = None
@@ -182,6 +184,11 @@ class PolicyIndex:
                 if not isinstance(family, ScalarNode) or family.tag != "tag:yaml.org,2002:bool":
                     raise _Invalid(family, "spec.sameFamily", "expected true or false")
                 policy.same_family = family.value.lower() == "true"
+            approve = ys.get(spec, "approve")
+            if approve is not None:
+                if not isinstance(approve, ScalarNode) or approve.tag != "tag:yaml.org,2002:bool":
+                    raise _Invalid(approve, "spec.approve", "expected true or false")
+                policy.approve = approve.value.lower() == "true"
             image_node = ys.get(spec, "image")
             if image_node is not None:
                 policy.image = _image_name(image_node, "spec.image")

@@ -575,3 +575,71 @@ def _doc_again(chosen: Target, content: bytes) -> WorkloadDoc | None:
         if (doc.kind, doc.namespace, doc.name) == (old.kind, old.namespace, old.name):
             return doc
     return None
+
+
+def approve(config: Config, tag: str, *, container: str, user: str | None) -> Action:
+    """Commit an update that waited for approval: the release of *tag* (refused if the
+    workload is locked meanwhile), recorded in the history with mode ``approval``."""
+    action = release(config, tag, container=container, mode="approval")
+    inner = action.edit
+
+    def edit(chosen: Target, content: bytes) -> Edited:
+        edited = inner(chosen, content)
+        site = chosen.site(container)
+        assert site.image is not None
+        edited.subject = f"Update {site.image.familiar_name} to {tag} in {chosen.id} (approved)"
+        edited.notes = [n for n in edited.notes if "the next cycle may move" not in n]
+        if user:
+            edited.lines.append(f"approved by {user}")
+        return edited
+
+    action.name = "approve"
+    action.subject = "Approved update: {workload}"
+    action.edit = edit
+    action.message = None
+    return action
+
+
+#: The actions a request may name (web forms, the JSON API).
+NAMES = ("lock", "unlock", "automate", "deautomate", "policy", "release", "rollback", "approve")
+
+
+def by_name(
+    config: Config,
+    name: str,
+    *,
+    user: str | None,
+    tag: str | None = None,
+    container: str | None = None,
+    policy: str | None = None,
+    message: str | None = None,
+) -> Action:
+    """The action a request names, with its arguments checked (InvalidInput otherwise)."""
+
+    def need(value: str | None, what: str) -> str:
+        if not value or not value.strip():
+            raise InvalidInput(f"{name} needs {what}")
+        return value.strip()
+
+    containers = [container] if container else []
+    if name == "lock":
+        return lock(message, user)
+    if name == "unlock":
+        return unlock()
+    if name == "automate":
+        return automate()
+    if name == "deautomate":
+        return deautomate()
+    if name == "policy":
+        if policy is not None and not policy.strip():
+            return policy_unset(containers)
+        return policy_set(need(policy, "a policy"), containers)
+    if name == "release":
+        return release(config, need(tag, "a tag"), container=container, body=message)
+    if name == "rollback":
+        return rollback(config, need(tag, "a tag"), user=user, reason=message, container=container)
+    if name == "approve":
+        return approve(
+            config, need(tag, "a tag"), container=need(container, "a container"), user=user
+        )
+    raise InvalidInput(f"unknown action {name!r}", hint=f"one of {', '.join(NAMES)}")

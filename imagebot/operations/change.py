@@ -300,8 +300,9 @@ def apply(
     """Commit the change (and push it, or open a pull request, as the repository says).
 
     *author*: the commit is authored by *user* (the committer stays the configured one).
-    *expect_diff*: the diff a :func:`plan` showed; if the change computed now differs (the
-    branch moved under it), :class:`PlanChanged` and nothing is committed.
+    *expect_diff*: the diff a :func:`plan` showed (or its :func:`diff_digest`); if the change
+    computed now differs (the branch moved under it), :class:`PlanChanged` and nothing is
+    committed.
     """
     return run(
         config,
@@ -421,7 +422,8 @@ def _run(
             change = ManualChange(
                 {chosen.file: edited.content}, text, target=chosen, old=old, edited=edited
             )
-            if expect_diff is not None and diff_of(change) != expect_diff:
+            shown = diff_of(change)
+            if expect_diff is not None and expect_diff not in (shown, diff_digest(shown)):
                 raise PlanChanged(
                     f"{chosen.id}: the change is no longer the one shown ({settings.display_name} "
                     "moved meanwhile); nothing committed",
@@ -447,7 +449,29 @@ def _run(
                 outcome.pull_request = _pull_request(settings, ws, published)
             if published.sha is not None and action.after is not None:
                 action.after(config, outcome, ws)
+            if published.sha is not None and outcome.target is not None:
+                # Who asked; the timeline folds it into the history row of the same commit.
+                from imagebot.operations.events import record_quietly
+
+                record_quietly(
+                    config,
+                    repository=outcome.repository,
+                    workload=outcome.target.id,
+                    action=action.name,
+                    subject=outcome.subject,
+                    user=user,
+                    message=body,
+                    commit=published.sha,
+                    pull_request=outcome.pull_request,
+                )
     return outcome
+
+
+def diff_digest(diff: str) -> str:
+    """A short stand-in for a plan's diff (``sha256:<hex>``), accepted by ``expect_diff``."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(diff.encode()).hexdigest()
 
 
 def diff_of(change: ManualChange) -> str:

@@ -328,3 +328,24 @@ def pick_containers(
     for name in names:
         target.site(name)
     return names
+
+
+def repository_named(config: Config, name: str) -> RepositoryConfig:
+    """The configured repository called *name* (its ``display_name``); InvalidInput if none."""
+    for repo in config.repositories:
+        if repo.display_name == name:
+            return repo
+    known = ", ".join(r.display_name for r in config.repositories) or "none"
+    raise InvalidInput(f"no repository {name!r} in the config", hint=f"configured: {known}")
+
+
+def workload_sites(config: Config, repo: RepositoryConfig, workload: str) -> list[ImageSite]:
+    """The sites of one workload of a configured repository, read from its checkout (the
+    bot's clone, synced first, or the local path as it is)."""
+    from imagebot.gitops import Workspace
+
+    with Workspace.open(repo, config.resolved_state_dir()) as ws:
+        if ws.kind == "clone":
+            ws.sync()
+        found = read_checkout(ws.root, repo)
+    return select_workload(found.sites, workload)

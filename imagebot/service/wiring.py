@@ -206,6 +206,8 @@ class Wiring:
             )
         if report.completed and (report.resolutions or report.base is not None):
             self._remember(name, report.resolutions)
+            if not cancel.is_set():  # stopping: the rows can wait for the next start
+                self._refresh_fleet(repo)
         return CycleOutcome(
             repository=name,
             applied=tuple(applied_update(res) for res in report.applied),
@@ -218,6 +220,17 @@ class Wiring:
             pull_request=report.pull_request,
             completed=report.completed,
         )
+
+    def _refresh_fleet(self, repo: RepositoryConfig) -> None:
+        """The Deploy view's rows for *repo*, read again after its cycle (never fails it)."""
+        if not self.config.web.enabled:
+            return
+        from imagebot.operations import fleet
+
+        try:
+            fleet.refresh(self.config, repo, self.runner, self.store)
+        except ImagebotError as exc:
+            log.warning("could not refresh the Deploy view for %s: %s", repo.display_name, exc)
 
     def _remember(self, name: str, resolutions: Sequence[Resolution]) -> None:
         """Keep the images the cycle found, and start their 'seen' record from the tag
@@ -350,13 +363,14 @@ def open_service(
     config: Config,
     *,
     environ: Mapping[str, str] | None = None,
-    routes: Sequence[BaseRoute] | Callable[[Store], Sequence[BaseRoute]] = (),
+    routes: Sequence[BaseRoute] | Callable[[Store, Runner], Sequence[BaseRoute]] = (),
 ) -> Iterator[Service]:
     """The whole bot for *config*: store, metrics, registry runner and service, closed in
     the right order. Use ``service.run_forever()`` (or ``start``/``stop``) inside.
 
-    *routes* (or a function of the open store returning them) are served on the service's
-    port after the built-in routes: the mount point for the web pages."""
+    *routes* (or a function of the open store and the registry runner returning them) are
+    served on the service's port after the built-in routes: the mount point for the web
+    pages."""
     store = Store.open(store_path(config))
     runner: Runner | None = None
     service: Service | None = None
@@ -374,7 +388,7 @@ def open_service(
             store_ready=wiring.store_ready,
             metrics=metrics,
             environ=os.environ if environ is None else environ,
-            routes=routes(store) if callable(routes) else routes,
+            routes=routes(store, runner) if callable(routes) else routes,
         )
         yield service
     finally:

@@ -39,6 +39,7 @@ Status = Literal[
     "not-automated",
     "ignored",
     "no-match",  # no tag qualifies under the policy
+    "awaiting-approval",  # an update that waits for a person (approve.<container>)
     "error",
 ]
 
@@ -227,6 +228,11 @@ async def resolve(
     await _pin_digests(
         [r for r, _, _ in work if r.status in ("update", "up-to-date")], scanner, meter
     )
+    if not manual:
+        for res in out.resolutions:
+            if res.status == "update" and res.site.approve:
+                res.status = "awaiting-approval"
+                res.reason = f"awaiting approval: {res.reason}"
     return out
 
 
