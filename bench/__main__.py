@@ -10,10 +10,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import registry_tags
+from bench import cycle, discovery, registry_tags, rewrite
 
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "registry_tags": registry_tags.main,
+    "discovery": discovery.main,
+    "rewrite": rewrite.main,
+    "cycle": cycle.main,
 }
 
 

@@ -697,7 +697,7 @@ def _compare(
             continue
         seen.add((id(a), id(b)))
         where = f"line {a.start_mark.line + 1}"
-        if type(a) is not type(b) or a.tag != b.tag:
+        if not ys.same_kind(a, b) or a.tag != b.tag:
             return f"{where}: the structure changed"
         if isinstance(a, ScalarNode):
             if a.value != b.value:

@@ -435,7 +435,7 @@ def _verify(source: ys.Source, new_content: bytes, planned: dict[int, _Splice]) 
         if (id(old), id(new)) in seen:
             continue
         seen.add((id(old), id(new)))
-        if type(old) is not type(new) or (old.tag != new.tag and not isinstance(old, ScalarNode)):
+        if not ys.same_kind(old, new) or (old.tag != new.tag and not isinstance(old, ScalarNode)):
             return f"line {old.start_mark.line + 1}: the structure changed"
         if isinstance(old, ScalarNode):
             splice = planned.get(id(old))

@@ -19,14 +19,17 @@ parser's. Anchors are not recorded on its nodes, so they are read back from the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ruamel.yaml import YAML
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.tag import Tag
 
 try:  # ruamel.yaml.clib: libyaml composing ruamel's node classes
     from _ruamel_yaml import CParser as _CParser  # type: ignore[import-not-found]
@@ -114,21 +117,26 @@ MAX_DEPTH = 400
 #: C stack (it does at ~30,000), so such files are read by the pure parser.
 _C_STACK_BOUND = 20_000
 _BOM = "\ufeff"
-_DEEP_INDENT = re.compile(r"(?:\A|[\r\n])[ \t?-]{150}")
+_DEEP_INDENT = re.compile(r"\n[ \t?-]{150}")  # a literal first: the regex engine skips ahead
+_DEEP_INDENT_CR = re.compile(r"\r[ \t?-]{150}")
 
 
 def _compose(text: str) -> list[Node]:
     if _CParser is not None and not text.startswith(_BOM) and "%YAML" not in text:
-        bound = _nesting_bound(text)
-        if bound < _C_STACK_BOUND:
+        flow, block = _nesting_bound(text)
+        if flow + block < _C_STACK_BOUND:
             try:
                 docs = _compose_c(text)
             except Exception:
                 pass  # read again below, for the pure parser's message
             else:
-                if bound > MAX_DEPTH and _depth(docs) > MAX_DEPTH:
+                if (
+                    flow + block > MAX_DEPTH
+                    and _flow_depth(text) + block > MAX_DEPTH
+                    and _depth(docs) > MAX_DEPTH
+                ):
                     raise YamlSyntaxError("nested too deeply")
-                if "&" in text:
+                if "&" in text and _has_anchor(text):
                     _restore_anchors(text, docs)
                 if docs and text and text[-1] not in "\r\n":
                     _end_marks_at_eof(text, docs[-1])
@@ -136,15 +144,34 @@ def _compose(text: str) -> list[Node]:
     return _compose_pure(text)
 
 
-def _nesting_bound(text: str) -> int:
-    """An upper bound of the nesting depth, from counts that cost one pass each in C.
+def _nesting_bound(text: str) -> tuple[int, int]:
+    """Upper bounds of flow and block nesting, from counts that cost one pass each in C.
 
     Each flow level opens a bracket; each block level starts a line or a compact ``- ``/``? ``
     entry. When no line is indented past 150 columns, block nesting is at most ~300 levels."""
     flow = text.count("[") + text.count("{")
-    if _DEEP_INDENT.search(text) is None:
-        return flow + 302
-    return flow + text.count("\n") + text.count("\r") + text.count("-") + text.count("?") + 1
+    if (
+        _DEEP_INDENT.search(text) is None
+        and _DEEP_INDENT.match("\n" + text[:150]) is None
+        and ("\r" not in text or _DEEP_INDENT_CR.search(text) is None)
+    ):
+        return flow, 302
+    return flow, text.count("\n") + text.count("\r") + text.count("-") + text.count("?") + 1
+
+
+_BRACKETS = str.maketrans({"[": "(", "{": "(", "]": ")", "}": ")"})
+_NOT_BRACKETS = re.compile(r"[^()]+")
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest bracket nesting, counting brackets in strings and comments too (a cheap
+    estimate: only whether to measure the composed nodes depends on it)."""
+    brackets = _NOT_BRACKETS.sub("", text.replace("(", "").replace(")", "").translate(_BRACKETS))
+    depth = deepest = 0
+    for ch in brackets:
+        depth = depth + 1 if ch == "(" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _depth(docs: list[Node]) -> int:
@@ -166,7 +193,106 @@ def _depth(docs: list[Node]) -> int:
     return deepest
 
 
+class _Scalar(ScalarNode):
+    """ScalarNode as libyaml's composer builds it: the tag a plain string (ruamel's nodes
+    wrap it in a ``Tag`` object on every construction and every read, half the cost of
+    composing)."""
+
+    __slots__ = ("tag",)
+
+    def __init__(
+        self,
+        tag: str,
+        value: str,
+        start_mark: object = None,
+        end_mark: object = None,
+        style: str | None = None,
+    ) -> None:
+        self.tag = tag if type(tag) is str or tag is None else str(tag)
+        self.value = value
+        self.start_mark = start_mark
+        self.end_mark = end_mark
+        self.style = style
+        self.comment = None
+        self.anchor = None
+
+    @property
+    def ctag(self) -> Tag:  # type: ignore[override]
+        return Tag(suffix=self.tag)
+
+
+class _Sequence(SequenceNode):
+    __slots__ = ("tag",)
+
+    def __init__(
+        self,
+        tag: str,
+        value: list[Node],
+        start_mark: object = None,
+        end_mark: object = None,
+        flow_style: bool | None = None,
+    ) -> None:
+        self.tag = tag if type(tag) is str or tag is None else str(tag)
+        self.value = value
+        self.start_mark = start_mark
+        self.end_mark = end_mark
+        self.flow_style = flow_style
+        self.comment = None
+        self.anchor = None
+
+    @property
+    def ctag(self) -> Tag:  # type: ignore[override]
+        return Tag(suffix=self.tag)
+
+
+class _Mapping(MappingNode):
+    __slots__ = ("tag",)
+
+    def __init__(
+        self,
+        tag: str,
+        value: list[tuple[Node, Node]],
+        start_mark: object = None,
+        end_mark: object = None,
+        flow_style: bool | None = None,
+    ) -> None:
+        self.tag = tag if type(tag) is str or tag is None else str(tag)
+        self.value = value
+        self.start_mark = start_mark
+        self.end_mark = end_mark
+        self.flow_style = flow_style
+        self.comment = None
+        self.anchor = None
+        self.merge = None
+
+    @property
+    def ctag(self) -> Tag:  # type: ignore[override]
+        return Tag(suffix=self.tag)
+
+
+_PLAIN_NODES = {"ScalarNode": ScalarNode, "SequenceNode": SequenceNode, "MappingNode": MappingNode}
+_FAST_NODES = {"ScalarNode": _Scalar, "SequenceNode": _Sequence, "MappingNode": _Mapping}
+#: libyaml's composer builds nodes through its module's global names: they point at the
+#: classes above only while imagebot composes (others in the process, e.g. a test's
+#: ``YAML(typ="safe")``, get ruamel's own nodes, which ruamel's resolver expects).
+_SWAP = threading.Lock()
+
+
+def same_kind(a: Node, b: Node) -> bool:
+    """True when both are scalars, both sequences or both mappings (whichever composer)."""
+    for kind in (ScalarNode, MappingNode, SequenceNode):
+        if isinstance(a, kind):
+            return isinstance(b, kind)
+    return type(a) is type(b)
+
+
 _PLAIN_TYPES: dict[tuple[str, tuple[bool, bool]], str] = {}
+_COLLECTION_TAGS: dict[type, str] = {
+    SequenceNode: "tag:yaml.org,2002:seq",
+    MappingNode: "tag:yaml.org,2002:map",
+    _Sequence: "tag:yaml.org,2002:seq",
+    _Mapping: "tag:yaml.org,2002:map",
+}
 
 
 class _FastLoader(_CParser if _CParser is not None else object):  # type: ignore[misc]
@@ -178,28 +304,35 @@ class _FastLoader(_CParser if _CParser is not None else object):  # type: ignore
     def ascend_resolver(self) -> None:
         pass
 
-    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
-        if kind is ScalarNode:
-            key = (value, implicit)
-            tag = _PLAIN_TYPES.get(key)
-            if tag is None:
-                if len(_PLAIN_TYPES) > 100_000:
-                    _PLAIN_TYPES.clear()
-                tag = _PLAIN_TYPES[key] = _RESOLVERS[1].resolve(kind, value, implicit)
+    def resolve(self, kind: type, value: object, implicit: tuple[bool, bool]) -> str:
+        collection = _COLLECTION_TAGS.get(kind)
+        if collection is not None:
+            return collection
+        try:
+            return _PLAIN_TYPES[value, implicit]  # type: ignore[index]
+        except KeyError:
+            if len(_PLAIN_TYPES) > 100_000:
+                _PLAIN_TYPES.clear()
+            tag = str(_RESOLVERS[1].resolve(ScalarNode, value, implicit))
+            _PLAIN_TYPES[value, implicit] = tag  # type: ignore[index]
             return tag
-        return _RESOLVERS[1].resolve(kind, value, implicit)
 
 
 def _compose_c(text: str) -> list[Node]:
+    import _ruamel_yaml
+
     loader = _FastLoader(text)
     docs = []
-    try:
-        while loader.check_node():
-            doc = loader.get_node()
-            if doc is not None:
-                docs.append(doc)
-    finally:
-        loader.dispose()
+    with _SWAP:
+        vars(_ruamel_yaml).update(_FAST_NODES)
+        try:
+            while loader.check_node():
+                doc = loader.get_node()
+                if doc is not None:
+                    docs.append(doc)
+        finally:
+            vars(_ruamel_yaml).update(_PLAIN_NODES)
+            loader.dispose()
     return docs
 
 
@@ -224,6 +357,14 @@ def _count_breaks(text: str) -> int:
 
 
 _ANCHOR = re.compile(r"&([^\s,\[\]{}]+)")
+_AMPERSAND = re.compile(r"&[^\s,\[\]{}&]")
+
+
+def _has_anchor(text: str) -> bool:
+    """An anchor as YAML writes one (``&&`` in a shell line or ``&`` in a URL is not)."""
+    return any(
+        m.start() == 0 or text[m.start() - 1] in " \t\r\n[{," for m in _AMPERSAND.finditer(text)
+    )
 
 
 def _restore_anchors(text: str, docs: list[Node]) -> None:
@@ -300,7 +441,8 @@ def well_formed(data: bytes) -> bool:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    if _nesting_bound(text) > MAX_DEPTH:
+    flow, block = _nesting_bound(text)
+    if flow + block > MAX_DEPTH and _flow_depth(text) + block > MAX_DEPTH:
         return False
     loader = _CParser(text)
     try:
@@ -350,9 +492,15 @@ def get(node: Node | None, key: str) -> Node | None:
     """Value of *key* in a mapping node (the first one, as most Kubernetes tools read it)."""
     if not isinstance(node, MappingNode):
         return None
-    for k, v in _pairs(node):
-        if isinstance(k, ScalarNode) and k.value == key:
+    merges = False
+    for k, v in node.value:  # own keys first, in order: the common case, without a generator
+        if k.value == key and isinstance(k, ScalarNode) and k.tag != MERGE_TAG:
             return v
+        merges = merges or k.value == "<<"
+    if merges:
+        for k, v in _pairs(node):
+            if isinstance(k, ScalarNode) and k.value == key:
+                return v
     return None
 
 
@@ -435,11 +583,13 @@ def style_of(node: ScalarNode) -> str:
 _RESOLVERS = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
 
 
+@functools.lru_cache(maxsize=4096)
 def plain_type(value: str) -> str:
     """The YAML 1.2 tag *value* gets when written unquoted (as this module reads files)."""
-    return _RESOLVERS[1].resolve(ScalarNode, value, (True, False))
+    return str(_RESOLVERS[1].resolve(ScalarNode, value, (True, False)))
 
 
+@functools.lru_cache(maxsize=4096)
 def plain_reads_as_string(value: str) -> bool:
     """True when ``value`` written unquoted is a string under both YAML 1.1 and 1.2.
 

@@ -6,10 +6,12 @@ contents; the dry run prints the diff.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import string
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from imagebot.errors import ConfigError
 from imagebot.manifests import Edit, rewrite
 from imagebot.manifests.namespaces import CLUSTER
+from imagebot.manifests.yamlsource import blob_id
 from imagebot.update.resolve import Problem, Resolution
 
 DEFAULT_MESSAGE = "{subject}\n\n{changes}\n"
@@ -50,14 +53,102 @@ class ChangeSet:
         for path in sorted(self.files):
             old = self.old[path].decode("utf-8", "replace").splitlines(keepends=True)
             new = self.files[path].decode("utf-8", "replace").splitlines(keepends=True)
-            lines = difflib.unified_diff(old, new, f"a/{path}", f"b/{path}")
+            lines = _unified_diff(old, new, f"a/{path}", f"b/{path}")
             out.extend(line if line.endswith("\n") else line + "\n" for line in lines)
         return "".join(out)
 
 
+def _unified_diff(old: list[str], new: list[str], a: str, b: str) -> list[str]:
+    """A unified diff with 3 lines of context, as ``difflib.unified_diff`` writes it.
+
+    An image update rewrites values in place and never adds or removes a line: then each
+    changed line is shown where it is (a run of them as its ``-`` lines, then its ``+``
+    lines), without matching the whole file. Otherwise difflib's own answer."""
+    if len(old) != len(new):
+        return list(difflib.unified_diff(old, new, a, b))
+    changed = [i for i, (x, y) in enumerate(zip(old, new, strict=True)) if x != y]
+    if not changed:
+        return []
+    lines = [f"--- {a}\n", f"+++ {b}\n"]
+    groups: list[list[int]] = [[changed[0]]]
+    for i in changed[1:]:
+        if i - groups[-1][-1] - 1 > 6:  # over twice the context apart: a hunk of its own
+            groups.append([i])
+        else:
+            groups[-1].append(i)
+    for group in groups:
+        start, stop = max(group[0] - 3, 0), min(group[-1] + 4, len(old))
+        lines.append(f"@@ -{_range(start, stop)} +{_range(start, stop)} @@\n")
+        i = start
+        while i < stop:
+            if old[i] == new[i]:
+                lines.append(" " + old[i])
+                i += 1
+                continue
+            run = i
+            while run < stop and old[run] != new[run]:
+                run += 1
+            lines.extend("-" + line for line in old[i:run])
+            lines.extend("+" + line for line in new[i:run])
+            i = run
+    return lines
+
+
+def _range(start: int, stop: int) -> str:
+    """A unified diff's line range, as difflib writes it."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start if not length else start + 1},{length}"
+
+
+@dataclass(frozen=True)
+class _Rewritten:
+    content: bytes
+    notes: tuple[str, ...]
+    errors: tuple[str, ...]
+    applied: frozenset[int]  # indices into the edits
+
+
+#: (file, blob id of its bytes, every edit's site id, parts and new values) -> the rewrite.
+RewriteCache = dict[tuple[object, ...], _Rewritten]
+
+
+def _rewrite_key(path: str, content: bytes, edits: list[Edit]) -> tuple[object, ...] | None:
+    if any(e.site.blob is None for e in edits):
+        return None
+    return (
+        path,
+        edits[0].site.blob,
+        tuple((e.site.id, tuple(e.site.parts), e.new_tag, e.new_digest, e.new_name) for e in edits),
+    )
+
+
+_REUSE: contextvars.ContextVar[RewriteCache | None] = contextvars.ContextVar(
+    "imagebot_rewrite_cache", default=None
+)
+
+
+@contextlib.contextmanager
+def reusing_rewrites(cache: RewriteCache) -> Iterator[None]:
+    """Within the block, :func:`build_changes` reuses and refills *cache* (the update cycle
+    keeps one per checkout, so that a cycle that plans the same rewrites as the last one,
+    e.g. while its pull request is open, does not parse those files again)."""
+    token = _REUSE.set(cache)
+    try:
+        yield
+    finally:
+        _REUSE.reset(token)
+
+
 def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
-    """Rewrite every file with updates; a refused edit fails its site, the rest still apply."""
+    """Rewrite every file with updates; a refused edit fails its site, the rest still apply.
+
+    Inside :func:`reusing_rewrites`, a file whose bytes and edits are the ones of the previous
+    call is not rewritten again; only what this call used is kept."""
+    cache = _REUSE.get()
     out = ChangeSet()
+    used: RewriteCache = {}
     by_file: dict[str, list[Resolution]] = defaultdict(list)
     for res in resolutions:
         if res.changed:
@@ -70,18 +161,32 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
                 _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
             continue
         edits = [Edit(r.site, r.new_tag, r.new_digest, r.new_name) for r in group]
-        result = rewrite(content, edits)
-        applied_ids = {id(edit.site) for edit in result.applied}
-        for res in group:
-            if id(res.site) in applied_ids:
+        key = _rewrite_key(path, content, edits) if cache is not None else None
+        done = cache.get(key) if cache is not None and key is not None else None
+        if done is None or edits[0].site.blob != blob_id(content):
+            result = rewrite(content, edits)
+            applied = {id(edit.site) for edit in result.applied}
+            done = _Rewritten(
+                result.content,
+                tuple(result.notes),
+                tuple(result.errors),
+                frozenset(i for i, e in enumerate(edits) if id(e.site) in applied),
+            )
+        if key is not None:
+            used[key] = done
+        for i, res in enumerate(group):
+            if i in done.applied:
                 out.applied.append(res)
-        for res in group:
-            if id(res.site) not in applied_ids:
-                _refuse(res, _error_for(res, result.errors), out)
-        if result.content != content:
-            out.files[path] = result.content
+        for i, res in enumerate(group):
+            if i not in done.applied:
+                _refuse(res, _error_for(res, list(done.errors)), out)
+        if done.content != content:
+            out.files[path] = done.content
             out.old[path] = content
-        out.notes.extend(f"{path}: {note}" for note in result.notes)
+        out.notes.extend(f"{path}: {note}" for note in done.notes)
+    if cache is not None:
+        cache.clear()
+        cache.update(used)
     return out
 
 

@@ -33,7 +33,14 @@ from imagebot.gitops.forge import forge_for
 from imagebot.manifests import Discovery, DiscoveryCache, FileIssue, discover
 from imagebot.store import Store
 from imagebot.update import history
-from imagebot.update.changes import ChangeSet, build_changes, commit_message, pull_request_text
+from imagebot.update.changes import (
+    ChangeSet,
+    RewriteCache,
+    build_changes,
+    commit_message,
+    pull_request_text,
+    reusing_rewrites,
+)
 from imagebot.update.resolve import Problem, Progress, Resolution, Resolved, resolve
 from imagebot.update.runner import Runner
 
@@ -135,6 +142,8 @@ class UpdateCycle:
         #: Per checkout: files read by the last cycle, by Git blob id, so that a cycle over an
         #: unchanged repository reads no manifest again (``imagebot run``).
         self.discovery_caches: dict[str, DiscoveryCache] = {}
+        #: Per checkout: the last cycle's rewrites, reused while file bytes and edits repeat.
+        self.rewrite_caches: dict[str, RewriteCache] = {}
 
     def run(
         self,
@@ -228,7 +237,8 @@ class UpdateCycle:
         )
         if cancel.is_set():
             raise Cancelled
-        changeset = build_changes(ws.root, resolved.resolutions)
+        with reusing_rewrites(self.rewrite_caches.setdefault(str(ws.root), {})):
+            changeset = build_changes(ws.root, resolved.resolutions)
         if ws.kind == "local" and changeset.files:
             _leave_user_changes(changeset, ws.modified(sorted(changeset.files)))
         message = ""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.manifests.helpers import by_container, only
+from imagebot.manifests.discovery import DiscoveryCache, discover
+from imagebot.manifests.yamlsource import blob_id
+from tests.manifests.helpers import by_container, only, write_tree
 
 FLUX_POLICY = """\
 apiVersion: image.toolkit.fluxcd.io/v1beta2
@@ -279,3 +281,20 @@ def test_an_unknown_digest_reflection_policy_is_an_error(scan):
     found = scan({"policy.yaml": policy, "app.yaml": WORKLOAD})
     assert any("digestReflectionPolicy" in i.message for i in found.errors)
     assert "is invalid" in by_container(found)["podinfod"].error
+
+
+def test_a_cached_marker_file_follows_its_flux_policy_going_away(tmp_path):
+    files = {"policy.yaml": FLUX_POLICY, "app.yaml": WORKLOAD}
+    write_tree(tmp_path, files)
+    blobs = {name: blob_id(text.encode()) for name, text in files.items()}
+    cache = DiscoveryCache()
+    first = by_container(discover(tmp_path, blobs=blobs, cache=cache))["podinfod"]
+    (tmp_path / "policy.yaml").unlink()
+
+    found = discover(tmp_path, blobs={"app.yaml": blobs["app.yaml"]}, cache=cache)
+
+    site = by_container(found)["podinfod"]
+    assert first.policy_image == "ghcr.io/stefanprodan/podinfo"
+    assert cache.files_parsed == 0  # app.yaml came from the cache
+    assert (site.policy_image, site.error) == (None, None)
+    assert "not defined" in site.warning

@@ -42,7 +42,7 @@ def _signature(docs: list[Node]) -> list[tuple[object, ...]]:
         )
         style = (node.style or "") if isinstance(node, ScalarNode) else bool(node.flow_style)
         value = node.value if isinstance(node, ScalarNode) else len(node.value)
-        out.append((type(node).__name__, node.tag, marks, node.anchor, style, value))
+        out.append((node.id, node.tag, marks, node.anchor, style, value))
         if isinstance(node, MappingNode):
             for key, val in reversed(node.value):
                 stack.append(val)

@@ -71,3 +71,22 @@ def test_a_cycle_after_one_file_changed_parses_only_that_file(
     assert len(composed) == 2
     assert "1.0.0" in composed[0]
     assert "1.0.1" in composed[1]
+
+
+def test_a_cycle_that_computes_the_same_rewrites_again_parses_nothing(
+    bot: Bot, fleet, monkeypatch, tmp_path: Path
+):
+    app, remote = fleet
+    Writer(remote, tmp_path / "writer").commit_and_push(
+        "apps/web-03.yaml",
+        deployment("web-03", bot.image(app, "1.0.0"), annotations=automated("semver:~1.0")),
+    )
+    first = bot.run(remote, dry_run=True)
+    composed = _composed(monkeypatch)
+
+    again = bot.run(remote, dry_run=True)  # as when a pull request with it is still open
+
+    assert composed == []
+    assert again.diff == first.diff
+    assert "+          image: " + bot.image(app, "1.0.1") in again.diff
+    assert [r.site.file for r in again.applied] == ["apps/web-03.yaml"]
