@@ -325,6 +325,12 @@ class RepositoryConfig:
         default=None,
     )
     notify: list[NotifyConfig] = doc("Notification targets.", default_factory=list)
+    default_namespace: str | None = doc(
+        "The namespace a namespaced workload without metadata.namespace lands in when no "
+        "kustomization's namespace: covers its file (the namespace it is applied to), as "
+        "in workload names: <namespace>:deployment/carts (default: default).",
+        default=None,
+    )
 
     def __post_init__(self) -> None:
         if self.max_file_bytes < 1:

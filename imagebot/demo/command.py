@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -57,7 +58,7 @@ def run_demo(
             show.note(f"Kept {workdir}; the registry is stopped (its tags lived in memory).")
             show.note(f"Look around: cd {workdir / 'checkout'} && git log -p")
         else:
-            shutil.rmtree(workdir, ignore_errors=True)
+            _remove(workdir)
             show.note(f"Registry stopped, {workdir} removed (--keep keeps it).")
     return status
 
@@ -83,6 +84,16 @@ def _make_workdir(show: Show, workdir: Path | None) -> Path:
         sys.exit(2)
     workdir.mkdir(parents=True, exist_ok=True)
     return workdir.resolve()
+
+
+def _remove(workdir: Path) -> None:
+    """Remove *workdir*, again while a process the demo killed (Ctrl-C during `git push`)
+    leaves a child behind that still writes there for a moment."""
+    for _ in range(50):
+        shutil.rmtree(workdir, ignore_errors=True)
+        if not workdir.exists():
+            return
+        time.sleep(0.1)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

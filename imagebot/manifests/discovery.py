@@ -36,6 +36,13 @@ from imagebot.manifests.annotations import (
     ContainerPolicy,
 )
 from imagebot.manifests.models import Discovery, FileIssue, ImageSite, Part, Role
+from imagebot.manifests.namespaces import (
+    KUSTOMIZATION_FILES,
+    Kustomization,
+    is_kustomization_file,
+    kustomize_namespaces,
+    read_kustomization,
+)
 from imagebot.manifests.policyfiles import PolicyIndex
 from imagebot.reference import ImageReference, is_valid_digest
 
@@ -65,7 +72,6 @@ FLUX1_HELM_APIS = ("helm.fluxcd.io/", "flux.weave.works/")
 FLUX2_HELM_API = "helm.toolkit.fluxcd.io/"
 KUSTOMIZE_API = "kustomize.config.k8s.io/"
 FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 PATH_PREFIXES = {
     "registry": "registry.fluxcd.io/",
     "repository": "repository.fluxcd.io/",
@@ -264,6 +270,7 @@ class _FileResult:
     issues: list[FileIssue]  # errors found in the file
     skipped: FileIssue | None = None  # a template, not read
     read: bool = True
+    kustomization: Kustomization | None = None  # namespace and includes, for namespaces.py
 
 
 @dataclass
@@ -295,10 +302,13 @@ def discover(
     blobs: Mapping[str, str] | None = None,
     cache: DiscoveryCache | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    default_namespace: str | None = None,
 ) -> Discovery:
     """Every image site under *root*, with its policy; problems are collected, not raised.
 
-    Files over *max_file_bytes* are skipped unread, and said so.
+    Files over *max_file_bytes* are skipped unread, and said so. A site without
+    ``metadata.namespace`` is given the namespace of a kustomization that includes its file,
+    else *default_namespace* (:mod:`.namespaces`) to name it by.
 
     With *blobs* (path -> Git blob id of the file as it is in the checkout, for the files
     known unchanged) and a *cache*, a file whose blob was read by the previous discovery with
@@ -311,6 +321,7 @@ def discover(
     index = PolicyIndex()
     pending: list[_Draft] = []
     kept: dict[tuple[str, str, bool], _FileResult] = {}
+    kustomizations: dict[str, Kustomization] = {}
     parsed = 0
     for rel, path in walk.files:
         folder, _, basename = rel.rpartition("/")
@@ -319,7 +330,7 @@ def discover(
         cached = cache.entries.get((rel, known, chart_values)) if cache and known else None
         if cached is not None:
             kept[(rel, known, chart_values)] = cached  # type: ignore[index]
-            _merge(result, index, pending, rel, cached)
+            _merge(result, index, pending, rel, cached, kustomizations)
             continue
         try:
             data = _read_bounded(path, max_file_bytes)
@@ -334,7 +345,7 @@ def discover(
         parsed += composed
         if cache is not None:
             kept[(rel, blob, chart_values)] = found
-        _merge(result, index, pending, rel, found)
+        _merge(result, index, pending, rel, found, kustomizations)
     if cache is not None:
         cache.entries = kept
         cache.files_parsed = parsed
@@ -343,6 +354,9 @@ def discover(
         result.sites.append(draft.finish(index))
     result.errors.extend(index.errors)
     result.sites.sort(key=lambda s: (s.file, s.line, s.container))
+    covered = kustomize_namespaces(kustomizations, result.files)
+    for site in result.sites:
+        site.default_namespace = covered.get(site.file, default_namespace)
     return result
 
 
@@ -366,6 +380,15 @@ def _read_file(
     rel: str, data: bytes, charts: set[str], chart_values: bool, blob: str
 ) -> tuple[_FileResult, int]:
     """One file's result, and 1 when it had to be composed."""
+    found, composed = _read_sites(rel, data, charts, chart_values, blob)
+    if found.read and is_kustomization_file(rel):
+        found.kustomization = read_kustomization(data)
+    return found, composed
+
+
+def _read_sites(
+    rel: str, data: bytes, charts: set[str], chart_values: bool, blob: str
+) -> tuple[_FileResult, int]:
     if b"{{" in data and _chart_template(rel, charts):
         # Even when a template happens to parse, its values are Helm's to fill in.
         line = _first_template_line(data.decode("utf-8", "replace"))
@@ -388,8 +411,15 @@ def _read_file(
 
 
 def _merge(
-    result: Discovery, index: PolicyIndex, pending: list[_Draft], rel: str, found: _FileResult
+    result: Discovery,
+    index: PolicyIndex,
+    pending: list[_Draft],
+    rel: str,
+    found: _FileResult,
+    kustomizations: dict[str, Kustomization],
 ) -> None:
+    if found.kustomization is not None:
+        kustomizations[rel] = found.kustomization
     if found.skipped is not None:
         result.skipped.append(found.skipped)
     if not found.read:
@@ -402,11 +432,14 @@ def _merge(
     result.errors.extend(found.issues)
 
 
-def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
+def scan_bytes(
+    data: bytes, file: str = "manifest.yaml", *, default_namespace: str | None = None
+) -> Discovery:
     """Discover the sites of one file's bytes, as if it were the whole checkout.
 
     Markers resolve only against policies in the same bytes. For re-reading a file that was
-    just rewritten, or checking content before it is written.
+    just rewritten, or checking content before it is written: pass the *default_namespace*
+    its sites had in the checkout's discovery, so that they are named the same.
     """
     result = Discovery()
     try:
@@ -415,20 +448,33 @@ def scan_bytes(data: bytes, file: str = "manifest.yaml") -> Discovery:
         result.errors.append(FileIssue(file, exc.line, exc.message))
         return result
     result.files_read, result.files = 1, [file]
-    _scan_source(result, source, file)
+    _scan_source(result, source, file, default_namespace=default_namespace)
     return result
 
 
-def sites_in(source: ys.Source, file: str, *, chart_values: bool = False) -> list[ImageSite]:
+def sites_in(
+    source: ys.Source,
+    file: str,
+    *,
+    chart_values: bool = False,
+    default_namespace: str | None = None,
+) -> list[ImageSite]:
     """The sites of an already composed file, read as :func:`scan_bytes` reads them (a
     chart's values file when *chart_values*); for checks over a file being rewritten."""
     result = Discovery()
-    _scan_source(result, source, file, chart_values=chart_values)
+    _scan_source(
+        result, source, file, chart_values=chart_values, default_namespace=default_namespace
+    )
     return result.sites
 
 
 def _scan_source(
-    result: Discovery, source: ys.Source, file: str, *, chart_values: bool = False
+    result: Discovery,
+    source: ys.Source,
+    file: str,
+    *,
+    chart_values: bool = False,
+    default_namespace: str | None = None,
 ) -> None:
     index = PolicyIndex()
     scanner = _FileScanner(
@@ -440,6 +486,8 @@ def _scan_source(
     result.sites = sorted(
         (d.finish(index) for d in drafts), key=lambda s: (s.file, s.line, s.container)
     )
+    for site in result.sites:
+        site.default_namespace = default_namespace
     result.errors.extend(index.errors)
 
 

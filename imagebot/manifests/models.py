@@ -114,15 +114,25 @@ class ImageSite:
     #: Why the site is left alone without it being an error (a marker naming a policy that
     #: does not exist, which Flux ignores too). Never updated; the run's status is unaffected.
     warning: str | None = None
+    #: Where it lands without ``metadata.namespace``: a covering kustomization's namespace or
+    #: the repository's ``default_namespace`` (None: ``default``); see ``namespaces.py``.
+    default_namespace: str | None = None
     #: Git blob id of the bytes the parts' offsets refer to: the rewriter splices at those
     #: offsets without reading the file again when its bytes still have this id.
     blob: str | None = None
 
     @property
     def workload(self) -> str:
-        """``namespace:kind/name`` as ``fluxctl`` prints workloads."""
-        ns = self.namespace or "<cluster>"
-        return f"{ns}:{self.kind.lower() or 'document'}/{self.name}"
+        """``namespace:kind/name`` as ``fluxctl`` printed workloads: the namespace it lands
+        in (``default:deployment/carts``), ``<cluster>`` for cluster-scoped kinds only."""
+        return f"{self.landing_namespace}:{self.kind.lower() or 'document'}/{self.name}"
+
+    @property
+    def landing_namespace(self) -> str:
+        """``metadata.namespace``, else where it lands (``<cluster>``: in no namespace)."""
+        from imagebot.manifests.namespaces import landing_namespace
+
+        return landing_namespace(self.kind, self.namespace, self.default_namespace)
 
     @property
     def id(self) -> str:

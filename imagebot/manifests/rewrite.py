@@ -428,7 +428,14 @@ def _file_sites(source: ys.Source, edits: Sequence[Edit]) -> Callable[[], list[I
 
     def sites() -> list[ImageSite]:
         if not found:
-            found.append(sites_in(source, file, chart_values=chart_values))
+            found.append(
+                sites_in(
+                    source,
+                    file,
+                    chart_values=chart_values,
+                    default_namespace=edits[0].site.default_namespace,
+                )
+            )
         return found[0]
 
     return sites

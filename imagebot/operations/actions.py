@@ -375,7 +375,9 @@ def _release_edit(
         raise ImagebotError(result.errors[0])
     again = [
         s
-        for s in scan_bytes(result.content, chosen.file).sites
+        for s in scan_bytes(
+            result.content, chosen.file, default_namespace=chosen.default_namespace
+        ).sites
         if s.workload == chosen.id and s.container == name
     ]
     if len(again) != 1 or again[0].tag != tag:
@@ -536,7 +538,11 @@ def rollback(
         if released.content == content:
             raise InvalidInput(f"{chosen.id}: {released.unchanged}; nothing to roll back")
         again = [
-            s for s in scan_bytes(released.content, chosen.file).sites if s.workload == chosen.id
+            s
+            for s in scan_bytes(
+                released.content, chosen.file, default_namespace=chosen.default_namespace
+            ).sites
+            if s.workload == chosen.id
         ]
         moved = Target(chosen.id, chosen.file, _doc_again(chosen, released.content), again)
         locked = _lock_edit(moved, released.content, message, user)

@@ -24,6 +24,7 @@ import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,8 @@ def edit_annotations(
     instead (deautomate: remove the key, else write "false").
     """
     result = annotate(content, target.annotated(), edits, file=target.file)
-    after = _sites(scan_bytes(result.content, target.file), target) if result.changed else None
+    rescan = partial(scan_bytes, file=target.file, default_namespace=target.default_namespace)
+    after = _sites(rescan(result.content), target) if result.changed else None
     problem = check(after if after is not None else target.sites)
     if problem is not None and fallback is not None:
         return edit_annotations(target, content, fallback, check, unchanged=unchanged)
@@ -116,7 +118,7 @@ def edit_annotations(
         )
     if after is None:
         return Edited(content, unchanged=unchanged)
-    before = _sites(scan_bytes(content, target.file), target)
+    before = _sites(rescan(content), target)
     old_errors = {e for s in before if s.error for e in s.error.split("; ")}
     new_errors = [e for s in after if s.error for e in s.error.split("; ") if e not in old_errors]
     if new_errors:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagebot.errors import ConfigError, InvalidInput, ManifestError
+from imagebot.manifests.namespaces import CLUSTER, DEFAULT_NAMESPACE
 
 if TYPE_CHECKING:
     from imagebot.config import Config, RepositoryConfig
@@ -42,8 +43,9 @@ class WorkloadId:
     """A workload as the user names it: ``namespace:kind/name`` (fluxctl's resource ID, the
     kind in any case), ``kind/name``, or (where allowed) ``name`` alone.
 
-    A manifest without a namespace is ``<cluster>:`` as imagebot prints it, and ``default:``
-    as Flux v1 read it; both spellings find it.
+    A manifest without a namespace is named by the namespace it lands in (a kustomization's,
+    the repository's ``default_namespace``, else ``default``); the names imagebot printed
+    before, ``<cluster>:`` and ``default:``, still find it.
     """
 
     namespace: str | None
@@ -75,7 +77,9 @@ class WorkloadId:
             return False
         if self.namespace is None or site.namespace == self.namespace:
             return True
-        return site.namespace is None and self.namespace in ("default", "<cluster>")
+        if site.namespace is not None:
+            return False
+        return self.namespace in (site.landing_namespace, CLUSTER, DEFAULT_NAMESPACE)
 
     def __str__(self) -> str:
         if self.kind is None:
@@ -186,6 +190,7 @@ def read_checkout(root: Path, settings: RepositoryConfig | None) -> Discovery:
         exclude=settings.exclude,
         policy_dirs=settings.policy_dirs,
         max_file_bytes=settings.max_file_bytes,
+        default_namespace=settings.default_namespace,
     )
 
 
@@ -228,6 +233,11 @@ class Target:
     @property
     def line(self) -> int:
         return self.doc.line if self.doc is not None else min(s.line for s in self.sites)
+
+    @property
+    def default_namespace(self) -> str | None:
+        """What discovery gave its sites: pass it on when reading its file alone."""
+        return self.sites[0].default_namespace if self.sites else None
 
     def annotated(self) -> WorkloadDoc:
         """The document whose annotations govern it; ManifestError when there is none."""

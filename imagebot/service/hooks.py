@@ -13,10 +13,16 @@ generic      ``X-Imagebot-Signature: sha256=<hex>`` (HMAC of   ``{"image": ..., 
              the body), or the secret as a token               list of them
 gitlab       ``X-Gitlab-Token`` or ``Authorization`` header     registry notification envelope
                                                                (``{"events": [...]}``) as the GitLab
-                                                               container registry sends it
+                                                               container registry sends it; a
+                                                               project webhook (``object_kind``)
+                                                               is answered 200, ignored: GitLab
+                                                               documents no registry event for
+                                                               project webhooks
 distribution ``Authorization`` header (``notifications.        the same envelope, from a CNCF
              endpoints[].headers`` in the registry config)     Distribution registry
-harbor       ``Authorization`` header (Harbor's "Auth Header") ``PUSH_ARTIFACT`` (default format)
+harbor       ``Authorization`` header (Harbor's "Auth Header") ``PUSH_ARTIFACT`` (Default format) or
+                                                               ``harbor.artifact.pushed``
+                                                               (CloudEvents format, structured)
 dockerhub    ``?token=`` in the webhook URL (Docker Hub         ``push_data`` + ``repository``
              cannot send headers or sign)
 quay         ``?token=`` in the webhook URL                     repository push notification
@@ -42,7 +48,8 @@ generic      ``X-Imagebot-Delivery``, or ``"delivery"`` / ``"timestamp"`` (Unix 
 gitlab       the event ids of the envelope (``events[].id``), ``events[].timestamp``;
              ``X-Gitlab-Event-UUID`` when sent
 distribution the event ids and timestamps, as gitlab
-harbor       ``occur_at`` (Unix seconds) with the body's digest
+harbor       ``occur_at`` (Unix seconds) with the body's digest; CloudEvents: ``id``
+             and ``time``
 dockerhub    ``callback_url`` (one per delivery) and ``push_data.pushed_at``
 quay         nothing: Quay sends neither (the token in the URL is the only check)
 ============ =============================================================================
@@ -522,42 +529,84 @@ class DistributionReceiver(Receiver):
 
 class GitLabReceiver(DistributionReceiver):
     """The GitLab container registry's notifications (the same envelope); the token comes
-    as ``X-Gitlab-Token`` or as the ``Authorization`` header configured for the endpoint."""
+    as ``X-Gitlab-Token`` or as the ``Authorization`` header configured for the endpoint.
+
+    GitLab's project and group webhooks have no container registry event (their documented
+    events are pushes, tags, merge requests, pipelines, jobs, deployments, releases ...): a
+    project webhook pointed here is answered 200 and ignored, saying where registry events
+    come from, rather than 400 (GitLab disables a webhook that keeps failing).
+    """
 
     type = "gitlab"
     TOKEN_HEADERS = ("X-Gitlab-Token",)
 
+    def parse(self, payload: Any, request: HookRequest) -> HookResult:
+        if isinstance(payload, dict) and "events" not in payload and "object_kind" in payload:
+            event = _str(request.header("X-Gitlab-Event")) or _str(payload.get("object_kind"))
+            return HookResult(
+                ignored=f"a GitLab project webhook ({str(event)[:40]!r}) carries no registry "
+                "event: point the GitLab container registry's notifications at this URL"
+            )
+        return super().parse(payload, request)
+
+    def delivery(self, payload: Any, request: HookRequest) -> Delivery:
+        if isinstance(payload, dict) and "events" not in payload:
+            return Delivery()
+        return super().delivery(payload, request)
+
 
 class HarborReceiver(Receiver):
-    """Harbor ``PUSH_ARTIFACT`` webhooks in the default payload format."""
+    """Harbor ``PUSH_ARTIFACT`` webhooks in either payload format a Harbor project offers:
+    *Default* (``type``, ``occur_at``, ``event_data.resources[]``) or *CloudEvents*
+    (CloudEvents 1.0 structured mode: ``specversion``, ``id``, ``type:
+    harbor.artifact.pushed``, ``time``, ``data.resources[]``). An artifact pushed by digest
+    only names the digest where the tag would be: that is an event without a tag."""
 
     type = "harbor"
+    CLOUDEVENT_PUSH = "harbor.artifact.pushed"
 
     def authenticate(self, request: HookRequest) -> None:
         self._check_authorization(request)
 
     def parse(self, payload: Any, request: HookRequest) -> HookResult:
         body = _obj(payload, "the body")
-        if body.get("type") != "PUSH_ARTIFACT":
-            return HookResult(ignored=f"event type {body.get('type')!r}")
-        data = _obj(body.get("event_data"), "event_data")
+        if "specversion" in body:
+            if body.get("type") != self.CLOUDEVENT_PUSH:
+                return HookResult(ignored=f"event type {str(body.get('type'))[:80]!r}")
+            data, where = _obj(body.get("data"), "data"), "data"
+        else:
+            if body.get("type") != "PUSH_ARTIFACT":
+                return HookResult(ignored=f"event type {str(body.get('type'))[:80]!r}")
+            data, where = _obj(body.get("event_data"), "event_data"), "event_data"
         resources = data.get("resources")
         if not isinstance(resources, list) or not resources:
-            raise HookRejected(400, "payload: event_data.resources is empty")
+            raise HookRejected(400, f"payload: {where}.resources is empty")
         events: list[HookEvent] = []
         for raw in resources:
             resource = _obj(raw, "each resource")
-            url = _str(resource.get("resource_url"))
+            url = _text(resource, "resource_url", f"{where}.resources[].")
             if url is None:
                 raise HookRejected(400, "payload: resource without resource_url")
             image, url_tag = _split_name_tag(url)
-            event = self._event(image, _str(resource.get("tag")) or url_tag)
+            tag = _text(resource, "tag", f"{where}.resources[].") or url_tag
+            if tag is not None and tag.startswith("sha256:"):
+                tag = None  # pushed by digest: Harbor repeats the digest as its "tag"
+            event = self._event(image, tag)
             if event not in events:
                 events.append(event)
         return HookResult(tuple(events))
 
     def delivery(self, payload: Any, request: HookRequest) -> Delivery:
-        sent_at = _timestamp(payload.get("occur_at")) if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            return Delivery()
+        if "specversion" in payload:
+            event_id = _str(payload.get("id"))
+            sent_at = _timestamp(payload.get("time"))
+            keys = (f"cloudevent:{event_id}",) if event_id else ()
+            if not keys and sent_at is not None:
+                keys = (_digest(request.body),)
+            return Delivery(keys, sent_at)
+        sent_at = _timestamp(payload.get("occur_at"))
         if sent_at is None:
             return Delivery()
         return Delivery((_digest(request.body),), sent_at)  # dated: same body = same delivery

@@ -18,6 +18,7 @@ from typing import Any
 
 from imagebot.errors import ConfigError
 from imagebot.manifests import Edit, rewrite
+from imagebot.manifests.namespaces import CLUSTER
 from imagebot.manifests.yamlsource import blob_id
 from imagebot.update.resolve import Problem, Resolution
 
@@ -207,9 +208,11 @@ def _refuse(res: Resolution, message: str, out: ChangeSet) -> None:
 
 
 def change_line(res: Resolution) -> str:
-    """``file: kind/namespace/name container old -> new`` (digests shortened)."""
+    """``file: kind/namespace/name container old -> new`` (digests shortened); the namespace
+    is where the workload lands (``Deployment/default/carts``), ``-`` for cluster-scoped."""
     site = res.site
-    workload = f"{site.kind}/{site.namespace or '-'}/{site.name}"
+    namespace = site.landing_namespace.replace(CLUSTER, "-")
+    workload = f"{site.kind}/{namespace}/{site.name}"
     return f"{site.file}: {workload} {site.container} {change_text(res)}"
 
 

@@ -239,6 +239,7 @@ class UpdateCycle:
             blobs=blobs,
             cache=self.discovery_caches.setdefault(str(ws.root), DiscoveryCache()),
             max_file_bytes=repo.max_file_bytes,
+            default_namespace=repo.default_namespace,
         )
         resolved = self.runner.run(
             resolve(discovery.sites, self.runner.scanner, fresh=fresh, progress=self.progress)

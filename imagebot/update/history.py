@@ -98,6 +98,11 @@ def record(
     return len(rows)
 
 
+def _like(text: str) -> str:
+    """*text* as a literal in a LIKE pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def entries(
     store: Store,
     *,
@@ -111,8 +116,18 @@ def entries(
         where.append("repository = ?")
         params.append(repository)
     if workload:
-        where.append("workload = ?")
-        params.append(workload)
+        # Entries recorded before workloads were named by the namespace they land in say
+        # <cluster>:kind/name; either spelling finds both.
+        namespace, colon, rest = workload.rpartition(":")
+        if colon and namespace == "<cluster>":
+            where.append("(workload = ? OR workload LIKE ? ESCAPE '\\')")
+            params += [workload, "%:" + _like(rest)]
+        elif colon:
+            where.append("workload IN (?, ?)")
+            params += [workload, f"<cluster>:{rest}"]
+        else:
+            where.append("workload LIKE ? ESCAPE '\\'")
+            params.append("%:" + _like(workload))
     sql = f"SELECT {_COLUMNS} FROM history"
     if where:
         sql += " WHERE " + " AND ".join(where)

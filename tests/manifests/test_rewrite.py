@@ -134,7 +134,7 @@ def test_a_pinned_digest_without_the_new_digest_is_refused(tmp_path):
     data, result = edit_text(tmp_path, pod(f"busybox:1.36.0@{DIGEST_A}"), new_tag="1.36.1")
     assert result.content == data
     assert "pinned by digest" in result.errors[0]
-    assert result.errors[0].startswith("m.yaml:8: <cluster>:pod/p container main: ")
+    assert result.errors[0].startswith("m.yaml:8: default:pod/p container main: ")
 
 
 def test_a_digest_for_an_unpinned_reference_is_not_added(tmp_path):

@@ -66,10 +66,8 @@ def test_serve_prints_the_dashboard_and_pushes_tags_until_ctrl_c(tmp_path: Path)
         rest = process.communicate(timeout=60)[0]
 
     assert page.status_code == 200
-    assert (
-        "<cluster>:deployment/orders" in page.text
-        or "&lt;cluster&gt;:deployment/orders" in page.text
-    )
-    assert {r["workload"] for r in rows} >= {"<cluster>:deployment/orders"}
+    # named by the namespace it lands in (its manifest has none): default, as fluxctl did
+    assert "default:deployment/orders" in page.text
+    assert {r["workload"] for r in rows} >= {"default:deployment/orders"}
     assert process.returncode == 130, "".join(seen) + rest
     assert not workdir.exists()
