@@ -479,6 +479,65 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class VerifierConfig:
+    """Keys that may sign images (the key in ``verifiers:`` is the name policies refer to)."""
+
+    public_keys: list[str] = doc(
+        "cosign public keys as PEM text (ECDSA P-256 or Ed25519): a signature by any of them "
+        "counts.",
+        default_factory=list,
+    )
+    public_key_files: list[str] = doc(
+        "Files holding cosign public keys (PEM), e.g. cosign.pub.", default_factory=list
+    )
+
+    def __post_init__(self) -> None:
+        if not self.public_keys and not self.public_key_files:
+            raise FieldError("public_keys", "a verifier needs public_keys or public_key_files")
+
+
+@dataclass(frozen=True)
+class GatesConfig:
+    """Supply-chain gates every automated image passes unless its policy says otherwise."""
+
+    min_age: str | None = doc(
+        "Minimum age of a candidate tag's digest before it is written, e.g. 3d or 12h "
+        "(policies: minAge, imagebot.io/min-age.<container>).",
+        default=None,
+    )
+    age_source: Literal["seen", "created"] = doc(
+        "Where the age counts from: seen (when imagebot first saw the tag's digest; cannot "
+        "be backdated) or created (the image config's created time, which its author sets).",
+        default="seen",
+    )
+    platforms: list[str] = doc(
+        "Platforms every candidate must offer, e.g. [linux/amd64, linux/arm64] (policies: "
+        "platforms, imagebot.io/platforms.<container>).",
+        default_factory=list,
+    )
+    verify: str | None = doc(
+        "Name of a verifier (under verifiers:) whose keys must have signed every candidate "
+        "(policies: verify, imagebot.io/verify.<container>).",
+        default=None,
+    )
+
+    def __post_init__(self) -> None:
+        from imagebot.errors import PolicyError
+        from imagebot.policy.gates import parse_age, parse_platforms
+
+        try:
+            if self.min_age is not None:
+                parse_age(self.min_age)
+        except PolicyError as exc:
+            raise FieldError("min_age", str(exc)) from None
+        try:
+            if self.platforms:
+                parse_platforms(self.platforms)
+        except PolicyError as exc:
+            raise FieldError("platforms", str(exc)) from None
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration file."""
 
@@ -516,9 +575,22 @@ class Config:
     )
     service: ServiceConfig = doc("Service mode settings.", default_factory=ServiceConfig)
     web: WebConfig = doc("The Deploy view (pages and JSON API).", default_factory=WebConfig)
+    gates: GatesConfig = doc(
+        "Supply-chain gates applied to every site (minimum age, platforms, signatures).",
+        default_factory=GatesConfig,
+    )
+    verifiers: dict[str, VerifierConfig] = doc(
+        "Named sets of cosign public keys, for gates.verify and policies' verify.",
+        default_factory=dict,
+    )
 
     #: Where the config was read from (not a YAML key).
     source: str | None = field(default=None, compare=False, metadata={"internal": True})
+
+    def __post_init__(self) -> None:
+        if self.gates.verify is not None and self.gates.verify not in self.verifiers:
+            known = ", ".join(sorted(self.verifiers)) or "none configured"
+            raise FieldError("gates", f"verify: no verifier {self.gates.verify!r} ({known})")
 
     def registry(self, host: str) -> RegistryConfig:
         """Settings for *host*, or the defaults when it is not configured."""

@@ -168,6 +168,27 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        "supply-chain gates: when each tag's digest was first seen, signature verdicts",
+        """
+        CREATE TABLE tag_first_seen (
+            repository TEXT NOT NULL,    -- image repository, e.g. ghcr.io/org/app
+            tag        TEXT NOT NULL,
+            digest     TEXT NOT NULL,    -- the digest the tag pointed at
+            first_seen REAL NOT NULL,    -- Unix time imagebot first saw the tag at this digest
+            PRIMARY KEY (repository, tag)
+        );
+        CREATE TABLE signature_verdicts (
+            repository TEXT NOT NULL,    -- the image the signature must name
+            digest     TEXT NOT NULL,    -- the signed manifest (index) digest
+            keys       TEXT NOT NULL,    -- fingerprint of the verifier's key set
+            signer     TEXT NOT NULL,    -- which key signed
+            detail     TEXT NOT NULL,
+            checked_at REAL NOT NULL,
+            PRIMARY KEY (repository, digest, keys)
+        );
+        """,
+    ),
 ]
 
 
@@ -436,6 +457,48 @@ class Store:
                     created.isoformat() if created else None,
                     time.time(),
                 ),
+            )
+
+    # ----------------------------------------------------------------------------------
+    # Supply-chain gates: first sight of a tag's digest, valid signatures
+    # ----------------------------------------------------------------------------------
+
+    def first_seen(self, repository: str, tag: str, digest: str, now: datetime) -> datetime:
+        """When imagebot first saw *tag* point at *digest*, recording *now* when it had not
+        (a tag now at another digest than recorded starts again: a re-push is new)."""
+        stamp = now.timestamp()
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT digest, first_seen FROM tag_first_seen WHERE repository = ? AND tag = ?",
+                (repository, tag),
+            ).fetchone()
+            if row is not None and row[0] == digest:
+                return datetime.fromtimestamp(row[1], UTC)
+            db.execute(
+                "INSERT INTO tag_first_seen (repository, tag, digest, first_seen) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (repository, tag) DO UPDATE SET "
+                "digest = excluded.digest, first_seen = excluded.first_seen",
+                (repository, tag, digest, stamp),
+            )
+        return datetime.fromtimestamp(stamp, UTC)
+
+    def valid_signature(self, repository: str, digest: str, keys: str) -> tuple[str, str] | None:
+        """``(signer, detail)`` of a valid signature found before for this digest and keys."""
+        rows = self.query(
+            "SELECT signer, detail FROM signature_verdicts "
+            "WHERE repository = ? AND digest = ? AND keys = ?",
+            (repository, digest, keys),
+        )
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def put_valid_signature(
+        self, repository: str, digest: str, keys: str, signer: str, detail: str
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO signature_verdicts "
+                "(repository, digest, keys, signer, detail, checked_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (repository, digest, keys, signer, detail, time.time()),
             )
 
 

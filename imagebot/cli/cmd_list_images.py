@@ -118,6 +118,7 @@ def _add_latest(
     config: Config, found: Discovery, rows: list[dict[str, Any]], *, progress: bool = False
 ) -> bool:
     """Resolve every site as an update cycle would (without writing); True if any failed."""
+    from imagebot.operations.explain import held_text
     from imagebot.store import Store, store_path
     from imagebot.update import Runner, resolve
 
@@ -136,6 +137,11 @@ def _add_latest(
             row["latest"] = None
         row["status"] = _STATUS[res.status]
         row["reason"] = res.reason
+        held = res.held if res.status != "update" else None
+        row["held"] = held.tag if held is not None else None
+        row["eligible_at"] = res.eligible_at.isoformat() if held and res.eligible_at else None
+        if held is not None:
+            row["status"] = f"{row['status']}; {held_text(held)}"
         if res.problem is not None and not row["error"]:
             row["error"] = res.problem.message
     return bool(resolved.registry_errors)

@@ -37,9 +37,15 @@ _IMAGEBOT_KEYS = (
     "locked_user",
     "ignore",
     "approve.<container>",
+    "min-age.<container>",
+    "age-source.<container>",
+    "platforms.<container>",
+    "verify.<container>",
     "same-family",
     "tag.<container>",
 )
+#: imagebot.io keys that end in a container name.
+_PER_CONTAINER = ("tag.", "approve.", "min-age.", "age-source.", "platforms.", "verify.")
 _LEGACY_PREFIXES = (FLUX, WEAVE)
 _ARGO_IGNORED = ("write-back-method", "write-back-target", "git-branch", "git-repository")
 _ARGO_ALIAS_KEYS = ("update-strategy", "allow-tags", "ignore-tags")
@@ -72,6 +78,12 @@ class ContainerPolicy:
     lock_user: str | None = None
     #: Updates wait for a person's approval (``imagebot.io/approve.<container>: "true"``).
     approve: bool = False
+    #: Supply-chain gates (``imagebot.io/min-age.<c>``, ``age-source.<c>``, ``platforms.<c>``,
+    #: ``verify.<c>``); None where the annotation is absent.
+    min_age: str | None = None
+    age_source: str | None = None
+    platforms: tuple[str, ...] | None = None
+    verify: str | None = None
     ignored: bool = False
     source: str = "none"
 
@@ -119,7 +131,7 @@ class AnnotationPolicies:
             rest = None
             if key.startswith(IMAGEBOT):
                 rest = key[len(IMAGEBOT) :]
-                if rest not in _IMAGEBOT_KEYS and not rest.startswith(("tag.", "approve.")):
+                if rest not in _IMAGEBOT_KEYS and not rest.startswith(_PER_CONTAINER):
                     close = difflib.get_close_matches(rest, _IMAGEBOT_KEYS, n=1, cutoff=0.6)
                     hint = f" (did you mean {IMAGEBOT}{close[0]}?)" if close else ""
                     self._error(f"unknown annotation {key}{hint}")
@@ -131,7 +143,8 @@ class AnnotationPolicies:
                 rest = "tag." + key[len(FILTER) :]
             if (
                 rest is not None
-                and rest.startswith(("tag.", "approve."))
+                and rest.startswith(_PER_CONTAINER)
+                and (rest.startswith(("tag.", "approve.")) or key.startswith(IMAGEBOT))
                 and key.startswith((IMAGEBOT, FLUX, WEAVE, FILTER))
             ):
                 container = rest.partition(".")[2]
@@ -306,6 +319,7 @@ class AnnotationPolicies:
         result.lock_message = self._string("locked_msg")
         result.lock_user = self._string("locked_user")
         result.approve = self._text(f"{IMAGEBOT}approve.{container}") == "true"
+        self._gates(container, result)
         ignore = self._text(IMAGEBOT + "ignore")
         if ignore is None:
             legacy_ignore = self._legacy("ignore")
@@ -332,6 +346,39 @@ class AnnotationPolicies:
             if problem:
                 self._error(f"container {container}: policy {result.policy!r}: {problem}")
         return result
+
+    def _gates(self, container: str, result: ContainerPolicy) -> None:
+        """The supply-chain gate annotations of *container*, checked as they are read."""
+        from imagebot.policy.gates import AGE_SOURCES, parse_age, parse_platforms
+
+        min_age = self._text(f"{IMAGEBOT}min-age.{container}")
+        if min_age is not None:
+            try:
+                parse_age(min_age)
+                result.min_age = min_age.strip()
+            except PolicyError as exc:
+                self._error(f"annotation {IMAGEBOT}min-age.{container}: {exc}")
+        source = self._text(f"{IMAGEBOT}age-source.{container}")
+        if source is not None:
+            if source not in AGE_SOURCES:
+                self._error(
+                    f'annotation {IMAGEBOT}age-source.{container}: expected "seen" or '
+                    f'"created", got {source!r}'
+                )
+            else:
+                result.age_source = source
+        platforms = self._text(f"{IMAGEBOT}platforms.{container}")
+        if platforms is not None:
+            try:
+                result.platforms = parse_platforms(platforms)
+            except PolicyError as exc:
+                self._error(f"annotation {IMAGEBOT}platforms.{container}: {exc}")
+        verify = self._text(f"{IMAGEBOT}verify.{container}")
+        if verify is not None:
+            if not verify.strip():
+                self._error(f"annotation {IMAGEBOT}verify.{container}: name a verifier")
+            else:
+                result.verify = verify.strip()
 
 
 def _combine_filter(allow: str | None, ignore: Sequence[str]) -> str | None:

@@ -658,6 +658,8 @@ class _Draft:
         site.same_family, site.automated, site.source = cp.same_family, cp.automated, cp.source
         site.locked, site.lock_message, site.lock_user = cp.locked, cp.lock_message, cp.lock_user
         site.ignored, site.approve = cp.ignored, cp.approve
+        site.min_age, site.age_source = cp.min_age, cp.age_source
+        site.platforms, site.verify = cp.platforms, cp.verify
         if self.marker is not None:
             # Flux v2 updates every marked value; only an explicit "automated: false"
             # annotation on the workload says otherwise.
@@ -670,6 +672,11 @@ class _Draft:
                 # default (an imagebot file's sameFamily, none for a Flux ImagePolicy).
                 site.same_family = cp.family if cp.family is not None else definition.same_family
                 site.approve = site.approve or definition.approve
+                # The workload's own gate annotations win over its policy file's.
+                site.min_age = site.min_age or definition.min_age
+                site.age_source = site.age_source or definition.age_source
+                site.platforms = site.platforms or definition.platforms
+                site.verify = site.verify or definition.verify
             if setter:
                 site.policy_image = policy_image
                 site.digest_reflection = definition.digest_reflection if definition else None

@@ -99,6 +99,13 @@ class ImageSite:
     ignored: bool = False
     #: Updates wait for a person's approval (annotation or policy file ``approve``).
     approve: bool = False
+    #: Supply-chain gates as its annotations or policy file write them (None: not said there,
+    #: the config's ``gates:`` apply): ``min_age`` (``3d``), ``age_source`` (``seen`` or
+    #: ``created``), ``platforms``, ``verify`` (a verifier's name). See ``policy/gates.py``.
+    min_age: str | None = None
+    age_source: str | None = None
+    platforms: tuple[str, ...] | None = None
+    verify: str | None = None
     source: str = "none"
     error: str | None = None
     parts: list[Part] = field(default_factory=list)
@@ -199,6 +206,12 @@ class ImageSite:
             "policy_image": self.policy_image,
             "digest_reflection": self.digest_reflection,
             "parts": [p.to_dict() for p in self.parts],
+            "gates": {
+                "min_age": self.min_age,
+                "age_source": self.age_source,
+                "platforms": list(self.platforms) if self.platforms is not None else None,
+                "verify": self.verify,
+            },
         }
 
 

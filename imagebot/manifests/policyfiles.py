@@ -16,6 +16,10 @@ Two kinds of documents define them, found in any file the scan reads:
       extract: '$ts'                        # optional, Flux's template syntax
       sameFamily: true                      # optional, default true
       approve: true                         # optional: updates wait for a person's approval
+      minAge: 3d                            # optional gates (README: "Supply-chain gates")
+      ageSource: seen                       #   seen (default) or created
+      platforms: [linux/amd64, linux/arm64]
+      verify: release-keys                  #   a verifier named in the config
 
 * Flux v2's ``ImagePolicy`` and ``ImageRepository`` (``image.toolkit.fluxcd.io``), so the
   markers of a Flux v2 repository resolve as they do for Flux: with Flux's semantics, not
@@ -33,7 +37,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field, replace
 
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from imagebot.errors import ImagebotError
 from imagebot.manifests import yamlsource as ys
@@ -44,7 +48,18 @@ from imagebot.reference import ImageReference
 IMAGEBOT_API = "imagebot.io/v1"
 FLUX_IMAGE_GROUP = "image.toolkit.fluxcd.io/"
 
-_SPEC_KEYS = ("image", "policy", "filter", "extract", "sameFamily", "approve")
+_SPEC_KEYS = (
+    "image",
+    "policy",
+    "filter",
+    "extract",
+    "sameFamily",
+    "approve",
+    "minAge",
+    "ageSource",
+    "platforms",
+    "verify",
+)
 _METADATA_KEYS = ("name", "namespace", "labels", "annotations")
 #: Flux's ``ImagePolicy.spec.digestReflectionPolicy`` values.
 DIGEST_REFLECTION = ("Never", "IfNotPresent", "Always")
@@ -64,6 +79,10 @@ class PolicyDef:
     extract: str | None = None
     same_family: bool = True
     approve: bool = False
+    min_age: str | None = None
+    age_source: str | None = None
+    platforms: tuple[str, ...] | None = None
+    verify: str | None = None
     image: str | None = None
     error: str | None = None
     repository_ref: tuple[str | None, str] | None = None
@@ -192,6 +211,7 @@ class PolicyIndex:
             image_node = ys.get(spec, "image")
             if image_node is not None:
                 policy.image = _image_name(image_node, "spec.image")
+            _read_gates(spec, policy)
             self._check(policy, policy_node, "spec.policy")
         except _Invalid as exc:
             policy.error = self._issue(file, exc, line)
@@ -336,6 +356,40 @@ def _metadata(doc: Node) -> tuple[str | None, str]:
     ns_node = ys.get(metadata, "namespace")
     namespace = _string(ns_node, "metadata.namespace") if ns_node is not None else None
     return namespace, name
+
+
+def _read_gates(spec: Node, policy: PolicyDef) -> None:
+    """``minAge``, ``ageSource``, ``platforms`` and ``verify`` of an imagebot policy."""
+    from imagebot.errors import PolicyError
+    from imagebot.policy.gates import AGE_SOURCES, parse_age, parse_platforms
+
+    min_age = _optional_string(spec, "minAge")
+    if min_age is not None:
+        try:
+            parse_age(min_age)
+        except PolicyError as exc:
+            raise _Invalid(ys.get(spec, "minAge"), "spec.minAge", str(exc)) from None
+        policy.min_age = min_age.strip()
+    source = _optional_string(spec, "ageSource")
+    if source is not None:
+        if source not in AGE_SOURCES:
+            raise _Invalid(ys.get(spec, "ageSource"), "spec.ageSource", "expected seen or created")
+        policy.age_source = source
+    node = ys.get(spec, "platforms")
+    if node is not None:
+        if isinstance(node, SequenceNode):
+            items = [_string(item, "spec.platforms") for item in node.value]
+        else:
+            items = [_string(node, "spec.platforms")]
+        try:
+            policy.platforms = parse_platforms(items if len(items) != 1 else items[0])
+        except PolicyError as exc:
+            raise _Invalid(node, "spec.platforms", str(exc)) from None
+    verify = _optional_string(spec, "verify")
+    if verify is not None:
+        if not verify.strip():
+            raise _Invalid(ys.get(spec, "verify"), "spec.verify", "name a verifier")
+        policy.verify = verify.strip()
 
 
 def _string(node: Node | None, key: str) -> str:

@@ -26,6 +26,7 @@ from imagebot.errors import NotFound, RegistryError
 from imagebot.humanize import ago
 from imagebot.manifests import ImageSite
 from imagebot.policy import Verdict
+from imagebot.policy.gates import GateReport, show_time
 from imagebot.reference import ImageReference
 from imagebot.registry import ImageInfo, RegistryClient
 from imagebot.store import optional_store
@@ -290,6 +291,25 @@ def _notes(item: Explanation, listed: set[str]) -> None:
             item.notes.append(f"{info.tag}: {info.error}")
 
 
+def held_text(report: GateReport) -> str:
+    """``1.0.2 held, waits until 2026-12-06 14:00 UTC`` or ``1.0.2 held by the gates``."""
+    if report.until is not None:
+        return f"{report.tag} held, waits until {show_time(report.until)}"
+    return f"{report.tag} held by the gates"
+
+
+def gate_lines(res: Resolution) -> list[tuple[str, str]]:
+    """(tag, one line per gate) for every tag the gates checked, in the order checked."""
+    lines = []
+    for tag, report in res.gate_reports.items():
+        verdicts = [
+            f"{check.gate} {'ok' if check.passed else 'no'}: {check.detail}"
+            for check in report.checks
+        ]
+        lines.append((tag, "; ".join(verdicts) or "no gate"))
+    return lines
+
+
 def status_text(res: Resolution) -> str:
     """One line: would update to X / up to date / locked (would pick X) / not automated /
     ignored / no match / error."""
@@ -301,7 +321,8 @@ def status_text(res: Resolution) -> str:
             text += f" @{res.new_digest[:19]}…"
         return text
     if res.status == "up-to-date":
-        return "up to date"
+        held = res.held
+        return f"up to date; {held_text(held)}" if held is not None else "up to date"
     if res.status == "locked":
         lock = "locked"
         if site.lock_message:

@@ -14,7 +14,8 @@ up-to-date         runs what its policy picks
 update             a newer tag qualifies and the bot will write it
 held               a newer tag qualifies but is held back: ``held_by`` locked,
                    approval (awaiting a person), family (newer tags of another
-                   family only), not-automated
+                   family only), not-automated, gates (a supply-chain gate holds
+                   the policy's pick; ``reason`` says which and until when)
 no-match           nothing qualifies under the policy
 not-automated      not automated and no tag policy: nothing to compare with
 ignored            ``ignore`` annotation
@@ -137,6 +138,9 @@ def row_for(repository: str, res: Resolution, store: Store | None = None) -> Fle
                 "locked": "locked",
                 "not-automated": "not-automated",
             }[res.status]
+    if status == "up-to-date" and res.held is not None:
+        # The policy's pick waits at a supply-chain gate (too young, unsigned, a platform).
+        status, held_by = "held", "gates"
     if status == "up-to-date" and decision is not None and current is not None:
         key = natural_key(current)
         other = [v.tag for v in decision.verdicts if v.category == "family"]

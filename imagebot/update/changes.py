@@ -213,7 +213,11 @@ def change_line(res: Resolution) -> str:
     site = res.site
     namespace = site.landing_namespace.replace(CLUSTER, "-")
     workload = f"{site.kind}/{namespace}/{site.name}"
-    return f"{site.file}: {workload} {site.container} {change_text(res)}"
+    line = f"{site.file}: {workload} {site.container} {change_text(res)}"
+    held = res.held
+    if held is not None:  # a newer tag waits at a supply-chain gate: say why this one
+        line += f" ({held.tag} held: {held.reason})"
+    return line
 
 
 def change_text(res: Resolution) -> str:
