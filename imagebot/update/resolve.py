@@ -260,6 +260,21 @@ async def resolve(
     candidates: dict[str, list[Candidate]] = {}
     decisions: dict[tuple[str, Policy, str | None, bool, bool], Decision] = {}
     gated: dict[_GateKey, list[Resolution]] = defaultdict(list)
+
+    def decide_for(
+        key: tuple[str, Policy, str | None, bool, bool], held: Mapping[str, str] | None = None
+    ) -> Decision:
+        repo, policy, current, automated, locked = key
+        return decide(
+            policy,
+            candidates[repo],
+            current,
+            automated=automated,
+            locked=locked,
+            explain=explain,
+            held=held,
+        )
+
     for res, image, policy in work:
         site = res.site
         repo = image.repository
@@ -280,14 +295,7 @@ async def resolve(
         key = (repo, policy, current, automated, locked)
         decision = decisions.get(key)
         if decision is None:
-            decision = decisions[key] = decide(
-                policy,
-                candidates[repo],
-                current,
-                automated=automated,
-                locked=locked,
-                explain=explain,
-            )
+            decision = decisions[key] = decide_for(key)
         if res.gates is not None and decision.changed:
             gated[(*key, gates, site.digest, image)].append(res)
             res.decision = decision
@@ -297,20 +305,12 @@ async def resolve(
             _settle_setter(res)
 
     async def run_gates(key: _GateKey, group: list[Resolution]) -> None:
-        repo, policy, current, automated, locked, gates, _, image = key
+        repo, gates, image = key[0], key[5], key[7]
         first = group[0]
         assert first.decision is not None
 
         def redecide(held: Mapping[str, str]) -> Decision:
-            return decide(
-                policy,
-                candidates[repo],
-                current,
-                automated=automated,
-                locked=locked,
-                explain=explain,
-                held=held,
-            )
+            return decide_for(key[:5], held)
 
         try:
             down.check(image)

@@ -154,26 +154,18 @@ def test_a_moved_digest_of_a_pinned_tag_waits_too(bot: Bot, repo_name: str):
 def test_an_update_cycle_commits_nothing_while_the_tag_waits(bot: Bot, repo_name: str):
     bot.registry.push(repo_name, ["1.0.0"], created=T0)
     bot.registry.push(repo_name, ["1.0.1"], created=T0 + DAY)
-    notes = {**automated("semver:^1.0"), "imagebot.io/min-age.app": "3d"}
-    remote = bot.remote(
-        {"web.yaml": deployment("web", bot.image(repo_name, "1.0.0"), annotations=notes)}
-    )
+    remote, written = aging_remote(bot, repo_name, "3d")
 
     report = bot.run(remote)
 
     assert report.applied == []
-    assert remote.read("web.yaml") == deployment(
-        "web", bot.image(repo_name, "1.0.0"), annotations=notes
-    )
+    assert remote.read("web.yaml") == written
 
 
 def test_the_commit_says_which_newer_tag_waits_and_until_when(bot: Bot, repo_name: str):
     bot.registry.push(repo_name, ["1.0.0"], created=T0)
     bot.registry.push(repo_name, ["1.0.1"], created=T0 + DAY)
-    notes = {**automated("semver:^1.0"), "imagebot.io/min-age.app": "1h"}
-    remote = bot.remote(
-        {"web.yaml": deployment("web", bot.image(repo_name, "1.0.0"), annotations=notes)}
-    )
+    remote, _ = aging_remote(bot, repo_name, "1h")
     repository = f"{bot.registry.host}/{repo_name}"
     bot.store.first_seen(repository, "1.0.1", _digest(bot, repo_name, "1.0.1"), T0)
     bot.registry.push(repo_name, ["1.0.2"], created=T0 + 2 * DAY)
@@ -197,3 +189,10 @@ def _digest(bot: Bot, repo: str, tag: str) -> str:
 
 def git_message(remote: Remote) -> str:
     return git(remote.path, "log", "-1", "--format=%B", "main")
+
+
+def aging_remote(bot: Bot, repo: str, min_age: str) -> tuple[Remote, bytes]:
+    """A Git remote with one automated Deployment on 1.0.0 under *min_age*; its bytes."""
+    notes = {**automated("semver:^1.0"), "imagebot.io/min-age.app": min_age}
+    written = deployment("web", bot.image(repo, "1.0.0"), annotations=notes)
+    return bot.remote({"web.yaml": written}), written
