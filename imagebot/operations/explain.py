@@ -7,10 +7,12 @@ downgrade; rejected by policy, prerelease, family, filter, latest, invalid) plus
 registry says about it: when it was built and for which platforms.
 
 Registries are asked as an update cycle asks them, plus the build time and platforms of the
-current and the chosen tag (one cached lookup each); what the state store already knows
-about other tags is shown for free. ``everything=True`` reads every tag's (a request or more
-per tag: Docker Hub counts manifest reads as pulls). Nothing is written. ``imagebot explain``
-prints the :class:`Explanation` list; the web's workload page shows it.
+current and the chosen tag and of the tags the supply-chain gates checked (one cached lookup
+each; each gate's verdict per checked tag is in ``resolution.gate_reports``); what the
+state store already knows about other tags is shown for free. ``everything=True`` reads
+every tag's (a request or more per tag: Docker Hub counts manifest reads as pulls). Nothing
+is written. ``imagebot explain`` prints the :class:`Explanation` list; the web's workload
+page shows it.
 """
 
 from __future__ import annotations
@@ -213,7 +215,8 @@ async def _fill(
 ) -> None:
     """Registry details for the current and chosen tags (and every tag with --all)."""
     site = item.site
-    wanted = [t for t in (site.tag, item.chosen) if t is not None and t in listed]
+    checked = list(item.resolution.gate_reports)  # the gates read them already: cached
+    wanted = [t for t in (site.tag, item.chosen, *checked) if t is not None and t in listed]
     if everything:
         wanted += sorted(listed)
     wanted = list(dict.fromkeys(wanted))

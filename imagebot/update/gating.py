@@ -174,8 +174,14 @@ async def gate(
     held: dict[str, str] = {}
     current = site.tag
     platforms_now: tuple[str, ...] | None = None
+    unreadable: str | None = None  # why the current image's platforms cannot be compared
     if gates.keep_platforms:
-        platforms_now = await finder.current_platforms(site)
+        try:
+            platforms_now = await finder.current_platforms(site)
+        except RegistryError as exc:
+            if is_host_failure(exc):
+                raise
+            unreadable = f"the current image cannot be read: {exc.reason}"
     for _ in range(MAX_ROUNDS):
         candidate = picks(outcome.decision)
         if candidate is None or candidate == current or candidate in outcome.reports:
@@ -186,6 +192,8 @@ async def gate(
             if is_host_failure(exc):
                 raise
             facts = TagFacts(candidate, error=exc.reason)
+        if unreadable is not None:
+            facts = TagFacts(candidate, facts.digest, error=unreadable)
         report = evaluate(
             gates, facts, now=finder.now, current_platforms=platforms_now, current=current
         )
