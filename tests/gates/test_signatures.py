@@ -182,3 +182,23 @@ def test_a_signature_listed_only_by_the_referrers_api_counts(
 
     assert res.new_tag == "1.0.1"
     assert proxy.requests_to(r"/referrers/sha256:")
+
+
+def test_a_moved_digest_of_a_pinned_tag_must_be_signed_too(
+    bot: Bot, repo_name: str, tmp_path: Path, signer: Signer
+):
+    trust(bot, tmp_path, signer)
+    old = bot.registry.push(repo_name, ["1.0.0"], created=T0).digest
+    sign(bot.registry, repo_name, old, signer)
+    new = bot.registry.push(repo_name, ["1.0.0"], created=T0.replace(day=2)).digest
+    notes = {**automated("semver:^1.0"), "imagebot.io/verify.app": "release"}
+    site = sites(deployment("web", f"{bot.image(repo_name, '1.0.0')}@{old}", annotations=notes))
+
+    unsigned = resolve_at(bot, site, NOW)
+    sign(bot.registry, repo_name, new, signer)
+    signed = resolve_at(bot, site, NOW)
+
+    assert unsigned.status == "up-to-date"
+    assert "the move is held: signature: unsigned" in unsigned.reason
+    assert signed.status == "update"
+    assert signed.new_digest == new
