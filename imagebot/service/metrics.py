@@ -57,7 +57,7 @@ from imagebot.reference import split_domain
 from imagebot.service.types import BlockedWorkload, BlockReason
 
 CYCLE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
-REASONS: tuple[BlockReason, ...] = ("locked", "no_match", "failing")
+REASONS: tuple[BlockReason, ...] = ("locked", "no_match", "failing", "held")
 
 
 def registry_host(image: str) -> str:
@@ -280,7 +280,7 @@ class BlockedTracker(Collector):
         blocked = GaugeMetricFamily(
             "imagebot_workloads_blocked",
             "Workloads with a newer tag available that was not applied (locked, no_match, "
-            "failing).",
+            "failing, held by a supply-chain gate).",
             labels=["repository", "reason"],
         )
         diverged = GaugeMetricFamily(

@@ -53,7 +53,7 @@ class AppliedUpdate:
     file: str | None = None
 
 
-BlockReason = Literal["locked", "no_match", "failing"]
+BlockReason = Literal["locked", "no_match", "failing", "held"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ class BlockedWorkload:
     """A workload with a newer tag available that the bot did not (could not) apply.
 
     ``locked``: the user pinned it; ``no_match``: the newest tag does not fit its policy or
-    constraint; ``failing``: the update fails (manifest error, rejected push, ...).
+    constraint; ``failing``: the update fails (manifest error, rejected push, ...);
+    ``held``: a supply-chain gate holds the policy's pick (too young, unsigned, a platform).
     """
 
     workload: str

@@ -271,6 +271,8 @@ class Wiring:
                 available = _newest_rejected(res)
                 if available is not None and available != site.tag:
                     yield _blocked(res, "no_match", available)
+            elif res.status == "up-to-date" and res.held is not None:
+                yield _blocked(res, "held", res.held.tag)  # waits at a supply-chain gate
             elif res.status == "update" and id(res) not in applied:
                 # Decided, but the commit or push did not happen (the report says why).
                 yield _blocked(res, "failing", res.new_tag)

@@ -1,5 +1,6 @@
 """The service's path (a webhook makes it scan, then run the repository's cycle) writes no
-tag the gates hold: the same resolution as every cycle."""
+tag the gates hold: the same resolution as every cycle; the held workload is reported as
+blocked (``held``), so the blocked/diverged metrics and alerts see it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 from datetime import UTC, datetime
 
 from imagebot.config import RepositoryConfig
+from imagebot.service.types import BlockedWorkload
 from imagebot.service.wiring import Wiring
 from tests.update.helpers import Bot, automated, deployment
 
@@ -32,3 +34,6 @@ def test_a_cycle_a_webhook_starts_leaves_a_held_tag_alone(bot: Bot, repo_name: s
     assert outcome.completed
     assert outcome.applied == ()
     assert remote.read("web.yaml") == written
+    assert outcome.blocked == (
+        BlockedWorkload("apps:deployment/web", "app", image, "held", "1.0.0", "1.0.1"),
+    )
