@@ -191,6 +191,7 @@ def _show(value: Any) -> str:
 class _Signature:
     payload_digest: str
     signature: str
+    size: int | None = None
 
 
 def signatures_in(manifest: dict[str, Any]) -> list[_Signature]:
@@ -203,8 +204,9 @@ def signatures_in(manifest: dict[str, Any]) -> list[_Signature]:
         annotations = layer.get("annotations")
         signature = annotations.get(SIGNATURE_ANNOTATION) if isinstance(annotations, dict) else None
         digest = layer.get("digest")
+        size = layer.get("size")
         if isinstance(signature, str) and isinstance(digest, str):
-            found.append(_Signature(digest, signature))
+            found.append(_Signature(digest, signature, size if isinstance(size, int) else None))
         if len(found) >= MAX_SIGNATURES:
             break
     return found
@@ -240,16 +242,13 @@ class SignatureReader:
         if not manifests:
             return SignatureFact(False, f"unsigned: no cosign signature for {digest[:19]}...")
         problems: list[str] = []
-        for manifest in manifests:
-            for sig in signatures_in(manifest):
-                problem = await self._verify_one(image, digest, sig, verifier)
-                if problem is None:
-                    continue
-                if isinstance(problem, VerifierKey):
-                    return SignatureFact(
-                        True, f"signed by {problem.name} ({verifier.name})", problem.name
-                    )
-                problems.append(problem)
+        # At most MAX_SIGNATURES payloads in all: a registry cannot make one check cost more.
+        every = [sig for manifest in manifests for sig in signatures_in(manifest)]
+        for sig in every[:MAX_SIGNATURES]:
+            found = await self._verify_one(image, digest, sig, verifier)
+            if isinstance(found, VerifierKey):
+                return SignatureFact(True, f"signed by {found.name} ({verifier.name})", found.name)
+            problems.append(found)
         if not problems:
             return SignatureFact(False, "unsigned: the signature manifest holds no signature")
         shown = "; ".join(dict.fromkeys(problems))
@@ -257,11 +256,14 @@ class SignatureReader:
 
     async def _verify_one(
         self, image: ImageReference, digest: str, sig: _Signature, verifier: Verifier
-    ) -> str | VerifierKey | None:
+    ) -> str | VerifierKey:
+        """The key that made a valid signature, or why this one does not count."""
         try:
             raw = base64.b64decode(sig.signature, validate=True)
         except (binascii.Error, ValueError):
             return "a signature is not base64"
+        if sig.size is not None and sig.size > MAX_PAYLOAD:
+            return f"a payload is over {MAX_PAYLOAD} bytes (not fetched)"
         payload = await self.client.blob(image, sig.payload_digest)
         signer = next((k for k in verifier.keys if k.verifies(payload, raw)), None)
         if signer is None:

@@ -3,14 +3,18 @@ its exact digest and this image; anything else is refused."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from imagebot.policy.gates import SignatureFact
+from imagebot.registry.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING, signature_tag
 from tests.gates.helpers import NOW, gated, resolve_at, sites
-from tests.gates.signing import ReferrersProxy, Signer, sign
+from tests.gates.signing import OCI_CONFIG, OCI_MANIFEST, ReferrersProxy, Signer, payload, sign
+from tests.harness.proxies import FaultProxy
 from tests.update.helpers import Bot, automated, deployment
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -202,3 +206,35 @@ def test_a_moved_digest_of_a_pinned_tag_must_be_signed_too(
     assert "the move is held: signature: unsigned" in unsigned.reason
     assert signed.status == "update"
     assert signed.new_digest == new
+
+
+def test_a_signature_manifest_with_endless_layers_costs_at_most_twenty_payloads(
+    bot: Bot, repo_name: str, tmp_path: Path, signer: Signer
+):
+    trust(bot, tmp_path, signer)
+    _, new = two_versions(bot, repo_name)
+    with FaultProxy(bot.registry.host) as proxy:
+        body = payload(f"{proxy.host}/{repo_name}", new)
+        forged = base64.b64encode(Signer.ecdsa().sign_bytes(body)).decode()
+        layer = bot.registry.pusher.upload_blob(repo_name, body)
+        huge = {"mediaType": SIMPLE_SIGNING, "digest": layer, "size": 10**9,
+                "annotations": {SIGNATURE_ANNOTATION: forged}}  # fmt: skip
+        normal = {**huge, "size": len(body)}
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": layer, "size": len(body)},
+            "layers": [huge] + [normal] * 50,
+        }
+        bot.registry.pusher.put_manifest(
+            repo_name, signature_tag(new), json.dumps(manifest).encode(), OCI_MANIFEST
+        )
+        notes = {**automated("semver:^1.0"), "imagebot.io/verify.app": "release"}
+        site = sites(deployment("web", f"{proxy.host}/{repo_name}:1.0.0", annotations=notes))
+
+        res = resolve_at(bot, site, NOW)
+
+    assert res.new_tag is None
+    assert "a payload is over 65536 bytes (not fetched)" in res.reason
+    assert "no key of release made it" in res.reason
+    assert len(proxy.requests_to(f"/blobs/{layer}")) == 19  # 20 looked at, one too large
