@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -121,3 +122,18 @@ def test_an_unknown_age_source_annotation_is_an_error_of_the_workload():
 
     assert site.error is not None
     assert 'expected "seen" or "created"' in site.error
+
+
+def test_the_gated_example_policy_gives_its_gates_to_the_values_it_marks():
+    policy = (Path(__file__).resolve().parents[2] / "policies" / "podinfo-gated.yaml").read_text()
+    marked = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: flux-system}\n"
+        "spec:\n  template:\n    spec:\n      containers:\n      - name: app\n"
+        '        image: ghcr.io/stefanprodan/podinfo:6.5.0 # {"$imagepolicy": '
+        '"flux-system:podinfo-gated"}\n'
+    )
+
+    (site,) = scan_bytes(f"{policy}---\n{marked}".encode()).sites
+
+    assert site.error is None
+    assert (site.min_age, site.platforms) == ("3d", ("linux/amd64", "linux/arm64"))
