@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tests.cli.ux_support import invoke, write_tree
 from tests.harness import RegistryServer
@@ -25,6 +26,16 @@ def tree(tmp_path: Path, registry: RegistryServer, repo: str) -> Path:
     notes = {**automated("semver:^1.0"), **GATES}
     image = f"{registry.host}/{repo}:1.0.0"
     return write_tree(tmp_path / "repo", {"app.yaml": deployment("web", image, annotations=notes)})
+
+
+def json_output(tmp_path: Path, command: str, *args: str) -> Any:
+    """``imagebot COMMAND --repo <tmp_path>/repo ARGS --output json``, parsed."""
+    root = tmp_path / "repo"
+    result = invoke(
+        command, "--repo", str(root), *args, "--output", "json", state=tmp_path / "state"
+    )
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def test_explain_shows_each_gate_verdict_per_tag_and_the_waiting_time(
@@ -50,15 +61,9 @@ def test_explain_shows_each_gate_verdict_per_tag_and_the_waiting_time(
 def test_explain_json_carries_the_gate_reports(
     tmp_path: Path, registry: RegistryServer, repo_name: str
 ):
-    root = tree(tmp_path, registry, repo_name)
+    tree(tmp_path, registry, repo_name)
 
-    result = invoke(
-        "explain", "--repo", str(root), "apps:deployment/web", "--output", "json",
-        state=tmp_path / "state",
-    )  # fmt: skip
-
-    assert result.exit_code == 0, result.stderr
-    (container,) = json.loads(result.stdout)["containers"]
+    (container,) = json_output(tmp_path, "explain", "apps:deployment/web")["containers"]
     assert container["held"] == "1.0.2"
     assert container["eligible_at"] is not None
     assert container["gates"] == {
@@ -82,15 +87,9 @@ def test_explain_json_carries_the_gate_reports(
 def test_list_images_latest_says_which_tag_waits_and_until_when(
     tmp_path: Path, registry: RegistryServer, repo_name: str
 ):
-    root = tree(tmp_path, registry, repo_name)
+    tree(tmp_path, registry, repo_name)
 
-    result = invoke(
-        "list-images", "--repo", str(root), "--latest", "--output", "json",
-        state=tmp_path / "state",
-    )  # fmt: skip
-
-    assert result.exit_code == 0, result.stderr
-    (row,) = json.loads(result.stdout)
+    (row,) = json_output(tmp_path, "list-images", "--latest")
     assert row["held"] == "1.0.2"
     assert row["eligible_at"] is not None
     assert row["status"].startswith("up to date; 1.0.2 held, waits until ")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from tests.cli.workload_support import invoke, isolate
 from tests.gitops.helpers import Remote, make_remote
 from tests.harness import RegistryServer
+from tests.update.helpers import deployment
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -22,24 +22,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     isolate(tmp_path, monkeypatch)
 
 
-def app(image: str, gates: str) -> bytes:
-    return textwrap.dedent(
-        f"""\
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata:
-          name: app
-          namespace: team
-          annotations:
-            {gates}
-        spec:
-          template:
-            spec:
-              containers:
-                - name: app
-                  image: {image}
-        """
-    ).encode()
+def app(image: str, gate: str, value: str) -> bytes:
+    return deployment(
+        "app", image, annotations={f"imagebot.io/{gate}.app": value}, namespace="team"
+    )
 
 
 def remote_with(tmp_path: Path, content: bytes) -> Remote:
@@ -58,7 +44,7 @@ def test_a_release_of_a_tag_too_young_is_refused_without_force(
     tmp_path: Path, registry: RegistryServer, repo_name: str
 ):
     registry.push(repo_name, ["1.0", "1.1"], created=T0)
-    content = app(f"{registry.host}/{repo_name}:1.0", 'imagebot.io/min-age.app: "2d"')
+    content = app(f"{registry.host}/{repo_name}:1.0", "min-age", "2d")
     remote = remote_with(tmp_path, content)
     tip = remote.tip()
 
@@ -77,13 +63,13 @@ def test_a_forced_release_past_the_gates_is_recorded_as_forced(
 ):
     registry.push(repo_name, ["1.0"], created=T0)
     registry.push(repo_name, ["1.1"], created=T0, platforms=["linux/arm64"])
-    content = app(f"{registry.host}/{repo_name}:1.0", 'imagebot.io/platforms.app: "linux/amd64"')
+    content = app(f"{registry.host}/{repo_name}:1.0", "platforms", "linux/amd64")
     remote = remote_with(tmp_path, content)
 
     result = invoke("release", "team:deployment/app", "-t", "1.1", "--force", "--repo", remote.url)
 
     assert result.exit_code == 0, result.output
-    assert b":1.1\n" in remote.read("app.yaml")
+    assert remote.read("app.yaml") == content.replace(b":1.0   #", b":1.1   #")
     assert "released with --force past the supply-chain gates: platforms: lacks linux/amd64" in (
         result.stdout
     )
@@ -95,7 +81,7 @@ def test_a_release_the_gates_pass_is_an_ordinary_release(
     tmp_path: Path, registry: RegistryServer, repo_name: str
 ):
     registry.push(repo_name, ["1.0", "1.1"], created=T0, platforms=["linux/amd64"])
-    content = app(f"{registry.host}/{repo_name}:1.0", 'imagebot.io/platforms.app: "linux/amd64"')
+    content = app(f"{registry.host}/{repo_name}:1.0", "platforms", "linux/amd64")
     remote = remote_with(tmp_path, content)
 
     result = invoke("release", "team:deployment/app", "-t", "1.1", "--repo", remote.url)
