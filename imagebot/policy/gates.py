@@ -294,14 +294,14 @@ def _platforms(
 ) -> GateCheck:
     if facts.error:
         return GateCheck("platforms", False, f"platforms: cannot decide ({facts.error})")
-    offered = set(facts.platforms)
+    offered = {_normal(p) for p in facts.platforms}
     if not offered and (gates.platforms or current_platforms):
         return GateCheck(
             "platforms", False, "platforms: cannot decide (the image names no platform)"
         )
     if not offered:
         return GateCheck("platforms", True, "names no platform, nor does the current image")
-    missing = [p for p in gates.platforms if p not in offered]
+    missing = [p for p in gates.platforms if _normal(p) not in offered]
     if missing:
         return GateCheck("platforms", False, "platforms: lacks " + ", ".join(missing))
     shown = ", ".join(facts.platforms)
@@ -312,13 +312,25 @@ def _platforms(
             "platforms", True, f"offers {shown} (the current image is not in the registry)"
         )
     if gates.keep_platforms and current_platforms is not None:
-        lost = [p for p in current_platforms if p not in offered]
+        lost = [p for p in current_platforms if _normal(p) not in offered]
         if lost:
             running = f"the current image {current}" if current else "the current image"
             return GateCheck(
                 "platforms", False, f"platforms: loses {', '.join(lost)} ({running} offers it)"
             )
     return GateCheck("platforms", True, f"offers {shown}")
+
+
+#: Variants that name the architecture's default, as containerd normalises them.
+_DEFAULT_VARIANTS = {"arm64": "v8", "amd64": "v1"}
+
+
+def _normal(platform: str) -> str:
+    """``linux/arm64/v8`` is ``linux/arm64`` (and ``linux/amd64/v1`` ``linux/amd64``)."""
+    parts = platform.split("/")
+    if len(parts) == 3 and _DEFAULT_VARIANTS.get(parts[1]) == parts[2]:
+        return f"{parts[0]}/{parts[1]}"
+    return platform
 
 
 def _signature(gates: Gates, facts: TagFacts) -> GateCheck:

@@ -137,3 +137,13 @@ def test_the_gated_example_policy_gives_its_gates_to_the_values_it_marks():
 
     assert site.error is None
     assert (site.min_age, site.platforms) == ("3d", ("linux/amd64", "linux/arm64"))
+
+
+def test_an_architecture_default_variant_names_the_same_platform():
+    facts = TagFacts("1.0.1", platforms=("linux/amd64", "linux/arm64/v8", "linux/arm/v7"))
+
+    asked = evaluate(Gates(platforms=("linux/arm64", "linux/arm/v7")), facts, now=NOW)
+    v6 = evaluate(Gates(platforms=("linux/arm/v6",)), facts, now=NOW)
+
+    assert asked.passed
+    assert v6.reason == "platforms: lacks linux/arm/v6"
