@@ -142,6 +142,8 @@ class Gates:
             parts.append(f"min age {format_age(self.min_age)}{source}")
         if self.platforms:
             parts.append("platforms " + ", ".join(self.platforms))
+        if self.keep_platforms:
+            parts.append("no platform of the current image lost")
         if self.verifier:
             parts.append(f"signed ({self.verifier})")
         return "; ".join(parts) or "none"

@@ -48,7 +48,7 @@ def test_explain_shows_each_gate_verdict_per_tag_and_the_waiting_time(
     assert result.exit_code == 0, result.stderr
     lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
     assert any(line.startswith("status up to date; 1.0.2 held, waits until ") for line in lines)
-    assert "gates min age 2d; platforms linux/amd64" in lines
+    assert "gates min age 2d; platforms linux/amd64; no platform of the current image lost" in lines
     (held,) = [line for line in lines if line.startswith("gate 1.0.2 ")]
     assert held.startswith("gate 1.0.2 age no: min age 2d: first seen ")
     assert held.endswith("; platforms ok: offers linux/amd64")
