@@ -349,15 +349,26 @@ class RepositoryConfig:
 class WebhookReceiverConfig:
     """One webhook receiver, served at POST /hooks/<name>."""
 
-    type: Literal["dockerhub", "harbor", "quay", "github", "gitlab", "distribution", "generic"] = (
-        doc(
-            "Payload format of the sender (distribution: a CNCF Distribution registry's "
-            "notifications endpoint)."
-        )
+    type: Literal[
+        "dockerhub",
+        "harbor",
+        "quay",
+        "github",
+        "gitlab",
+        "distribution",
+        "generic",
+        "flux",
+        "argocd",
+    ] = doc(
+        "Payload format of the sender (distribution: a CNCF Distribution registry's "
+        "notifications endpoint; flux: Flux notification-controller events, provider type "
+        "generic or generic-hmac; argocd: Argo CD notifications with the README's template). "
+        "flux and argocd report what reached the cluster."
     )
     secret: str | None = doc(
-        "HMAC key (GitHub, generic signed) or shared token (Docker Hub and Quay: ?token= in "
-        "the URL; Harbor, GitLab, distribution: the Authorization header; generic: either). "
+        "HMAC key (GitHub, generic signed, flux generic-hmac) or shared token (Docker Hub and "
+        "Quay: ?token= in the URL; Harbor, GitLab, distribution: the Authorization header; "
+        "generic, flux: either; argocd: the X-Imagebot-Token header). "
         "Required (one of secret, secret_file, secret_env).",
         default=None,
     )

@@ -23,7 +23,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import FrameType
 
 import httpx
@@ -36,11 +36,14 @@ from imagebot.service.http import Endpoint, Limits
 from imagebot.service.logs import install_redaction, log_update
 from imagebot.service.metrics import Metrics
 from imagebot.service.notify import Notifier
+from imagebot.service.reconcilers import ReconcilerReport
 from imagebot.service.scheduler import Scheduler
 from imagebot.service.types import (
     CycleOutcome,
     ImagesFor,
     Readiness,
+    Reconcile,
+    Reconciled,
     ReposFor,
     RunCycle,
     ScanImages,
@@ -64,6 +67,7 @@ class Service:
         images_for: ImagesFor,
         repos_for: ReposFor | None = None,
         store_ready: Callable[[], bool] = lambda: True,
+        reconcile: Reconcile | None = None,
         metrics: Metrics | None = None,
         environ: Mapping[str, str] = os.environ,
         scan_workers_per_host: int = 2,
@@ -74,6 +78,7 @@ class Service:
         settings = config.service
         self.metrics = metrics or Metrics(blocked_alert_after=float(settings.blocked_alert_after))
         self._store_ready = store_ready
+        self._reconcile = reconcile
         self._stopping = threading.Event()
         self._stopped = False
         self._http_client = httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
@@ -103,6 +108,7 @@ class Service:
             settings.listen,
             receivers=receivers,
             on_event=self._on_hook,
+            on_report=self._on_report if reconcile is not None else None,
             metrics=self.metrics,
             readiness=self.readiness,
             max_body_bytes=settings.max_body_bytes,
@@ -235,6 +241,49 @@ class Service:
     def _on_hook(self, events: list[HookEvent]) -> list[str]:
         return self.scheduler.webhook(events)
 
+    def _on_report(self, reports: list[ReconcilerReport]) -> list[dict[str, object]]:
+        """A reconciler's reports: matched with imagebot's commits, told to people when a
+        change failed in the cluster. Returns what they were linked to (the HTTP answer)."""
+        assert self._reconcile is not None
+        for report in reports:
+            self.metrics.reconciler_report(report.receiver, report.outcome)
+        results = list(self._reconcile(reports))
+        self._reconciled(results)
+        return [result.to_dict() for result in results]
+
+    def _reconciled(self, results: Iterable[Reconciled]) -> None:
+        for result in results:
+            self.metrics.updates_reconciled(result.repository, result.outcome, len(result.updates))
+            for update in result.updates:
+                log.log(
+                    logging.INFO if result.outcome == "applied" else logging.WARNING,
+                    "%s: %s %s %s %s -> %s (%s at %s)%s",
+                    result.repository,
+                    "applied" if result.outcome == "applied" else "FAILED in the cluster:",
+                    update.workload,
+                    update.container,
+                    update.old_tag,
+                    update.new_tag,
+                    result.object,
+                    result.revision[:12],
+                    f": {result.message}" if result.outcome == "failed" else "",
+                    extra={
+                        "repo": result.repository,
+                        "workload": update.workload,
+                        "container": update.container,
+                        "old_tag": update.old_tag,
+                        "new_tag": update.new_tag,
+                        "revision": result.revision,
+                        "outcome": result.outcome,
+                    },
+                )
+            notifier = self.notifiers.get(result.repository)
+            if notifier is None:
+                continue
+            notes = notifier.reconciled(result)
+            if notes and notifier.targets:
+                self._notify_pool.submit(functools.partial(notifier.deliver, notes))
+
     def _cycle_done(self, repo: RepositoryConfig, outcome: CycleOutcome, duration: float) -> None:
         name = repo.display_name
         if not outcome.completed:
@@ -275,6 +324,7 @@ class Service:
             len(outcome.blocked),
             extra={"repo": name, "result": result, "duration": round(duration, 3)},
         )
+        self._reconciled(outcome.reconciled)
         notifier = self.notifiers.get(name)
         if notifier is None:
             return

@@ -32,6 +32,10 @@ http_connections_closed_total               reason                closed by the 
                                                                   deadline (request too slow),
                                                                   evicted, over_capacity
 notifications_total                         repository, result    notifications sent / failed
+reconciler_reports_total                    receiver, outcome     reports received from Flux and
+                                                                  Argo CD (applied, failed)
+updates_reconciled_total                    repository, outcome   changes a report moved to
+                                                                  applied, or linked to a failure
 =========================================== ===================== ==============================
 """
 
@@ -154,6 +158,16 @@ class Metrics:
             "imagebot_notifications", "Notifications by repository and result (sent, failed).",
             ["repository", "result"], registry=reg,
         )  # fmt: skip
+        self._reports = Counter(
+            "imagebot_reconciler_reports",
+            "Reports from reconcilers (Flux, Argo CD) by receiver and outcome (applied, failed).",
+            ["receiver", "outcome"], registry=reg,
+        )  # fmt: skip
+        self._reconciled = Counter(
+            "imagebot_updates_reconciled",
+            "Image changes a reconciler report moved to applied, or linked to its failure.",
+            ["repository", "outcome"], registry=reg,
+        )  # fmt: skip
         self.blocked = BlockedTracker(blocked_alert_after, clock=clock)
         reg.register(self.blocked)
         self._clock = clock
@@ -229,6 +243,13 @@ class Metrics:
 
     def notification(self, repository: str, *, ok: bool) -> None:
         self._notifications.labels(repository, "sent" if ok else "failed").inc()
+
+    def reconciler_report(self, receiver: str, outcome: str) -> None:
+        self._reports.labels(receiver, outcome).inc()
+
+    def updates_reconciled(self, repository: str, outcome: str, count: int) -> None:
+        if count:
+            self._reconciled.labels(repository, outcome).inc(count)
 
     def render(self) -> bytes:
         """The exposition text ``GET /metrics`` serves."""

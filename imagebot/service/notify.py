@@ -12,6 +12,10 @@ When to notify
   anyone; one that persists is reported once, not every cycle.
 * ``recovered``: sent to the ``failure`` subscribers when a notified failure no longer
   happens, so an alert is always closed by a message.
+* ``reconcile-failed`` (to ``failure`` subscribers): a reconciler (Flux, Argo CD) failed to
+  apply, or found unhealthy, a revision containing imagebot's changes; names each workload,
+  old and new tag, the reconciler's message and the command that rolls it back. Once per
+  change and revision.
 
 A cycle abandoned at shutdown changes nothing here. Delivery failures are logged and counted
 (``imagebot_notifications_total{result="failed"}``) and never fail the cycle. Webhook URLs
@@ -36,11 +40,11 @@ from imagebot.config import NotifyConfig, RepositoryConfig
 from imagebot.errors import ConfigError
 from imagebot.service.logs import REDACTOR
 from imagebot.service.metrics import Metrics
-from imagebot.service.types import AppliedUpdate, CycleOutcome, Failure
+from imagebot.service.types import AppliedUpdate, CycleOutcome, Failure, Reconciled
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["update", "failure", "recovered"]
+EventKind = Literal["update", "failure", "recovered", "reconcile-failed"]
 SLACK_SECTION_LIMIT = 3000
 SLACK_MAX_SECTIONS = 40
 
@@ -57,6 +61,12 @@ class Notification:
     commit: str | None = None
     pull_request: str | None = None
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: reconcile-failed: who reported (``Kustomization flux-system/apps``), on which
+    #: revision, what it said, and the commands that roll the updates back.
+    reconciler: str | None = None
+    revision: str | None = None
+    message: str | None = None
+    rollbacks: tuple[str, ...] = ()
 
     @property
     def subscription(self) -> Literal["update", "failure"]:
@@ -150,6 +160,11 @@ def summary(note: Notification) -> str:
             f"imagebot: {_plural(len(note.failures), 'failure')} in {note.repository} "
             f"for {note.cycles} consecutive cycles"
         )
+    if note.event == "reconcile-failed":
+        return (
+            f"imagebot: {note.reconciler} failed on {(note.revision or '?')[:12]}, which "
+            f"holds {_plural(len(note.updates), 'image update')} in {note.repository}"
+        )
     return f"imagebot: {_plural(len(note.failures), 'failure')} in {note.repository} cleared"
 
 
@@ -191,10 +206,21 @@ def _sections(lines: list[str]) -> list[dict[str, Any]]:
 
 def render_slack(note: Notification) -> dict[str, Any]:
     """Slack incoming-webhook payload: ``text`` (fallback and notifications) + ``blocks``."""
-    icon = {"update": ":arrow_up:", "failure": ":warning:", "recovered": ":white_check_mark:"}
+    icon = {
+        "update": ":arrow_up:",
+        "failure": ":warning:",
+        "recovered": ":white_check_mark:",
+        "reconcile-failed": ":rotating_light:",
+    }
     head = f"{icon[note.event]} {_slack_escape(summary(note))}"
     if note.event == "update":
         lines = [_update_line(u) for u in note.updates]
+    elif note.event == "reconcile-failed":
+        lines = [_update_line(u) for u in note.updates]
+        if note.message:
+            message = note.message if len(note.message) <= 500 else note.message[:500] + "…"
+            lines.append(f"> {_slack_escape(message)}")
+        lines += [f"roll back: `{_slack_escape(command)}`" for command in note.rollbacks]
     else:
         lines = [_failure_line(f) for f in note.failures]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
@@ -220,19 +246,16 @@ def render_webhook(note: Notification) -> dict[str, Any]:
         "summary": summary(note),
     }
     if note.event == "update":
-        data["updates"] = [
-            {
-                "workload": u.workload,
-                "container": u.container,
-                "image": u.image,
-                "old_tag": u.old_tag,
-                "new_tag": u.new_tag,
-                "file": u.file,
-            }
-            for u in note.updates
-        ]
+        data["updates"] = [_update_data(u) for u in note.updates]
         data["commit"] = note.commit
         data["pull_request"] = note.pull_request
+    elif note.event == "reconcile-failed":
+        data["updates"] = [_update_data(u) for u in note.updates]
+        data["commit"] = note.commit
+        data["reconciler"] = note.reconciler
+        data["revision"] = note.revision
+        data["message"] = note.message
+        data["rollback"] = list(note.rollbacks)
     else:
         data["failures"] = [
             {"kind": f.kind, "subject": f.subject, "message": f.message} for f in note.failures
@@ -240,6 +263,17 @@ def render_webhook(note: Notification) -> dict[str, Any]:
         if note.event == "failure":
             data["cycles"] = note.cycles
     return data
+
+
+def _update_data(update: AppliedUpdate) -> dict[str, Any]:
+    return {
+        "workload": update.workload,
+        "container": update.container,
+        "image": update.image,
+        "old_tag": update.old_tag,
+        "new_tag": update.new_tag,
+        "file": update.file,
+    }
 
 
 RENDERERS: dict[str, Callable[[Notification], dict[str, Any]]] = {
@@ -309,6 +343,24 @@ class Notifier:
         if recovered:
             notes.append(Notification("recovered", self.repository, failures=tuple(recovered)))
         return notes
+
+    def reconciled(self, result: Reconciled) -> list[Notification]:
+        """What to send after a reconciler report: its failure, when it concerns changes not
+        told about before (sends nothing)."""
+        if result.outcome != "failed" or not result.updates:
+            return []
+        return [
+            Notification(
+                "reconcile-failed",
+                self.repository,
+                updates=result.updates,
+                commit=result.commits[0] if result.commits else None,
+                reconciler=result.object,
+                revision=result.revision,
+                message=result.message,
+                rollbacks=result.rollbacks,
+            )
+        ]
 
     def deliver(self, notes: Iterable[Notification]) -> int:
         """Send *notes* to every target subscribed to them; returns how many were sent."""

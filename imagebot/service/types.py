@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from imagebot.config import RepositoryConfig
 from imagebot.errors import ImagebotError
+from imagebot.service.reconcilers import ReconcilerReport
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,33 @@ class ScanOutcome:
 
 
 @dataclass(frozen=True)
+class Reconciled:
+    """What one reconciler report did to one repository's changes.
+
+    ``outcome`` applied: ``updates`` moved from pushed to applied; failed: ``updates`` were
+    newly linked to the failure (empty when the failure was told before), and ``rollbacks``
+    are the commands that put them back on their old tags."""
+
+    repository: str
+    source: str
+    object: str
+    revision: str
+    outcome: str
+    message: str = ""
+    updates: tuple[AppliedUpdate, ...] = ()
+    commits: tuple[str, ...] = ()
+    rollbacks: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "outcome": self.outcome,
+            "commits": list(self.commits),
+            "workloads": sorted({u.workload for u in self.updates}),
+        }
+
+
+@dataclass(frozen=True)
 class CycleOutcome:
     """The result of one update cycle of one Git repository.
 
@@ -111,6 +139,9 @@ class CycleOutcome:
     registry_seconds: float = 0.0
     cpu_seconds: float = 0.0
     synced: bool = True
+    #: Reconciler reports left pending (their revision was not fetched yet) that the cycle's
+    #: fetch let match.
+    reconciled: tuple[Reconciled, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -138,6 +169,13 @@ class RunCycle(Protocol):
     """
 
     def __call__(self, repo: RepositoryConfig, cancel: threading.Event, /) -> CycleOutcome: ...
+
+
+class Reconcile(Protocol):
+    """Record reconciler reports and match them with imagebot's commits (never raises for
+    one report: a report nothing matches yet is kept for later)."""
+
+    def __call__(self, reports: Sequence[ReconcilerReport], /) -> Sequence[Reconciled]: ...
 
 
 class ImagesFor(Protocol):

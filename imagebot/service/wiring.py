@@ -13,6 +13,8 @@ the registry and update stages and translates their results:
 * ``images_for`` / ``repos_for``: which image repositories each Git repository uses, from its
   last cycle's discovery, kept in the store so webhooks match before the first cycle after a
   restart has finished.
+* ``reconcile``: reconciler reports recorded and matched with the history
+  (:mod:`imagebot.update.reconcile`); after each cycle's fetch, the reports still pending.
 
 Scheduled scans ask the registry unless someone (a webhook, a cycle) fetched the list within
 half the image's polling interval; the tag cache TTL still serves the cycles that follow a
@@ -36,7 +38,9 @@ from imagebot.errors import ConfigError, GitError, ImagebotError, InvalidReferen
 from imagebot.reference import ImageReference
 from imagebot.registry import TagList
 from imagebot.service.app import Service
+from imagebot.service.hooks import RECONCILER_TYPES
 from imagebot.service.metrics import Metrics
+from imagebot.service.reconcilers import ReconcilerReport
 from imagebot.service.scheduler import scan_interval
 from imagebot.service.types import (
     AppliedUpdate,
@@ -44,11 +48,13 @@ from imagebot.service.types import (
     BlockReason,
     CycleOutcome,
     Failure,
+    Reconciled,
     ScanOutcome,
     failure_kind,
 )
 from imagebot.store import Store, store_path
 from imagebot.update import CycleReport, Resolution, Runner, UpdateCycle, resolve
+from imagebot.update import reconcile as reconciling
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +215,10 @@ class Wiring:
             self._remember(name, report.resolutions)
             if not cancel.is_set():  # stopping: the rows can wait for the next start
                 self._refresh_fleet(repo)
+        reconciled: tuple[Reconciled, ...] = ()
+        if self.reconcilers and report.completed:
+            settled = reconciling.settle_pending(self.store, self.config, repo)
+            reconciled = tuple(self._reconciled(s) for s in settled)
         return CycleOutcome(
             repository=name,
             applied=tuple(applied_update(res) for res in report.applied),
@@ -222,6 +232,68 @@ class Wiring:
             completed=report.completed,
             registry_seconds=report.registry_seconds,
             cpu_seconds=report.cpu_seconds,
+            reconciled=reconciled,
+        )
+
+    # --- reconcilers ----------------------------------------------------------------
+
+    @property
+    def reconcilers(self) -> bool:
+        """Whether a reconciler receiver (flux, argocd) is configured."""
+        return any(hook.type in RECONCILER_TYPES for hook in self.config.service.webhooks.values())
+
+    def reconcile(self, reports: Sequence[ReconcilerReport]) -> list[Reconciled]:
+        """Record each report and match it with the changes of the repository whose
+        checkout has its revision (else it waits for a later cycle's fetch)."""
+        out: list[Reconciled] = []
+        for report in reports:
+            stored = reconciling.record(
+                self.store,
+                reconciling.Report(
+                    receiver=report.receiver,
+                    source=report.source,
+                    object=report.object,
+                    revision=report.revision,
+                    outcome=report.outcome,
+                    message=report.message,
+                    reason=report.reason,
+                ),
+            )
+            for settled in reconciling.settle(self.store, self.config, stored):
+                out.append(self._reconciled(settled))
+        return out
+
+    def _reconciled(self, settled: reconciling.Settlement) -> Reconciled:
+        report = settled.report
+        several = len(self.config.repositories) > 1
+        repo = self._repos.get(settled.repository)
+        where = (repo.url or repo.path) if several and repo is not None else None
+        return Reconciled(
+            repository=settled.repository,
+            source=report.source,
+            object=report.object,
+            revision=report.revision,
+            outcome=report.outcome,
+            message=report.message or report.reason,
+            updates=tuple(
+                AppliedUpdate(
+                    c.workload,
+                    c.container,
+                    c.image,
+                    c.old_tag or "(none)",
+                    c.new_tag or "(none)",
+                    c.file,
+                )
+                for c in settled.changes
+            ),
+            commits=tuple(settled.commits),
+            rollbacks=tuple(
+                dict.fromkeys(
+                    reconciling.rollback_command(c, repo=where)
+                    for c in settled.changes
+                    if report.outcome == "failed" and c.old_tag
+                )
+            ),
         )
 
     def _refresh_fleet(self, repo: RepositoryConfig) -> None:
@@ -389,6 +461,7 @@ def open_service(
             images_for=wiring.images_for,
             repos_for=wiring.repos_for,
             store_ready=wiring.store_ready,
+            reconcile=wiring.reconcile,
             metrics=metrics,
             environ=os.environ if environ is None else environ,
             routes=routes(store, runner) if callable(routes) else routes,

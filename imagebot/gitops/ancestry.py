@@ -1,0 +1,47 @@
+"""Questions about a repository's history, asked of the checkout imagebot already has.
+
+Used when a reconciler reports a revision (is imagebot's commit in it?) and when a cycle
+looks for people's commits since the last one (did someone roll an image back?). Nothing
+here takes the workspace lock, fetches or clones: these are reads of Git's object database,
+safe beside a cycle that is fetching, and a revision the checkout does not have yet is
+"unknown" (None), to be asked again after the next cycle's fetch.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from imagebot.config import RepositoryConfig
+from imagebot.gitops.credentials import parse_remote_url
+from imagebot.gitops.runner import Git
+from imagebot.gitops.workspace import clone_path
+
+#: What a revision given by a reconciler may look like before git sees it.
+_COMMIT_ID = re.compile(r"[0-9a-f]{7,64}")
+
+
+def checkout_git(repo: RepositoryConfig, state_dir: Path | str) -> Git | None:
+    """Git in the checkout of *repo* (its ``path``, or the bot's clone of its ``url``), or
+    None when there is none yet (never cloned)."""
+    if repo.path:
+        root = Path(repo.path).expanduser()
+    elif repo.url:
+        root = clone_path(parse_remote_url(repo.url), state_dir)
+    else:
+        return None
+    if not (root / ".git").exists():
+        return None
+    return Git(root)
+
+
+def contains(git: Git, commit: str, revision: str) -> bool | None:
+    """Whether *revision* is *commit* or one of its descendants; None when the checkout
+    does not have *revision* (or *commit*). Both must be commit ids (hex)."""
+    if not (_COMMIT_ID.fullmatch(commit) and _COMMIT_ID.fullmatch(revision)):
+        raise ValueError("expected commit ids")
+    if not git.ok("cat-file", "-e", f"{revision}^{{commit}}"):
+        return None
+    if not git.ok("cat-file", "-e", f"{commit}^{{commit}}"):
+        return None
+    return git.ok("merge-base", "--is-ancestor", commit, revision)
