@@ -426,22 +426,42 @@ class GitHubReceiver(Receiver):
         return HookResult((self._event(image, tag),))
 
 
-class GenericReceiver(Receiver):
+class _TokenOrSignature(Receiver):
+    """The secret as an HMAC of the body in :attr:`SIGNATURE_HEADER` (``sha256=<hex>``), or
+    as a token: :attr:`TOKEN_HEADER`, ``Authorization: Bearer``, or ``?token=``."""
+
+    SIGNATURE_HEADER = ""
+    TOKEN_HEADER = "X-Imagebot-Token"
+
+    def preauthenticate(self, request: HookRequest) -> None:
+        signature = request.header(self.SIGNATURE_HEADER) if self.SIGNATURE_HEADER else None
+        if signature:
+            self._signature_digest(signature)  # the HMAC itself needs the body
+            return
+        self.authenticate(request)
+
+    def authenticate(self, request: HookRequest) -> None:
+        signature = request.header(self.SIGNATURE_HEADER) if self.SIGNATURE_HEADER else None
+        if signature:
+            return self._check_signature(signature, request.body)
+        token = request.header(self.TOKEN_HEADER)
+        if token is None:
+            auth = request.header("Authorization")
+            if auth is not None and auth[:7].lower() == "bearer ":
+                token = auth[7:].strip()
+        if token is None:
+            token = request.query_value("token")
+        return self._check_token(token)
+
+
+class GenericReceiver(_TokenOrSignature):
     """``{"image": "ghcr.io/o/app", "tag": "1.2.3"}`` (or ``"image": "ghcr.io/o/app:1.2.3"``),
     or a list of such objects. Signed with ``X-Imagebot-Signature`` or given the token."""
 
     type = "generic"
     SIGNATURE_HEADER = "X-Imagebot-Signature"
-    TOKEN_HEADER = "X-Imagebot-Token"
 
     DELIVERY_HEADER = "X-Imagebot-Delivery"
-
-    def preauthenticate(self, request: HookRequest) -> None:
-        signature = request.header(self.SIGNATURE_HEADER)
-        if signature:
-            self._signature_digest(signature)  # the HMAC itself needs the body
-            return
-        self.authenticate(request)
 
     def delivery(self, payload: Any, request: HookRequest) -> Delivery:
         keys: list[str] = []
@@ -461,19 +481,6 @@ class GenericReceiver(Receiver):
                     raise HookRejected(400, 'payload: "timestamp" must be Unix seconds')
                 keys.append(_digest(request.body))
         return Delivery(tuple(keys), sent_at)
-
-    def authenticate(self, request: HookRequest) -> None:
-        signature = request.header(self.SIGNATURE_HEADER)
-        if signature:
-            return self._check_signature(signature, request.body)
-        token = request.header(self.TOKEN_HEADER)
-        if token is None:
-            auth = request.header("Authorization")
-            if auth is not None and auth[:7].lower() == "bearer ":
-                token = auth[7:].strip()
-        if token is None:
-            token = request.query_value("token")
-        return self._check_token(token)
 
     def parse(self, payload: Any, request: HookRequest) -> HookResult:
         items = payload if isinstance(payload, list) else [payload]
@@ -689,33 +696,6 @@ class QuayReceiver(Receiver):
         if not names:
             return HookResult((self._event(image, None),))
         return HookResult(tuple(self._event(image, t) for t in dict.fromkeys(names)))
-
-
-class _TokenOrSignature(Receiver):
-    """The secret as an HMAC of the body in :attr:`SIGNATURE_HEADER` (``sha256=<hex>``), or
-    as a token: ``X-Imagebot-Token``, ``Authorization: Bearer``, or ``?token=``."""
-
-    SIGNATURE_HEADER = ""
-
-    def preauthenticate(self, request: HookRequest) -> None:
-        signature = request.header(self.SIGNATURE_HEADER) if self.SIGNATURE_HEADER else None
-        if signature:
-            self._signature_digest(signature)  # the HMAC itself needs the body
-            return
-        self.authenticate(request)
-
-    def authenticate(self, request: HookRequest) -> None:
-        signature = request.header(self.SIGNATURE_HEADER) if self.SIGNATURE_HEADER else None
-        if signature:
-            return self._check_signature(signature, request.body)
-        token = request.header(GenericReceiver.TOKEN_HEADER)
-        if token is None:
-            auth = request.header("Authorization")
-            if auth is not None and auth[:7].lower() == "bearer ":
-                token = auth[7:].strip()
-        if token is None:
-            token = request.query_value("token")
-        return self._check_token(token)
 
 
 class FluxReceiver(_TokenOrSignature):
