@@ -325,6 +325,13 @@ class RepositoryConfig:
         default=None,
     )
     notify: list[NotifyConfig] = doc("Notification targets.", default_factory=list)
+    on_rollback: Literal["lock", "ignore"] = doc(
+        "When a person's commit sets an image imagebot updated back to an earlier tag (a git "
+        "revert, a manual edit): lock the workload in imagebot's next commit, with the message "
+        "'rolled back by AUTHOR in SHA: SUBJECT', instead of applying the newer tag again "
+        "(lock); or apply it again (ignore).",
+        default="lock",
+    )
     default_namespace: str | None = doc(
         "The namespace a namespaced workload without metadata.namespace lands in when no "
         "kustomization's namespace: covers its file (the namespace it is applied to), as "

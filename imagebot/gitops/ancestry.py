@@ -10,6 +10,7 @@ safe beside a cycle that is fetching, and a revision the checkout does not have 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from imagebot.config import RepositoryConfig
@@ -45,3 +46,44 @@ def contains(git: Git, commit: str, revision: str) -> bool | None:
     if not git.ok("cat-file", "-e", f"{commit}^{{commit}}"):
         return None
     return git.ok("merge-base", "--is-ancestor", commit, revision)
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit as people see it: which, who, what it says, its first parent."""
+
+    sha: str
+    author: str
+    email: str
+    subject: str
+    parent: str | None
+
+
+def commits_touching(
+    git: Git, since: str, until: str, path: str, *, limit: int = 50
+) -> list[CommitInfo]:
+    """Commits (merges left out) reachable from *until* and not from *since* that change
+    *path*, newest first, at most *limit*. Both must be commit ids the checkout has."""
+    if not (_COMMIT_ID.fullmatch(since) and _COMMIT_ID.fullmatch(until)):
+        raise ValueError("expected commit ids")
+    out = git.run(
+        "log", "--no-merges", f"--max-count={limit}",
+        "--format=%H%x00%P%x00%an%x00%ae%x00%s%x1e", f"{since}..{until}", "--", path,
+    ).stdout.decode("utf-8", "replace")  # fmt: skip
+    found = []
+    for record in out.split("\x1e"):
+        fields = record.strip("\n").split("\x00")
+        if len(fields) != 5:
+            continue
+        sha, parents, author, email, subject = fields
+        parent = parents.split()[0] if parents.split() else None
+        found.append(CommitInfo(sha, author, email, subject, parent))
+    return found
+
+
+def file_at(git: Git, revision: str, path: str) -> bytes | None:
+    """The bytes of *path* at commit *revision*; None when it has no such file."""
+    if not _COMMIT_ID.fullmatch(revision):
+        raise ValueError("expected a commit id")
+    result = git.run("cat-file", "blob", f"{revision}:{path}", check=False)
+    return result.stdout if result.returncode == 0 else None

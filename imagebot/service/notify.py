@@ -12,6 +12,8 @@ When to notify
   anyone; one that persists is reported once, not every cycle.
 * ``recovered``: sent to the ``failure`` subscribers when a notified failure no longer
   happens, so an alert is always closed by a message.
+* ``rolled-back`` (to ``update`` subscribers): a cycle found containers people set back from
+  the tag imagebot wrote, and locked them rather than update them again.
 * ``reconcile-failed`` (to ``failure`` subscribers): a reconciler (Flux, Argo CD) failed to
   apply, or found unhealthy, a revision containing imagebot's changes; names each workload,
   old and new tag, the reconciler's message and the command that rolls it back. Once per
@@ -40,11 +42,17 @@ from imagebot.config import NotifyConfig, RepositoryConfig
 from imagebot.errors import ConfigError
 from imagebot.service.logs import REDACTOR
 from imagebot.service.metrics import Metrics
-from imagebot.service.types import AppliedUpdate, CycleOutcome, Failure, Reconciled
+from imagebot.service.types import (
+    AppliedUpdate,
+    CycleOutcome,
+    Failure,
+    PersonRollback,
+    Reconciled,
+)
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["update", "failure", "recovered", "reconcile-failed"]
+EventKind = Literal["update", "failure", "recovered", "reconcile-failed", "rolled-back"]
 SLACK_SECTION_LIMIT = 3000
 SLACK_MAX_SECTIONS = 40
 
@@ -67,11 +75,13 @@ class Notification:
     revision: str | None = None
     message: str | None = None
     rollbacks: tuple[str, ...] = ()
+    #: rolled-back: the containers people set back, now locked rather than updated.
+    rolled_back: tuple[PersonRollback, ...] = ()
 
     @property
     def subscription(self) -> Literal["update", "failure"]:
         """Which ``on:`` value receives this message."""
-        return "update" if self.event == "update" else "failure"
+        return "update" if self.event in ("update", "rolled-back") else "failure"
 
 
 class FailureTracker:
@@ -160,6 +170,12 @@ def summary(note: Notification) -> str:
             f"imagebot: {_plural(len(note.failures), 'failure')} in {note.repository} "
             f"for {note.cycles} consecutive cycles"
         )
+    if note.event == "rolled-back":
+        people = sorted({r.author for r in note.rolled_back})
+        return (
+            f"imagebot: {_plural(len(note.rolled_back), 'container')} in {note.repository} "
+            f"rolled back by {', '.join(people)}: not updated again"
+        )
     if note.event == "reconcile-failed":
         return (
             f"imagebot: {note.reconciler} failed on {(note.revision or '?')[:12]}, which "
@@ -177,6 +193,15 @@ def _update_line(update: AppliedUpdate) -> str:
     return (
         f"• {e(update.workload)} › {e(update.container)}: `{e(update.image)}` "
         f"`{e(update.old_tag)}` → `{e(update.new_tag)}`"
+    )
+
+
+def _rollback_line(item: PersonRollback) -> str:
+    e = _slack_escape
+    state = "locked" if item.locked else "not locked (no annotations): left as it is"
+    return (
+        f"• {e(item.workload)} › {e(item.container)}: `{e(item.image)}` "
+        f"`{e(item.written)}` → `{e(item.current)}`, {e(item.message)} ({state})"
     )
 
 
@@ -207,6 +232,7 @@ def _sections(lines: list[str]) -> list[dict[str, Any]]:
 def render_slack(note: Notification) -> dict[str, Any]:
     """Slack incoming-webhook payload: ``text`` (fallback and notifications) + ``blocks``."""
     icon = {
+        "rolled-back": ":rewind:",
         "update": ":arrow_up:",
         "failure": ":warning:",
         "recovered": ":white_check_mark:",
@@ -215,6 +241,8 @@ def render_slack(note: Notification) -> dict[str, Any]:
     head = f"{icon[note.event]} {_slack_escape(summary(note))}"
     if note.event == "update":
         lines = [_update_line(u) for u in note.updates]
+    elif note.event == "rolled-back":
+        lines = [_rollback_line(r) for r in note.rolled_back]
     elif note.event == "reconcile-failed":
         lines = [_update_line(u) for u in note.updates]
         if note.message:
@@ -247,6 +275,23 @@ def render_webhook(note: Notification) -> dict[str, Any]:
     }
     if note.event == "update":
         data["updates"] = [_update_data(u) for u in note.updates]
+        data["commit"] = note.commit
+        data["pull_request"] = note.pull_request
+    elif note.event == "rolled-back":
+        data["rolled_back"] = [
+            {
+                "workload": r.workload,
+                "container": r.container,
+                "image": r.image,
+                "written": r.written,
+                "current": r.current,
+                "commit": r.commit,
+                "author": r.author,
+                "message": r.message,
+                "locked": r.locked,
+            }
+            for r in note.rolled_back
+        ]
         data["commit"] = note.commit
         data["pull_request"] = note.pull_request
     elif note.event == "reconcile-failed":
@@ -307,6 +352,7 @@ class Notifier:
             for i, cfg in enumerate(repo.notify)
         ]
         self.tracker = FailureTracker(failure_cycles)
+        self._rollbacks_told: set[tuple[str, str, str]] = set()
         self._metrics = metrics
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(10.0), follow_redirects=False, trust_env=True
@@ -330,6 +376,17 @@ class Notifier:
                     pull_request=outcome.pull_request,
                 )
             )
+        told = [r for r in outcome.rolled_back if self._first_time(r)]
+        if outcome.completed and told:
+            notes.append(
+                Notification(
+                    "rolled-back",
+                    self.repository,
+                    rolled_back=tuple(told),
+                    commit=outcome.commit,
+                    pull_request=outcome.pull_request,
+                )
+            )
         persistent, recovered = self.tracker.observe(outcome)
         if persistent:
             notes.append(
@@ -343,6 +400,14 @@ class Notifier:
         if recovered:
             notes.append(Notification("recovered", self.repository, failures=tuple(recovered)))
         return notes
+
+    def _first_time(self, item: PersonRollback) -> bool:
+        """A rollback that could not be locked is found again every cycle: told once."""
+        key = (item.workload, item.container, item.commit)
+        if key in self._rollbacks_told:
+            return False
+        self._rollbacks_told.add(key)
+        return True
 
     def reconciled(self, result: Reconciled) -> list[Notification]:
         """What to send after a reconciler report: its failure, when it concerns changes not

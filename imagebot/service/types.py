@@ -54,6 +54,22 @@ class AppliedUpdate:
     file: str | None = None
 
 
+@dataclass(frozen=True)
+class PersonRollback:
+    """A container a person set back from the tag imagebot wrote: not updated again, its
+    workload locked (``locked``) with ``message`` ("rolled back by AUTHOR in SHA: SUBJECT")."""
+
+    workload: str
+    container: str
+    image: str
+    written: str
+    current: str
+    commit: str
+    author: str
+    message: str
+    locked: bool
+
+
 BlockReason = Literal["locked", "no_match", "failing"]
 
 
@@ -142,6 +158,8 @@ class CycleOutcome:
     #: Reconciler reports left pending (their revision was not fetched yet) that the cycle's
     #: fetch let match.
     reconciled: tuple[Reconciled, ...] = ()
+    #: Containers people rolled back, found (and locked) by this cycle.
+    rolled_back: tuple[PersonRollback, ...] = ()
 
     @property
     def ok(self) -> bool:

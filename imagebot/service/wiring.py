@@ -48,6 +48,7 @@ from imagebot.service.types import (
     BlockReason,
     CycleOutcome,
     Failure,
+    PersonRollback,
     Reconciled,
     ScanOutcome,
     failure_kind,
@@ -227,12 +228,28 @@ class Wiring:
                 for p in {(p.kind, p.subject): p for p in report.problems}.values()
             ),
             blocked=tuple(self._blocked(report)) if report.completed else (),
-            commit=report.commit if report.applied else None,
+            commit=report.commit if report.applied or _locked(report) else None,
             pull_request=report.pull_request,
             completed=report.completed,
             registry_seconds=report.registry_seconds,
             cpu_seconds=report.cpu_seconds,
             reconciled=reconciled,
+            rolled_back=tuple(
+                PersonRollback(
+                    r.workload,
+                    r.container,
+                    r.image,
+                    r.written,
+                    r.current,
+                    r.commit,
+                    r.author,
+                    r.message,
+                    r.locked and report.commit is not None,
+                )
+                for r in report.rolled_back
+            )
+            if report.completed
+            else (),
         )
 
     # --- reconcilers ----------------------------------------------------------------
@@ -392,6 +409,11 @@ def applied_update(res: Resolution) -> AppliedUpdate:
         new_tag=_version(res.new_tag, res.new_digest),
         file=site.file,
     )
+
+
+def _locked(report: CycleReport) -> bool:
+    """Whether the cycle's commit locks a workload a person rolled back."""
+    return any(item.locked for item in report.rolled_back)
 
 
 def _version(tag: str | None, digest: str | None) -> str:
