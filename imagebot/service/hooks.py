@@ -698,7 +698,27 @@ class QuayReceiver(Receiver):
         return HookResult(tuple(self._event(image, t) for t in dict.fromkeys(names)))
 
 
-class FluxReceiver(_TokenOrSignature):
+#: How each reconciler's payload is read (:mod:`imagebot.service.reconcilers`).
+_READERS: dict[str, Callable[[Any, str], ReconcilerReport | Ignored]] = {
+    "flux": flux_report,
+    "argocd": argocd_report,
+}
+
+
+class _ReportReceiver(_TokenOrSignature):
+    """A reconciler's receiver: its payload read into one report (``_READERS[type]``)."""
+
+    def parse(self, payload: Any, request: HookRequest) -> HookResult:
+        try:
+            found = _READERS[self.type](payload, self.name)
+        except ReportError as exc:
+            raise HookRejected(400, str(exc)) from None
+        if isinstance(found, Ignored):
+            return HookResult(ignored=found.why)
+        return HookResult(reports=(found,))
+
+
+class FluxReceiver(_ReportReceiver):
     """Flux notification-controller events (``Provider`` type ``generic-hmac``: signed in
     ``X-Signature``; type ``generic``: the token in a header from the provider's secret, or
     ``?token=`` in its address). Kustomization and HelmRelease events become reconciler
@@ -707,34 +727,16 @@ class FluxReceiver(_TokenOrSignature):
     type = "flux"
     SIGNATURE_HEADER = "X-Signature"
 
-    def parse(self, payload: Any, request: HookRequest) -> HookResult:
-        try:
-            found = flux_report(payload, self.name)
-        except ReportError as exc:
-            raise HookRejected(400, str(exc)) from None
-        if isinstance(found, Ignored):
-            return HookResult(ignored=found.why)
-        return HookResult(reports=(found,))
-
     def delivery(self, payload: Any, request: HookRequest) -> Delivery:
         sent_at = _timestamp(payload.get("timestamp")) if isinstance(payload, dict) else None
         return Delivery((_digest(request.body),), sent_at)
 
 
-class ArgoCDReceiver(_TokenOrSignature):
+class ArgoCDReceiver(_ReportReceiver):
     """Argo CD notifications' ``webhook`` service, with the README's template, the secret in
     an ``X-Imagebot-Token`` (or ``Authorization: Bearer``) header the service sets."""
 
     type = "argocd"
-
-    def parse(self, payload: Any, request: HookRequest) -> HookResult:
-        try:
-            found = argocd_report(payload, self.name)
-        except ReportError as exc:
-            raise HookRejected(400, str(exc)) from None
-        if isinstance(found, Ignored):
-            return HookResult(ignored=found.why)
-        return HookResult(reports=(found,))
 
 
 RECEIVER_TYPES: dict[str, type[Receiver]] = {
