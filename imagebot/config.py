@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import re
 import types
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from imagebot.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CONFIG_ENV = "IMAGEBOT_CONFIG"
 DEFAULT_MAX_RESPONSE_SIZE = 16 * 1024 * 1024
@@ -325,6 +328,13 @@ class RepositoryConfig:
         default=None,
     )
     notify: list[NotifyConfig] = doc("Notification targets.", default_factory=list)
+    divergence_after: Duration = doc(
+        "With a reconciler receiver (service.webhooks of type flux or argocd): a change on the "
+        "branch that no reconciler has reported applied this long after it landed makes its "
+        "workload diverged (list-images --latest, the Deploy view, metrics, one notification "
+        "when it starts and one when it clears).",
+        default=Duration(15 * 60),
+    )
     on_rollback: Literal["lock", "ignore"] = doc(
         "When a person's commit sets an image imagebot updated back to an earlier tag (a git "
         "revert, a manual edit): lock the workload in imagebot's next commit, with the message "
@@ -393,6 +403,9 @@ class WebhookReceiverConfig:
 class ServiceConfig:
     """Settings for `imagebot run`."""
 
+    #: Old key -> its new name: still read, with a warning (`_convert_dataclass`).
+    RENAMED: typing.ClassVar[dict[str, str]] = {"blocked_alert_after": "behind_alert_after"}
+
     listen: str = doc("Address and port of the HTTP endpoint.", default="0.0.0.0:8080")
     interval: Interval = doc(
         "Default polling interval for registries (every interval setting: at least 1s).",
@@ -405,8 +418,10 @@ class ServiceConfig:
     shutdown_timeout: Duration = doc(
         "How long SIGTERM waits for a cycle in flight before abandoning it.", default=Duration(30)
     )
-    blocked_alert_after: Duration = doc(
-        "A workload with an update available but blocked this long is counted as diverged.",
+    behind_alert_after: Duration = doc(
+        "A workload with an update available but blocked this long (locked, not matching its "
+        "policy, failing) is counted as behind (imagebot_workloads_behind). Formerly "
+        "blocked_alert_after, still read with a warning.",
         default=Duration(86400),
     )
     max_body_bytes: int = doc("Largest webhook body accepted.", default=1 << 20)
@@ -753,8 +768,21 @@ def _convert_dataclass(value: Any, tp: Any, where: _Where) -> Any:
     hints = typing.get_type_hints(tp)
     fields = {f.name: f for f in dataclasses.fields(tp) if not f.metadata.get("internal")}
     kwargs = {}
+    renamed: dict[str, str] = getattr(tp, "RENAMED", {})
     for key, raw in value.items():
         child = where.child(value, key)
+        if isinstance(key, str) and key in renamed:
+            new = renamed[key]
+            if new in value:
+                raise child.error(f"give only {new!r} (the new name of {key!r})")
+            log.warning(
+                "%s: %s is deprecated: call it %s",
+                f"{where.file}:{child.line()}" if child.line() else where.file,
+                child.key,
+                new,
+            )
+            kwargs[new] = _convert(raw, hints[new], child)
+            continue
         if not isinstance(key, str) or key not in fields:
             hint = _closest(str(key), list(fields))
             raise child.error("unknown key", hint)

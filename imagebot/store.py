@@ -202,6 +202,14 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX reconciler_reports_pending ON reconciler_reports (repository, time);
         """,
     ),
+    Migration(
+        "divergence: when each change landed on the branch reconcilers read",
+        """
+        ALTER TABLE history ADD COLUMN landed_at REAL;   -- Unix time the commit was first seen
+                                                         -- on the branch (NULL: not yet, or
+                                                         -- no reconciler receiver then)
+        """,
+    ),
 ]
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from imagebot.cli.common import (
+    ago,
     config_option,
     local_checkout,
     output_option,
@@ -29,7 +31,7 @@ from imagebot.cli.common import (
     stdout_console,
 )
 from imagebot.cli.tables import fitted_table, wide_option
-from imagebot.config import Config, load_config
+from imagebot.config import Config, RepositoryConfig, load_config
 from imagebot.manifests import Discovery, ImageSite
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ def command(
     columns = list(COLUMNS)
     failed = False
     if latest:
-        failed = _add_latest(config, found, rows, progress=output != "json")
+        failed = _add_latest(config, found, rows, settings, progress=output != "json")
         if not wide:  # like kubectl get: STATUS says locked, not automated or ignored
             columns = [c for c in columns if c[0] not in ("AUTOMATED", "LOCKED")]
         columns += LATEST_COLUMNS
@@ -115,11 +117,19 @@ _STATUS = {
 
 
 def _add_latest(
-    config: Config, found: Discovery, rows: list[dict[str, Any]], *, progress: bool = False
+    config: Config,
+    found: Discovery,
+    rows: list[dict[str, Any]],
+    settings: RepositoryConfig | None,
+    *,
+    progress: bool = False,
 ) -> bool:
-    """Resolve every site as an update cycle would (without writing); True if any failed."""
+    """Resolve every site as an update cycle would (without writing); True if any failed.
+    With a reconciler receiver configured, a workload whose change on the branch no
+    reconciler applied within ``divergence_after`` also says since when it is diverged."""
     from imagebot.store import Store, store_path
     from imagebot.update import Runner, resolve
+    from imagebot.update.reconcile import divergence
 
     with (
         Store.open(store_path(config)) as store,
@@ -127,6 +137,11 @@ def _add_latest(
         registry_progress(progress) as report,
     ):
         resolved = runner.run(resolve(found.sites, runner.scanner, manual=True, progress=report))
+        diverged: dict[str, float] = {}
+        if settings is not None and _reconcilers(config):
+            diverged = divergence(
+                store, settings.display_name, float(settings.divergence_after)
+            ).diverged
     for row, res in zip(rows, resolved.resolutions, strict=True):
         if res.status == "update":
             row["latest"] = res.new_tag
@@ -136,9 +151,17 @@ def _add_latest(
             row["latest"] = None
         row["status"] = _STATUS[res.status]
         row["reason"] = res.reason
+        since = diverged.get(row["workload"])
+        row["diverged_since"] = datetime.fromtimestamp(since, UTC).isoformat() if since else None
+        if since is not None:
+            row["status"] += f", diverged since {ago(datetime.fromtimestamp(since, UTC))}"
         if res.problem is not None and not row["error"]:
             row["error"] = res.problem.message
     return bool(resolved.registry_errors)
+
+
+def _reconcilers(config: Config) -> bool:
+    return any(hook.type in ("flux", "argocd") for hook in config.service.webhooks.values())
 
 
 def _report_files(found: Discovery) -> None:

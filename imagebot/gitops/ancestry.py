@@ -36,6 +36,16 @@ def checkout_git(repo: RepositoryConfig, state_dir: Path | str) -> Git | None:
     return Git(root)
 
 
+def branch_tip(git: Git, branch: str) -> str | None:
+    """Where *branch* is in the checkout: the remote's copy at the last fetch (a clone), else
+    the local branch."""
+    for ref in (f"refs/remotes/origin/{branch}", f"refs/heads/{branch}"):
+        sha = git.rev(ref)
+        if sha is not None:
+            return sha
+    return None
+
+
 def contains(git: Git, commit: str, revision: str) -> bool | None:
     """Whether *revision* is *commit* or one of its descendants; None when the checkout
     does not have *revision* (or *commit*). Both must be commit ids (hex)."""

@@ -28,7 +28,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -85,10 +85,16 @@ class FleetRow:
     error: str | None = None
     updated_at: datetime | None = None
     newer: list[str] = field(default_factory=list)
+    #: Since when a newer tag has been waiting (held or failing): kept from save to save, so
+    #: a forgotten lock shows how old it is.
+    behind_since: datetime | None = None
+    #: Since when the workload's oldest change on the branch waits for a reconciler, once
+    #: past ``divergence_after`` (as of the last refresh): Git ahead of the cluster.
+    diverged_since: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("current_created", "latest_created", "updated_at"):
+        for key in _TIMES:
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
         return data
@@ -96,11 +102,14 @@ class FleetRow:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FleetRow:
         values = dict(data)
-        for key in ("current_created", "latest_created", "updated_at"):
+        for key in _TIMES:
             if values.get(key):
                 values[key] = datetime.fromisoformat(values[key])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+_TIMES = ("current_created", "latest_created", "updated_at", "behind_since", "diverged_since")
 
 
 def _created(store: Store | None, repository: str | None, tag: str | None) -> datetime | None:
@@ -193,9 +202,31 @@ def save_workload(store: Store, repository: str, workload: str, rows: Sequence[F
     _replace(store, "repository = ? AND workload = ?", (repository, workload), rows)
 
 
+def _behind(row: FleetRow) -> bool:
+    return row.behind > 0 and row.status in ("held", "update", "error")
+
+
 def _replace(store: Store, where: str, params: tuple[str, ...], rows: Sequence[FleetRow]) -> None:
     now = time.time()
     with store.transaction() as db:
+        before: dict[tuple[str, str, str, str], datetime] = {}
+        for (data,) in db.execute(f"SELECT data FROM fleet_status WHERE {where}", params):
+            old = FleetRow.from_dict(json.loads(data))
+            if old.behind_since is not None and _behind(old):
+                key = (old.repository, old.workload, old.container, old.file)
+                before[key] = old.behind_since
+        rows = [
+            replace(
+                row,
+                behind_since=before.get(
+                    (row.repository, row.workload, row.container, row.file),
+                    datetime.fromtimestamp(now, UTC),
+                ),
+            )
+            if _behind(row) and row.behind_since is None
+            else row
+            for row in rows
+        ]
         db.execute(f"DELETE FROM fleet_status WHERE {where}", params)
         db.executemany(
             "INSERT OR REPLACE INTO fleet_status (repository, workload, container, file, "
@@ -360,5 +391,22 @@ def refresh(config: Config, repo: RepositoryConfig, runner: Runner, store: Store
     resolved = runner.run(resolve(found.sites, runner.scanner, manual=True, explain=True))
     runner.run(_read_build_times(runner, resolved.resolutions, store))
     rows = rows_from(repo.display_name, resolved.resolutions, store)
+    if any(hook.type in ("flux", "argocd") for hook in config.service.webhooks.values()):
+        rows = with_divergence(store, repo, rows)
     save(store, repo.display_name, rows)
     return rows
+
+
+def with_divergence(
+    store: Store, repo: RepositoryConfig, rows: Iterable[FleetRow]
+) -> list[FleetRow]:
+    """*rows* with ``diverged_since`` set on the workloads diverged now."""
+    from imagebot.update.reconcile import divergence
+
+    found = divergence(store, repo.display_name, float(repo.divergence_after))
+    return [
+        replace(row, diverged_since=datetime.fromtimestamp(found.diverged[row.workload], UTC))
+        if row.workload in found.diverged
+        else row
+        for row in rows
+    ]

@@ -35,11 +35,12 @@ from imagebot.service.hooks import HookEvent, build_receivers
 from imagebot.service.http import Endpoint, Limits
 from imagebot.service.logs import install_redaction, log_update
 from imagebot.service.metrics import Metrics
-from imagebot.service.notify import Notifier
+from imagebot.service.notify import Notifier, summary
 from imagebot.service.reconcilers import ReconcilerReport
 from imagebot.service.scheduler import Scheduler
 from imagebot.service.types import (
     CycleOutcome,
+    DivergenceOf,
     ImagesFor,
     Readiness,
     Reconcile,
@@ -51,6 +52,14 @@ from imagebot.service.types import (
 from imagebot.service.workers import WorkerPool
 
 log = logging.getLogger(__name__)
+
+
+def divergence_check_interval(config: Config) -> float:
+    """How often divergence is looked at: a third of the shortest ``divergence_after``,
+    between 1 and 30 seconds (a query of the store; the notification is then at most that
+    late)."""
+    shortest = min((float(repo.divergence_after) for repo in config.repositories), default=900.0)
+    return min(30.0, max(1.0, shortest / 3))
 
 
 class Service:
@@ -68,6 +77,7 @@ class Service:
         repos_for: ReposFor | None = None,
         store_ready: Callable[[], bool] = lambda: True,
         reconcile: Reconcile | None = None,
+        divergence: DivergenceOf | None = None,
         metrics: Metrics | None = None,
         environ: Mapping[str, str] = os.environ,
         scan_workers_per_host: int = 2,
@@ -76,9 +86,10 @@ class Service:
     ) -> None:
         self.config = config
         settings = config.service
-        self.metrics = metrics or Metrics(blocked_alert_after=float(settings.blocked_alert_after))
+        self.metrics = metrics or Metrics(behind_alert_after=float(settings.behind_alert_after))
         self._store_ready = store_ready
         self._reconcile = reconcile
+        self._divergence = divergence
         self._stopping = threading.Event()
         self._stopped = False
         self._http_client = httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
@@ -121,6 +132,10 @@ class Service:
             routes=routes,
         )
         self._notify_pool = WorkerPool("imagebot-notify", 1)
+        if divergence is not None:
+            self.scheduler.every(
+                divergence_check_interval(config), self.check_divergence, "divergence"
+            )
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -281,6 +296,32 @@ class Service:
             if notifier is None:
                 continue
             notes = notifier.reconciled(result)
+            if notes and notifier.targets:
+                self._notify_pool.submit(functools.partial(notifier.deliver, notes))
+
+    def check_divergence(self) -> None:
+        """Each repository's unapplied changes into the metrics; a notification when one
+        starts diverging and when it stops (run every :func:`divergence_check_interval`)."""
+        if self._divergence is None or self._stopping.is_set():
+            return
+        for repo in self.config.repositories:
+            name = repo.display_name
+            try:
+                state = self._divergence(repo)
+            except Exception:
+                log.exception("%s: could not tell what reached the cluster", name)
+                continue
+            self.metrics.unapplied.update(name, state.oldest, len(state.diverged))
+            notifier = self.notifiers.get(name)
+            if notifier is None:
+                continue
+            notes = notifier.divergence(state, after=float(repo.divergence_after))
+            for note in notes:
+                log.warning(
+                    "%s",
+                    summary(note),
+                    extra={"repo": name, "workloads": sorted(note.workloads)},
+                )
             if notes and notifier.targets:
                 self._notify_pool.submit(functools.partial(notifier.deliver, notes))
 

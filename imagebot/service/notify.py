@@ -14,6 +14,9 @@ When to notify
   happens, so an alert is always closed by a message.
 * ``rolled-back`` (to ``update`` subscribers): a cycle found containers people set back from
   the tag imagebot wrote, and locked them rather than update them again.
+* ``diverged`` / ``converged`` (to ``failure`` subscribers): a change on the branch was not
+  applied by any reconciler within ``divergence_after``; once when it starts, once when every
+  such change is applied.
 * ``reconcile-failed`` (to ``failure`` subscribers): a reconciler (Flux, Argo CD) failed to
   apply, or found unhealthy, a revision containing imagebot's changes; names each workload,
   old and new tag, the reconciler's message and the command that rolls it back. Once per
@@ -45,6 +48,7 @@ from imagebot.service.metrics import Metrics
 from imagebot.service.types import (
     AppliedUpdate,
     CycleOutcome,
+    Divergence,
     Failure,
     PersonRollback,
     Reconciled,
@@ -52,7 +56,9 @@ from imagebot.service.types import (
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["update", "failure", "recovered", "reconcile-failed", "rolled-back"]
+EventKind = Literal[
+    "update", "failure", "recovered", "reconcile-failed", "rolled-back", "diverged", "converged"
+]
 SLACK_SECTION_LIMIT = 3000
 SLACK_MAX_SECTIONS = 40
 
@@ -77,6 +83,11 @@ class Notification:
     rollbacks: tuple[str, ...] = ()
     #: rolled-back: the containers people set back, now locked rather than updated.
     rolled_back: tuple[PersonRollback, ...] = ()
+    #: diverged: the workloads whose changes no reconciler applied in time, and since when
+    #: (the oldest change's landing); converged: those that were diverged.
+    workloads: tuple[str, ...] = ()
+    since: float | None = None
+    after: float | None = None
 
     @property
     def subscription(self) -> Literal["update", "failure"]:
@@ -170,6 +181,14 @@ def summary(note: Notification) -> str:
             f"imagebot: {_plural(len(note.failures), 'failure')} in {note.repository} "
             f"for {note.cycles} consecutive cycles"
         )
+    if note.event == "diverged":
+        minutes = round((note.after or 0) / 60)
+        return (
+            f"imagebot: {note.repository} diverged: {_plural(len(note.workloads), 'workload')} "
+            f"changed in Git not applied by any reconciler within {minutes}m"
+        )
+    if note.event == "converged":
+        return f"imagebot: {note.repository} no longer diverged: the cluster caught up with Git"
     if note.event == "rolled-back":
         people = sorted({r.author for r in note.rolled_back})
         return (
@@ -232,6 +251,8 @@ def _sections(lines: list[str]) -> list[dict[str, Any]]:
 def render_slack(note: Notification) -> dict[str, Any]:
     """Slack incoming-webhook payload: ``text`` (fallback and notifications) + ``blocks``."""
     icon = {
+        "diverged": ":hourglass:",
+        "converged": ":white_check_mark:",
         "rolled-back": ":rewind:",
         "update": ":arrow_up:",
         "failure": ":warning:",
@@ -241,6 +262,8 @@ def render_slack(note: Notification) -> dict[str, Any]:
     head = f"{icon[note.event]} {_slack_escape(summary(note))}"
     if note.event == "update":
         lines = [_update_line(u) for u in note.updates]
+    elif note.event in ("diverged", "converged"):
+        lines = [f"• {_slack_escape(workload)}" for workload in note.workloads]
     elif note.event == "rolled-back":
         lines = [_rollback_line(r) for r in note.rolled_back]
     elif note.event == "reconcile-failed":
@@ -277,6 +300,11 @@ def render_webhook(note: Notification) -> dict[str, Any]:
         data["updates"] = [_update_data(u) for u in note.updates]
         data["commit"] = note.commit
         data["pull_request"] = note.pull_request
+    elif note.event in ("diverged", "converged"):
+        data["workloads"] = list(note.workloads)
+        if note.since is not None:
+            data["since"] = datetime.fromtimestamp(note.since, UTC).isoformat()
+        data["divergence_after"] = note.after
     elif note.event == "rolled-back":
         data["rolled_back"] = [
             {
@@ -353,6 +381,7 @@ class Notifier:
         ]
         self.tracker = FailureTracker(failure_cycles)
         self._rollbacks_told: set[tuple[str, str, str]] = set()
+        self._diverged: frozenset[str] = frozenset()
         self._metrics = metrics
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(10.0), follow_redirects=False, trust_env=True
@@ -400,6 +429,24 @@ class Notifier:
         if recovered:
             notes.append(Notification("recovered", self.repository, failures=tuple(recovered)))
         return notes
+
+    def divergence(self, state: Divergence, *, after: float) -> list[Notification]:
+        """One notification when the repository starts diverging, one when it stops."""
+        now = frozenset(state.diverged)
+        before, self._diverged = self._diverged, now
+        if now and not before:
+            return [
+                Notification(
+                    "diverged",
+                    self.repository,
+                    workloads=tuple(sorted(now)),
+                    since=min(state.diverged.values()),
+                    after=after,
+                )
+            ]
+        if before and not now:
+            return [Notification("converged", self.repository, workloads=tuple(sorted(before)))]
+        return []
 
     def _first_time(self, item: PersonRollback) -> bool:
         """A rollback that could not be locked is found again every cycle: told once."""

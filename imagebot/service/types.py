@@ -196,6 +196,22 @@ class Reconcile(Protocol):
     def __call__(self, reports: Sequence[ReconcilerReport], /) -> Sequence[Reconciled]: ...
 
 
+@dataclass(frozen=True)
+class Divergence:
+    """Git ahead of the cluster in one repository: when its oldest unapplied change landed
+    (None: none), and the workloads diverged (unapplied past ``divergence_after``) since."""
+
+    repository: str
+    oldest: float | None = None
+    diverged: Mapping[str, float] = field(default_factory=dict)
+
+
+class DivergenceOf(Protocol):
+    """*repo*'s divergence now (read from the store; never raises for a missing checkout)."""
+
+    def __call__(self, repo: RepositoryConfig, /) -> Divergence: ...
+
+
 class ImagesFor(Protocol):
     """The image repositories a Git repository uses, as last discovered."""
 

@@ -47,6 +47,7 @@ from imagebot.service.types import (
     BlockedWorkload,
     BlockReason,
     CycleOutcome,
+    Divergence,
     Failure,
     PersonRollback,
     Reconciled,
@@ -220,6 +221,7 @@ class Wiring:
         if self.reconcilers and report.completed:
             settled = reconciling.settle_pending(self.store, self.config, repo)
             reconciled = tuple(self._reconciled(s) for s in settled)
+            reconciling.mark_landed(self.store, self.config, repo)
         return CycleOutcome(
             repository=name,
             applied=tuple(applied_update(res) for res in report.applied),
@@ -279,6 +281,11 @@ class Wiring:
             for settled in reconciling.settle(self.store, self.config, stored):
                 out.append(self._reconciled(settled))
         return out
+
+    def divergence(self, repo: RepositoryConfig) -> Divergence:
+        """*repo*'s changes on its branch that no reconciler has applied yet."""
+        found = reconciling.divergence(self.store, repo.display_name, float(repo.divergence_after))
+        return Divergence(repo.display_name, found.oldest, found.diverged)
 
     def _reconciled(self, settled: reconciling.Settlement) -> Reconciled:
         report = settled.report
@@ -472,7 +479,7 @@ def open_service(
     runner: Runner | None = None
     service: Service | None = None
     try:
-        metrics = Metrics(blocked_alert_after=float(config.service.blocked_alert_after))
+        metrics = Metrics(behind_alert_after=float(config.service.behind_alert_after))
         runner = Runner(config, store, observer=RegistryObserver(metrics))
         runner.start()
         wiring = Wiring(config, runner, store)
@@ -483,7 +490,8 @@ def open_service(
             images_for=wiring.images_for,
             repos_for=wiring.repos_for,
             store_ready=wiring.store_ready,
-            reconcile=wiring.reconcile,
+            reconcile=wiring.reconcile if wiring.reconcilers else None,
+            divergence=wiring.divergence if wiring.reconcilers else None,
             metrics=metrics,
             environ=os.environ if environ is None else environ,
             routes=routes(store, runner) if callable(routes) else routes,

@@ -14,6 +14,12 @@ contains that commit when it is the commit itself or a descendant (``git merge-b
   repeating its failure every interval is told to people once. A later applied report
   clears it.
 
+**Divergence**: once a change's commit is on the branch the reconcilers read (pushed there,
+or its pull request merged), :func:`mark_landed` dates it (``history.landed_at``, only while
+a reconciler receiver is configured, so older changes never count). A landed change no
+report has applied within the repository's ``divergence_after`` makes its workload
+*diverged* (:func:`divergence`): Git is ahead of the cluster.
+
 Every report is kept (``reconciler_reports``). One whose revision no checkout has yet (a
 person pushed after the last fetch) stays pending and is matched again after the next
 cycle of each repository, for :data:`PENDING_FOR` seconds.
@@ -28,7 +34,7 @@ from dataclasses import dataclass, field
 
 from imagebot.config import Config, RepositoryConfig
 from imagebot.errors import GitError
-from imagebot.gitops.ancestry import checkout_git, contains
+from imagebot.gitops.ancestry import branch_tip, checkout_git, contains
 from imagebot.gitops.runner import Git
 from imagebot.store import Store
 
@@ -38,6 +44,8 @@ log = logging.getLogger(__name__)
 PENDING_FOR = 24 * 3600.0
 #: Unapplied changes looked at per repository and report, newest first.
 MAX_CHANGES = 500
+#: How far back a change not yet on the branch is looked for again (an open pull request).
+LANDING_WINDOW = 7 * 24 * 3600.0
 #: Timeline actions this module writes (they stand beside the history row they concern).
 SYNC = "sync"
 SYNC_FAILED = "sync-failed"
@@ -233,6 +241,81 @@ def _settle_in(store: Store, git: Git, repository: str, report: Report) -> Settl
                 ),
             )
     return settlement
+
+
+def mark_landed(
+    store: Store, config: Config, repo: RepositoryConfig, *, now: float | None = None
+) -> int:
+    """Date the changes of *repo* whose commit is now on its branch (after a cycle's fetch);
+    returns how many. A change pushed to the branch itself landed when it was recorded; one
+    on the bot's branch lands when the branch contains it (its pull request merged)."""
+    moment = time.time() if now is None else now
+    rows = store.query(
+        "SELECT id, time, mode, branch, target, commit_sha FROM history WHERE repository = ? "
+        "AND commit_sha IS NOT NULL AND pushed = 1 AND applied_at IS NULL AND landed_at IS NULL "
+        "AND time >= ? ORDER BY time LIMIT ?",
+        (repo.display_name, moment - LANDING_WINDOW, MAX_CHANGES),
+    )
+    if not rows:
+        return 0
+    git = checkout_git(repo, config.resolved_state_dir())
+    if git is None:
+        return 0
+    landed: list[tuple[float, int]] = []
+    tips: dict[str, str | None] = {}
+    inside: dict[tuple[str, str], bool] = {}
+    for row in rows:
+        branch = row["branch"]
+        if row["target"] == branch:  # pushed straight to the branch
+            landed.append((row["time"], row["id"]))
+            continue
+        if branch not in tips:
+            tips[branch] = branch_tip(git, branch)
+        tip = tips[branch]
+        if tip is None:
+            continue
+        key = (row["commit_sha"], tip)
+        if key not in inside:
+            try:
+                inside[key] = contains(git, row["commit_sha"], tip) is True
+            except (GitError, ValueError):
+                inside[key] = False
+        if inside[key]:
+            landed.append((moment, row["id"]))
+    if landed:
+        with store.transaction() as db:
+            db.executemany("UPDATE history SET landed_at = ? WHERE id = ?", landed)
+    return len(landed)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Changes on the branch no reconciler has applied: the oldest one's landing time, and
+    per workload since when (``diverged``: only those past ``divergence_after``)."""
+
+    repository: str
+    oldest: float | None = None
+    unapplied: dict[str, float] = field(default_factory=dict)
+    diverged: dict[str, float] = field(default_factory=dict)
+
+
+def divergence(
+    store: Store, repository: str, after: float, *, now: float | None = None
+) -> Divergence:
+    """*repository*'s landed changes not applied yet, and the workloads diverged since."""
+    moment = time.time() if now is None else now
+    rows = store.query(
+        "SELECT workload, MIN(landed_at) FROM history WHERE repository = ? AND pushed = 1 "
+        "AND applied_at IS NULL AND landed_at IS NOT NULL GROUP BY workload",
+        (repository,),
+    )
+    unapplied = {str(row[0]): float(row[1]) for row in rows}
+    return Divergence(
+        repository,
+        oldest=min(unapplied.values()) if unapplied else None,
+        unapplied=unapplied,
+        diverged={w: t for w, t in unapplied.items() if moment - t >= after},
+    )
 
 
 def sync_subject(workload: str, commit: str, *, failed: bool = False) -> str:
