@@ -391,22 +391,27 @@ def refresh(config: Config, repo: RepositoryConfig, runner: Runner, store: Store
     resolved = runner.run(resolve(found.sites, runner.scanner, manual=True, explain=True))
     runner.run(_read_build_times(runner, resolved.resolutions, store))
     rows = rows_from(repo.display_name, resolved.resolutions, store)
-    if any(hook.type in ("flux", "argocd") for hook in config.service.webhooks.values()):
-        rows = with_divergence(store, repo, rows)
+    rows = with_divergence(config, store, rows)
     save(store, repo.display_name, rows)
     return rows
 
 
-def with_divergence(
-    store: Store, repo: RepositoryConfig, rows: Iterable[FleetRow]
-) -> list[FleetRow]:
-    """*rows* with ``diverged_since`` set on the workloads diverged now."""
+def with_divergence(config: Config, store: Store, rows: Iterable[FleetRow]) -> list[FleetRow]:
+    """*rows* with ``diverged_since`` as of now (set on the workloads diverged, cleared on
+    the others), when a reconciler receiver is configured; else *rows* as they are."""
     from imagebot.update.reconcile import divergence
 
-    found = divergence(store, repo.display_name, float(repo.divergence_after))
-    return [
-        replace(row, diverged_since=datetime.fromtimestamp(found.diverged[row.workload], UTC))
-        if row.workload in found.diverged
-        else row
-        for row in rows
-    ]
+    rows = list(rows)
+    if not any(hook.type in ("flux", "argocd") for hook in config.service.webhooks.values()):
+        return rows
+    repos = {repo.display_name: repo for repo in config.repositories}
+    diverged: dict[str, dict[str, float]] = {}
+    for name in {row.repository for row in rows} & set(repos):
+        after = float(repos[name].divergence_after)
+        diverged[name] = divergence(store, name, after).diverged
+    out = []
+    for row in rows:
+        since = diverged.get(row.repository, {}).get(row.workload)
+        moment = datetime.fromtimestamp(since, UTC) if since is not None else None
+        out.append(row if row.diverged_since == moment else replace(row, diverged_since=moment))
+    return out

@@ -3,7 +3,11 @@ save of the Deploy view's rows to the next, so a forgotten lock shows its age.""
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from pathlib import Path
+
+import pytest
 
 from imagebot.operations import fleet
 from imagebot.operations.fleet import FleetRow
@@ -55,3 +59,35 @@ def test_behind_since_is_in_the_rows_json(tmp_path: Path):
 
     assert isinstance(data["behind_since"], str)
     assert data["diverged_since"] is None
+
+
+def test_the_deploy_view_marks_a_diverged_workload_as_of_now(tmp_path: Path):
+    from starlette.testclient import TestClient
+
+    from imagebot.config import parse_config
+    from imagebot.web import create_app
+
+    config = parse_config(
+        f"state_dir: {tmp_path / 'state'}\n"
+        "repositories: [{url: 'file:///srv/fleet.git', name: fleet, divergence_after: 15m}]\n"
+        "service: {webhooks: {flux: {type: flux, secret: s3cret}}}\n"
+        "web: {anonymous_read: true}\n"
+    )
+    landed = time.time() - 1200  # 20 minutes ago, never applied
+    with Store.open(tmp_path / "s.db") as store:
+        fleet.save(store, "fleet", [row(behind=0, status="up-to-date", latest="1.0.0")])
+        with store.transaction() as db:
+            db.execute(
+                "INSERT INTO history (time, repository, branch, target, mode, file, workload, "
+                "container, image, old_tag, new_tag, commit_sha, pushed, landed_at) VALUES "
+                "(?, 'fleet', 'main', 'main', 'direct', 'apps/web.yaml', 'apps:deployment/web', "
+                "'app', 'ghcr.io/o/web', '0.9.0', '1.0.0', ?, 1, ?)",
+                (landed, "c" * 40, landed),
+            )
+        with TestClient(create_app(config, store)) as client:
+            api = client.get("/api/v1/workloads").json()
+            page = client.get("/").text
+
+    (found,) = api["rows"]
+    assert datetime.fromisoformat(found["diverged_since"]).timestamp() == pytest.approx(landed)
+    assert 'class="status s-diverged"' in page

@@ -56,6 +56,11 @@ class Closed:
     history: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[tuple[str, Any]] = field(default_factory=list)
     metrics: str = ""
+    diverged_metrics: str = ""
+
+
+def events(sink: Any) -> set[str]:
+    return {note["event"] for _, note in sink.received}
 
 
 def now_stamp() -> str:
@@ -64,8 +69,9 @@ def now_stamp() -> str:
 
 @pytest.fixture(scope="module")
 def closed(tmp_path_factory: pytest.TempPathFactory, registry: RegistryServer) -> Iterator[Closed]:
-    """The bot updates web to 1.0.1 at start; Flux reports a health failure of that commit
-    (twice: Flux repeats itself), then, once fixed, a successful reconciliation."""
+    """The bot updates web to 1.0.1 at start; no reconciler applies it for longer than
+    divergence_after (1s); Flux reports a health failure of that commit (twice: Flux repeats
+    itself), then, once fixed, a successful reconciliation."""
     tmp = tmp_path_factory.mktemp("closed")
     image = f"{registry.host}/reconcile-e2e/web"
     registry.push("reconcile-e2e/web", ["1.0.0", "1.0.1"])
@@ -92,6 +98,7 @@ def closed(tmp_path_factory: pytest.TempPathFactory, registry: RegistryServer) -
                     "url": remote.url,
                     "name": "fleet",
                     "branch": "main",
+                    "divergence_after": "1s",
                     "notify": [{"type": "webhook", "url": sink.url + NOTIFY_PATH}],
                 }
             ],
@@ -103,6 +110,8 @@ def closed(tmp_path_factory: pytest.TempPathFactory, registry: RegistryServer) -
             assert wait_until(lambda: remote.tip() != before, 15), bot.logs()
             state = Closed(bot, remote, config, remote.tip() or "", image)
             assert wait_until(lambda: len(sink.received) >= 1, 10), bot.logs()  # the update
+            assert wait_until(lambda: events(sink) >= {"diverged"}, 10), bot.logs()
+            state.diverged_metrics = bot.metrics()
 
             failed = flux_event(
                 state.commit,
@@ -119,7 +128,9 @@ def closed(tmp_path_factory: pytest.TempPathFactory, registry: RegistryServer) -
             applied = flux_event(state.commit, timestamp=now_stamp())
             state.applied_status = bot.post("/hooks/flux", *flux_signed(applied)).status_code
 
-            assert wait_until(lambda: len(sink.received) >= 2, 10), bot.logs()
+            assert wait_until(lambda: events(sink) >= {"reconcile-failed", "converged"}, 10), (
+                bot.logs()
+            )
             result = subprocess.run(
                 [IMAGEBOT, "history", "--config", str(config), "--output", "json"],
                 capture_output=True,
@@ -181,3 +192,20 @@ def test_reports_and_reconciled_updates_are_counted_in_the_metrics(closed: Close
         metric(text, "imagebot_updates_reconciled_total", repository="fleet", outcome="applied")
         == 1
     )
+
+
+def test_an_update_no_reconciler_applied_in_time_is_notified_as_diverged(closed: Closed):
+    (note,) = [note for _, note in closed.notifications if note["event"] == "diverged"]
+    assert note["workloads"] == [WEB]
+    assert note["divergence_after"] == 1
+    text = closed.diverged_metrics
+    assert metric(text, "imagebot_workloads_diverged", repository="fleet") == 1
+    assert (metric(text, "imagebot_oldest_unapplied_change_seconds", repository="fleet") or 0) >= 1
+
+
+def test_the_divergence_clears_once_the_update_is_applied(closed: Closed):
+    (note,) = [note for _, note in closed.notifications if note["event"] == "converged"]
+    assert note["workloads"] == [WEB]
+    text = closed.metrics
+    assert metric(text, "imagebot_workloads_diverged", repository="fleet") == 0
+    assert metric(text, "imagebot_oldest_unapplied_change_seconds", repository="fleet") == 0
