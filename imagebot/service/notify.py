@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -339,14 +339,8 @@ def render_webhook(note: Notification) -> dict[str, Any]:
 
 
 def _update_data(update: AppliedUpdate) -> dict[str, Any]:
-    return {
-        "workload": update.workload,
-        "container": update.container,
-        "image": update.image,
-        "old_tag": update.old_tag,
-        "new_tag": update.new_tag,
-        "file": update.file,
-    }
+    """workload, container, image, old_tag, new_tag, file."""
+    return asdict(update)
 
 
 RENDERERS: dict[str, Callable[[Notification], dict[str, Any]]] = {
