@@ -40,6 +40,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from imagebot.safetext import printable
+
 Outcome = Literal["applied", "failed"]
 
 #: A commit id as reconcilers write it: full SHA-1/SHA-256 or an abbreviation (Helm's 12).
@@ -118,8 +120,8 @@ def commit_id(revision: str) -> str | None:
 
 
 def _line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 1] + "…"
+    """One line (whitespace runs collapsed), control characters escaped, bounded."""
+    return printable(" ".join(text.split()), limit=MAX_MESSAGE)
 
 
 def _string(obj: dict[str, Any], key: str, where: str, *, limit: int = _MAX_NAME) -> str:
@@ -155,7 +157,7 @@ def flux_report(payload: Any, receiver: str) -> ReconcilerReport | Ignored:
     severity = _string(body, "severity", "").lower()
     reason = _string(body, "reason", "")
     message = _string(body, "message", "", limit=64 * 1024)
-    what = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+    what = printable(f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}")
     if kind not in FLUX_KINDS:
         return Ignored(f"{what}: only Kustomization and HelmRelease events say what was applied")
     if severity == "error":
@@ -204,7 +206,7 @@ def argocd_report(payload: Any, receiver: str) -> ReconcilerReport | Ignored:
     if not app:
         raise ReportError('payload: missing "app"')
     namespace = _string(body, "namespace", "")
-    what = f"Application {namespace}/{app}" if namespace else f"Application {app}"
+    what = printable(f"Application {namespace}/{app}" if namespace else f"Application {app}")
     revision_text = _string(body, "revision", "", limit=300)
     sync = _string(body, "sync", "")
     health = _string(body, "health", "")

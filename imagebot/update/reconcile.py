@@ -125,8 +125,9 @@ def settle(
     *,
     repositories: Sequence[RepositoryConfig] | None = None,
 ) -> list[Settlement]:
-    """Match *report* (recorded) with the changes of *repositories* (default: all configured)
-    whose checkout has its revision; the report is then matched, else left pending."""
+    """Match *report* (recorded) with the changes of each of *repositories* (default: all
+    configured) whose checkout has its revision; the report is then matched, else left
+    pending."""
     state_dir = config.resolved_state_dir()
     settlements = []
     for repo in config.repositories if repositories is None else repositories:
@@ -139,8 +140,9 @@ def settle(
             log.warning("%s: cannot match %s's report: %s", repo.display_name, report.object, exc)
             continue
         if settlement is not None:
+            # Every checkout that has the revision: two repositories may share a history
+            # (one remote configured for two branches); only contained commits count.
             settlements.append(settlement)
-            break  # a commit id names one history: the first checkout that has it
     return settlements
 
 

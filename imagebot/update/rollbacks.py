@@ -28,6 +28,7 @@ from imagebot.gitops.ancestry import CommitInfo, commits_touching, contains, fil
 from imagebot.gitops.runner import Git
 from imagebot.manifests import ImageSite, scan_bytes
 from imagebot.manifests.annotate import annotate, find_workloads, lock_edits
+from imagebot.safetext import printable
 from imagebot.store import Store
 from imagebot.tag import natural_key
 from imagebot.update.changes import ChangeSet
@@ -131,8 +132,8 @@ def detect(
                     written=last.tag,
                     current=site.tag,
                     commit=commit.sha,
-                    author=commit.author or commit.email,
-                    subject=commit.subject,
+                    author=printable(commit.author or commit.email, limit=100),
+                    subject=printable(commit.subject, limit=200),
                     namespace=site.namespace,
                 ),
             )

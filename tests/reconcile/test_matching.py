@@ -3,11 +3,13 @@ remote, the service's wiring, and Git history made by the bot and by people."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
 from imagebot.operations.events import timeline
 from imagebot.service.reconcilers import ReconcilerReport
+from imagebot.service.wiring import Wiring
 from imagebot.update import history
 from tests.gitops.helpers import Writer
 
@@ -187,3 +189,14 @@ def test_a_failure_of_a_later_revision_does_not_blame_changes_applied_before(
 
     assert result.updates == ()
     assert set(states(loop).values()) == {"applied"}
+
+
+def test_two_entries_sharing_one_history_are_both_asked(loop: Loop):
+    commit = bot_commit(loop)
+    copy = dataclasses.replace(loop.repo, name="copy")  # same remote, listed first
+    config = dataclasses.replace(loop.bot.config, repositories=[copy, loop.repo])
+    wiring = Wiring(config, loop.bot.runner, loop.bot.store)
+
+    results = wiring.reconcile([report(commit)])
+
+    assert [(r.repository, len(r.updates)) for r in results] == [("copy", 0), ("fleet", 2)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imagebot.service.reconcilers import (
+    MAX_MESSAGE,
     Ignored,
     ReconcilerReport,
     ReportError,
@@ -82,7 +83,20 @@ def test_a_very_long_message_is_kept_on_one_bounded_line():
 
     assert isinstance(found, ReconcilerReport)
     assert "\n" not in found.message
-    assert len(found.message) <= 2000
+    assert len(found.message) <= MAX_MESSAGE + len("...")
+
+
+def test_terminal_escapes_in_a_reconcilers_text_are_shown_not_obeyed():
+    event = flux_event(
+        SHA, severity="error", reason="ReconciliationFailed", message="bad\x1b[2J manifest"
+    )
+    event["involvedObject"]["name"] = "apps\u202e"
+
+    found = flux_report(event, "flux")
+
+    assert isinstance(found, ReconcilerReport)
+    assert found.message == "bad\\x1b[2J manifest"
+    assert found.object == "Kustomization flux-system/apps\\u202e"
 
 
 def test_a_flux_payload_that_is_not_an_object_is_an_error():
