@@ -210,6 +210,15 @@ MIGRATIONS: list[Migration] = [
                                                          -- no reconciler receiver then)
         """,
     ),
+    Migration(
+        "service markers: when something was first switched on",
+        """
+        CREATE TABLE service_markers (
+            name TEXT PRIMARY KEY,   -- e.g. 'reconcilers': a flux or argocd receiver
+            time REAL NOT NULL       -- Unix time the service first ran with it
+        );
+        """,
+    ),
 ]
 
 

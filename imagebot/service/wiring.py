@@ -145,6 +145,8 @@ class Wiring:
         self.cycle = cycle or UpdateCycle(config, runner, store=store)
         self._lock = threading.Lock()
         self._repos = {repo.display_name: repo for repo in config.repositories}
+        if self.reconcilers:
+            reconciling.reconcilers_since(store)  # changes from before never count
         known = self.state.repository_images()
         self._images: dict[str, frozenset[str]] = {
             name: frozenset(images) for name, images in known.items() if name in self._repos

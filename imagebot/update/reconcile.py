@@ -252,11 +252,12 @@ def mark_landed(
     returns how many. A change pushed to the branch itself landed when it was recorded; one
     on the bot's branch lands when the branch contains it (its pull request merged)."""
     moment = time.time() if now is None else now
+    since = max(moment - LANDING_WINDOW, reconcilers_since(store, now=moment))
     rows = store.query(
         "SELECT id, time, mode, branch, target, commit_sha FROM history WHERE repository = ? "
         "AND commit_sha IS NOT NULL AND pushed = 1 AND applied_at IS NULL AND landed_at IS NULL "
         "AND time >= ? ORDER BY time LIMIT ?",
-        (repo.display_name, moment - LANDING_WINDOW, MAX_CHANGES),
+        (repo.display_name, since, MAX_CHANGES),
     )
     if not rows:
         return 0
@@ -288,6 +289,23 @@ def mark_landed(
         with store.transaction() as db:
             db.executemany("UPDATE history SET landed_at = ? WHERE id = ?", landed)
     return len(landed)
+
+
+def reconcilers_since(store: Store, *, now: float | None = None) -> float:
+    """When the service first ran with a reconciler receiver (recorded now if never):
+    changes recorded before that never land, so switching receivers on does not make every
+    older change diverge at once."""
+    moment = time.time() if now is None else now
+    with store.transaction() as db:
+        db.execute(
+            "INSERT INTO service_markers (name, time) VALUES ('reconcilers', ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            (moment,),
+        )
+        (since,) = db.execute(
+            "SELECT time FROM service_markers WHERE name = 'reconcilers'"
+        ).fetchone()
+    return float(since)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from imagebot.config import parse_config
 from imagebot.service.wiring import Wiring
 from imagebot.store import Store, store_path
 from imagebot.update import Runner
-from imagebot.update.reconcile import divergence
+from imagebot.update.reconcile import divergence, mark_landed
 from tests.cli.ux_support import invoke
 from tests.gitops.helpers import git
 from tests.harness import RegistryServer
@@ -33,6 +33,15 @@ def test_a_change_pushed_to_the_branch_lands_when_it_is_pushed(loop: Loop):
     pushed = [row[0] for row in loop.bot.store.query("SELECT time FROM history")]
 
     assert landed(loop) == pushed
+
+
+def test_changes_recorded_before_a_receiver_was_configured_never_land(loop: Loop):
+    bot_commit(loop)
+    with loop.bot.store.transaction() as db:  # as if pushed the day before receivers came
+        db.execute("UPDATE history SET landed_at = NULL, time = time - 86400")
+
+    assert mark_landed(loop.bot.store, loop.bot.config, loop.repo) == 0
+    assert landed(loop) == [None, None]
 
 
 def test_a_landed_change_diverges_only_after_divergence_after(loop: Loop):
