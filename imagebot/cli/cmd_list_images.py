@@ -15,7 +15,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,6 +33,9 @@ from imagebot.cli.common import (
 from imagebot.cli.tables import fitted_table, wide_option
 from imagebot.config import Config, RepositoryConfig, load_config
 from imagebot.manifests import Discovery, ImageSite
+
+if TYPE_CHECKING:
+    from imagebot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +128,9 @@ def _add_latest(
     progress: bool = False,
 ) -> bool:
     """Resolve every site as an update cycle would (without writing); True if any failed.
-    With a reconciler receiver configured, a workload whose change on the branch no
-    reconciler applied within ``divergence_after`` also says since when it is diverged."""
+    A container the service saw behind (a newer tag held back) says since when; with a
+    reconciler receiver configured, a workload whose change on the branch no reconciler
+    applied within ``divergence_after`` says since when it is diverged."""
     from imagebot.store import Store, store_path
     from imagebot.update import Runner, resolve
     from imagebot.update.reconcile import divergence
@@ -138,10 +142,13 @@ def _add_latest(
     ):
         resolved = runner.run(resolve(found.sites, runner.scanner, manual=True, progress=report))
         diverged: dict[str, float] = {}
+        behind: dict[tuple[str, str, str | None], datetime] = {}
         if settings is not None and _reconcilers(config):
             diverged = divergence(
                 store, settings.display_name, float(settings.divergence_after)
             ).diverged
+        if settings is not None:
+            behind = _behind_since(store, settings.display_name)
     for row, res in zip(rows, resolved.resolutions, strict=True):
         if res.status == "update":
             row["latest"] = res.new_tag
@@ -151,6 +158,10 @@ def _add_latest(
             row["latest"] = None
         row["status"] = _STATUS[res.status]
         row["reason"] = res.reason
+        waiting = behind.get((row["workload"], row["container"], row["tag"]))
+        row["behind_since"] = waiting.isoformat() if waiting else None
+        if waiting is not None:
+            row["status"] += f", behind since {ago(waiting)}"
         since = diverged.get(row["workload"])
         row["diverged_since"] = datetime.fromtimestamp(since, UTC).isoformat() if since else None
         if since is not None:
@@ -158,6 +169,16 @@ def _add_latest(
         if res.problem is not None and not row["error"]:
             row["error"] = res.problem.message
     return bool(resolved.registry_errors)
+
+
+def _behind_since(store: Store, repository: str) -> dict[tuple[str, str, str | None], datetime]:
+    """(workload, container, current tag) -> since when a newer tag has waited, as the
+    service's Deploy view last saw it (nothing when it never ran on this state directory)."""
+    from imagebot.operations import fleet
+
+    total = fleet.query(store, repository=repository, per_page=1).total
+    rows = fleet.query(store, repository=repository, per_page=max(total, 1)).rows
+    return {(r.workload, r.container, r.current): r.behind_since for r in rows if r.behind_since}
 
 
 def _reconcilers(config: Config) -> bool:

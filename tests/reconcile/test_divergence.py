@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from imagebot.config import parse_config
+from imagebot.operations import fleet
 from imagebot.service.wiring import Wiring
 from imagebot.store import Store, store_path
 from imagebot.update import Runner
@@ -144,3 +146,37 @@ def test_list_images_latest_says_since_when_a_workload_is_diverged(
     assert row["workload"] == "apps:deployment/web"
     assert row["diverged_since"] is not None
     assert row["status"] == "up to date, diverged since 20 minutes ago"
+
+
+def test_list_images_latest_says_since_when_a_locked_container_is_behind(
+    tmp_path: Path, registry: RegistryServer, repo_name: str
+):
+    registry.push(repo_name, ["1.0.0", "1.0.1"])
+    image = f"{registry.host}/{repo_name}"
+    notes = {**automated("semver:~1.0"), "imagebot.io/locked": "true"}
+    web = deployment("web", f"{image}:1.0.0", annotations=notes)
+    with Bot(tmp_path, registry) as bot:
+        remote = bot.remote({"apps/web.yaml": web})
+    work = checkout(remote, tmp_path / "work")
+    state = tmp_path / "state"
+    config_file = tmp_path / "imagebot.yaml"
+    config_file.write_text(f"state_dir: {state}\nrepositories: [{{path: '{work}', name: fleet}}]\n")
+    config = parse_config(config_file.read_text(), file=str(config_file))
+    with Store.open(store_path(config)) as store, Runner(config, store) as runner:
+        (repo,) = config.repositories
+        rows = fleet.refresh(config, repo, runner, store)  # what the service does after cycles
+        assert [(r.status, r.held_by) for r in rows] == [("held", "locked")]
+        with store.transaction() as db:  # as if saved two days ago and kept since
+            (data,) = db.execute("SELECT data FROM fleet_status").fetchone()
+            two_days = datetime.fromtimestamp(time.time() - 2 * 86400, UTC).isoformat()
+            db.execute(
+                "UPDATE fleet_status SET data = ?",
+                (json.dumps({**json.loads(data), "behind_since": two_days}),),
+            )
+
+    result = invoke("list-images", "--latest", "--config", str(config_file), "-o", "json",
+                    state=state)  # fmt: skip
+
+    (row,) = json.loads(result.stdout)
+    assert row["behind_since"] == two_days
+    assert row["status"] == "locked, behind since 2 days ago"

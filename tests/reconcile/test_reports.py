@@ -129,3 +129,13 @@ def test_an_argocd_notification_without_the_app_is_an_error():
 
     with pytest.raises(ReportError, match='missing "app"'):
         argocd_report(body, "argocd")
+
+
+def test_an_argocd_app_never_synced_reports_degraded_health_without_phase_or_message():
+    body = argo_body(SHA, health="Degraded", sync="OutOfSync")
+    del body["phase"], body["message"]
+
+    found = argocd_report(body, "argocd")
+
+    assert isinstance(found, ReconcilerReport)
+    assert (found.outcome, found.message) == ("failed", "health is Degraded")
