@@ -144,6 +144,8 @@ class Wiring:
         self.state = ServiceState(store)
         self.cycle = cycle or UpdateCycle(config, runner, store=store)
         self._lock = threading.Lock()
+        #: Held while reports are matched (webhook threads and cycles after their fetch).
+        self._reconciling = threading.Lock()
         self._repos = {repo.display_name: repo for repo in config.repositories}
         if self.reconcilers:
             reconciling.reconcilers_since(store)  # changes from before never count
@@ -221,9 +223,10 @@ class Wiring:
                 self._refresh_fleet(repo)
         reconciled: tuple[Reconciled, ...] = ()
         if self.reconcilers and report.completed:
-            settled = reconciling.settle_pending(self.store, self.config, repo)
+            with self._reconciling:
+                settled = reconciling.settle_pending(self.store, self.config, repo)
+                reconciling.mark_landed(self.store, self.config, repo)
             reconciled = tuple(self._reconciled(s) for s in settled)
-            reconciling.mark_landed(self.store, self.config, repo)
         return CycleOutcome(
             repository=name,
             applied=tuple(applied_update(res) for res in report.applied),
@@ -266,6 +269,10 @@ class Wiring:
     def reconcile(self, reports: Sequence[ReconcilerReport]) -> list[Reconciled]:
         """Record each report and match it with the changes of the repository whose
         checkout has its revision (else it waits for a later cycle's fetch)."""
+        with self._reconciling:  # one matcher at a time: a report is settled once
+            return self._record_and_settle(reports)
+
+    def _record_and_settle(self, reports: Sequence[ReconcilerReport]) -> list[Reconciled]:
         out: list[Reconciled] = []
         for report in reports:
             stored = reconciling.record(
