@@ -20,9 +20,9 @@ a reconciler receiver is configured, so older changes never count). A landed cha
 report has applied within the repository's ``divergence_after`` makes its workload
 *diverged* (:func:`divergence`): Git is ahead of the cluster.
 
-Every report is kept (``reconciler_reports``). One whose revision no checkout has yet (a
-person pushed after the last fetch) stays pending and is matched again after the next
-cycle of each repository, for :data:`PENDING_FOR` seconds.
+Every report is kept (``reconciler_reports``, the newest :data:`KEEP_REPORTS`). One whose
+revision no checkout has yet (a person pushed after the last fetch) stays pending and is
+matched again after the next cycle of each repository, for :data:`PENDING_FOR` seconds.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from imagebot.config import Config, RepositoryConfig
 from imagebot.errors import GitError
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 PENDING_FOR = 24 * 3600.0
 #: Unapplied changes looked at per repository and report, newest first.
 MAX_CHANGES = 500
+#: Reports kept (the newest): what reconcilers said, for matching later and for people.
+KEEP_REPORTS = 10_000
 #: How far back a change not yet on the branch is looked for again (an open pull request).
 LANDING_WINDOW = 7 * 24 * 3600.0
 #: Timeline actions this module writes (they stand beside the history row they concern).
@@ -115,7 +117,9 @@ def record(store: Store, report: Report, *, when: float | None = None) -> Report
             ),
         )
         ident = cursor.lastrowid
-    return Report(**{**report.__dict__, "id": ident, "time": moment})
+        if ident is not None and ident > KEEP_REPORTS:  # by id: the primary key, no scan
+            db.execute("DELETE FROM reconciler_reports WHERE id <= ?", (ident - KEEP_REPORTS,))
+    return replace(report, id=ident, time=moment)
 
 
 def settle(

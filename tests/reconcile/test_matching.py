@@ -7,6 +7,8 @@ import dataclasses
 import threading
 from pathlib import Path
 
+import pytest
+
 from imagebot.operations.events import timeline
 from imagebot.service.reconcilers import ReconcilerReport
 from imagebot.service.wiring import Wiring
@@ -200,3 +202,17 @@ def test_two_entries_sharing_one_history_are_both_asked(loop: Loop):
     results = wiring.reconcile([report(commit)])
 
     assert [(r.repository, len(r.updates)) for r in results] == [("copy", 0), ("fleet", 2)]
+
+
+def test_only_the_newest_reports_are_kept(loop: Loop, monkeypatch: pytest.MonkeyPatch):
+    from imagebot.update import reconcile
+
+    monkeypatch.setattr(reconcile, "KEEP_REPORTS", 3)
+    for number in range(5):
+        reconcile.record(
+            loop.bot.store, reconcile.Report("flux", "flux", f"Kustomization a/{number}", "a" * 40,
+                                             "applied")
+        )  # fmt: skip
+
+    kept = [row[0] for row in loop.bot.store.query("SELECT object FROM reconciler_reports")]
+    assert kept == ["Kustomization a/2", "Kustomization a/3", "Kustomization a/4"]
