@@ -317,7 +317,8 @@ class Service:
                 continue
             notes = notifier.divergence(state, after=float(repo.divergence_after))
             for note in notes:
-                log.warning(
+                log.log(
+                    logging.WARNING if note.event == "diverged" else logging.INFO,
                     "%s",
                     summary(note),
                     extra={"repo": name, "workloads": sorted(note.workloads)},
