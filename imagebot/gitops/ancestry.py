@@ -70,15 +70,17 @@ class CommitInfo:
 
 
 def commits_touching(
-    git: Git, since: str, until: str, path: str, *, limit: int = 50
+    git: Git, since: str | None, until: str, path: str, *, limit: int = 50
 ) -> list[CommitInfo]:
-    """Commits (merges left out) reachable from *until* and not from *since* that change
-    *path*, newest first, at most *limit*. Both must be commit ids the checkout has."""
-    if not (_COMMIT_ID.fullmatch(since) and _COMMIT_ID.fullmatch(until)):
+    """Commits (merges left out) reachable from *until* (and not from *since*, when given)
+    that change *path*, newest first, at most *limit*. Both must be commit ids the checkout
+    has."""
+    if not _COMMIT_ID.fullmatch(until) or (since is not None and not _COMMIT_ID.fullmatch(since)):
         raise ValueError("expected commit ids")
+    span = f"{since}..{until}" if since is not None else until
     out = git.run(
         "log", "--no-merges", f"--max-count={limit}",
-        "--format=%H%x00%P%x00%an%x00%ae%x00%s%x1e", f"{since}..{until}", "--", path,
+        "--format=%H%x00%P%x00%an%x00%ae%x00%s%x1e", span, "--", path,
     ).stdout.decode("utf-8", "replace")  # fmt: skip
     found = []
     for record in out.split("\x1e"):

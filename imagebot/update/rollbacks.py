@@ -13,7 +13,9 @@ annotate` and read back. A site that cannot carry annotations (a kustomization's
 reason. ``repositories[].on_rollback: ignore`` turns this off.
 
 Detection reads only Git and the history, so it works in every write mode: a direct push, a
-branch someone merged, a pull request merged with a merge commit.
+branch someone merged, a pull request merged with a merge commit, or squashed (imagebot's
+commit is then not on the branch: the commit looked for is one that took the tag from what
+imagebot wrote to what it is now).
 """
 
 from __future__ import annotations
@@ -113,9 +115,13 @@ def detect(
         if not (site.tag in last.earlier or natural_key(site.tag) < natural_key(last.tag)):
             continue  # set to something newer by hand: not a rollback
         try:
-            if contains(git, last.commit, base) is not True:
-                continue  # imagebot's commit never landed on this branch (a closed PR)
-            commit = _rolled_back_in(git, last.commit, base, site)
+            # imagebot's commit is on the branch (pushed, or merged with a merge commit):
+            # look after it. Not (a squash-merged pull request, or one closed): look back
+            # for a commit that took the tag from what imagebot wrote to what it is now.
+            landed = contains(git, last.commit, base) is True
+            commit = _rolled_back_in(
+                git, last.commit if landed else None, base, site, written=last.tag
+            )
         except (GitError, ValueError) as exc:
             log.debug("%s: cannot tell who set %s back: %s", repository, site.workload, exc)
             continue
@@ -165,14 +171,17 @@ def _last_written(store: Store, repository: str) -> dict[tuple[str, str], _Writt
     }
 
 
-def _rolled_back_in(git: Git, since: str, base: str, site: ImageSite) -> CommitInfo | None:
-    """The newest commit after *since* that set *site*'s tag to what it is now."""
+def _rolled_back_in(
+    git: Git, since: str | None, base: str, site: ImageSite, *, written: str
+) -> CommitInfo | None:
+    """The newest commit that set *site*'s tag to what it is now: after imagebot's commit
+    *since*, from any tag; without it (imagebot's commit is not on the branch), from the
+    tag imagebot *written*, among the newest :data:`MAX_COMMITS` commits changing the file."""
     for commit in commits_touching(git, since, base, site.file, limit=MAX_COMMITS):
-        if commit.parent is None:
+        if commit.parent is None or _tag_at(git, commit.sha, site) != site.tag:
             continue
-        if _tag_at(git, commit.sha, site) == site.tag and _tag_at(git, commit.parent, site) != (
-            site.tag
-        ):
+        before = _tag_at(git, commit.parent, site)
+        if before != site.tag and (since is not None or before == written):
             return commit
     return None
 

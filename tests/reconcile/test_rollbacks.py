@@ -262,3 +262,36 @@ def test_the_lock_is_in_the_timeline_and_notified_once(
     assert [(e.workload, e.message, e.commit) for e in events] == [
         ("apps:deployment/web", item.message, report.commit)
     ]
+
+
+def test_a_revert_of_a_squash_merged_update_is_found_by_what_it_changed(
+    bot: Bot, fleet: tuple[Remote, str], tmp_path: Path
+):
+    remote, _ = fleet
+    updated(bot, remote, write_mode="branch")
+    person = Person(remote, tmp_path / "person")
+    person.pull()
+    git(person.dir, "fetch", "-q", "origin", "imagebot/main")
+    git(person.dir, "merge", "-q", "--squash", "FETCH_HEAD")
+    git(person.dir, "commit", "-q", "-m", "Update web (#5)")
+    git(person.dir, "push", "-q", "origin", "HEAD:main")
+    squash = git(person.dir, "rev-parse", "HEAD")
+    revert = person.revert(squash)
+
+    report = updated(bot, remote, write_mode="branch")
+
+    (item,) = report.rolled_back
+    assert (item.commit, item.locked) == (revert, True)
+    assert "imagebot.io/locked_msg" in remote.read("apps/web.yaml", "imagebot/main").decode()
+
+
+def test_an_update_waiting_in_an_unmerged_branch_is_not_a_rollback(
+    bot: Bot, fleet: tuple[Remote, str]
+):
+    remote, _ = fleet
+    updated(bot, remote, write_mode="branch")  # imagebot wrote 1.0.1 on its branch only
+
+    report = updated(bot, remote, write_mode="branch")
+
+    assert report.rolled_back == []
+    assert [(r.site.tag, r.new_tag) for r in report.applied] == [("1.0.0", "1.0.1")]
