@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import re
 import types
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from imagebot.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CONFIG_ENV = "IMAGEBOT_CONFIG"
 DEFAULT_MAX_RESPONSE_SIZE = 16 * 1024 * 1024
@@ -325,6 +328,20 @@ class RepositoryConfig:
         default=None,
     )
     notify: list[NotifyConfig] = doc("Notification targets.", default_factory=list)
+    divergence_after: Duration = doc(
+        "With a reconciler receiver (service.webhooks of type flux or argocd): a change on the "
+        "branch that no reconciler has reported applied this long after it landed makes its "
+        "workload diverged (list-images --latest, the Deploy view, metrics, one notification "
+        "when it starts and one when it clears).",
+        default=Duration(15 * 60),
+    )
+    on_rollback: Literal["lock", "ignore"] = doc(
+        "When a person's commit sets an image imagebot updated back to an earlier tag (a git "
+        "revert, a manual edit): lock the workload in imagebot's next commit, with the message "
+        "'rolled back by AUTHOR in SHA: SUBJECT', instead of applying the newer tag again "
+        "(lock); or apply it again (ignore).",
+        default="lock",
+    )
     default_namespace: str | None = doc(
         "The namespace a namespaced workload without metadata.namespace lands in when no "
         "kustomization's namespace: covers its file (the namespace it is applied to), as "
@@ -349,15 +366,26 @@ class RepositoryConfig:
 class WebhookReceiverConfig:
     """One webhook receiver, served at POST /hooks/<name>."""
 
-    type: Literal["dockerhub", "harbor", "quay", "github", "gitlab", "distribution", "generic"] = (
-        doc(
-            "Payload format of the sender (distribution: a CNCF Distribution registry's "
-            "notifications endpoint)."
-        )
+    type: Literal[
+        "dockerhub",
+        "harbor",
+        "quay",
+        "github",
+        "gitlab",
+        "distribution",
+        "generic",
+        "flux",
+        "argocd",
+    ] = doc(
+        "Payload format of the sender (distribution: a CNCF Distribution registry's "
+        "notifications endpoint; flux: Flux notification-controller events, provider type "
+        "generic or generic-hmac; argocd: Argo CD notifications with the README's template). "
+        "flux and argocd report what reached the cluster."
     )
     secret: str | None = doc(
-        "HMAC key (GitHub, generic signed) or shared token (Docker Hub and Quay: ?token= in "
-        "the URL; Harbor, GitLab, distribution: the Authorization header; generic: either). "
+        "HMAC key (GitHub, generic signed, flux generic-hmac) or shared token (Docker Hub and "
+        "Quay: ?token= in the URL; Harbor, GitLab, distribution: the Authorization header; "
+        "generic, flux: either; argocd: the X-Imagebot-Token header). "
         "Required (one of secret, secret_file, secret_env).",
         default=None,
     )
@@ -375,6 +403,9 @@ class WebhookReceiverConfig:
 class ServiceConfig:
     """Settings for `imagebot run`."""
 
+    #: Old key -> its new name: still read, with a warning (`_convert_dataclass`).
+    RENAMED: typing.ClassVar[dict[str, str]] = {"blocked_alert_after": "behind_alert_after"}
+
     listen: str = doc("Address and port of the HTTP endpoint.", default="0.0.0.0:8080")
     interval: Interval = doc(
         "Default polling interval for registries (every interval setting: at least 1s).",
@@ -387,8 +418,10 @@ class ServiceConfig:
     shutdown_timeout: Duration = doc(
         "How long SIGTERM waits for a cycle in flight before abandoning it.", default=Duration(30)
     )
-    blocked_alert_after: Duration = doc(
-        "A workload with an update available but blocked this long is counted as diverged.",
+    behind_alert_after: Duration = doc(
+        "A workload with an update available but blocked this long (locked, not matching its "
+        "policy, failing) is counted as behind (imagebot_workloads_behind). Formerly "
+        "blocked_alert_after, still read with a warning.",
         default=Duration(86400),
     )
     max_body_bytes: int = doc("Largest webhook body accepted.", default=1 << 20)
@@ -807,8 +840,21 @@ def _convert_dataclass(value: Any, tp: Any, where: _Where) -> Any:
     hints = typing.get_type_hints(tp)
     fields = {f.name: f for f in dataclasses.fields(tp) if not f.metadata.get("internal")}
     kwargs = {}
+    renamed: dict[str, str] = getattr(tp, "RENAMED", {})
     for key, raw in value.items():
         child = where.child(value, key)
+        if isinstance(key, str) and key in renamed:
+            new = renamed[key]
+            if new in value:
+                raise child.error(f"give only {new!r} (the new name of {key!r})")
+            log.warning(
+                "%s: %s is deprecated: call it %s",
+                f"{where.file}:{child.line()}" if child.line() else where.file,
+                child.key,
+                new,
+            )
+            kwargs[new] = _convert(raw, hints[new], child)
+            continue
         if not isinstance(key, str) or key not in fields:
             hint = _closest(str(key), list(fields))
             raise child.error("unknown key", hint)

@@ -197,6 +197,49 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        "reconciler reports: what reached the cluster, each change's applied state",
+        """
+        ALTER TABLE history ADD COLUMN applied_at REAL;        -- a reconciler applied a
+                                                               -- revision containing the commit
+        ALTER TABLE history ADD COLUMN applied_revision TEXT;  -- that revision
+        ALTER TABLE history ADD COLUMN applied_by TEXT;        -- "Kustomization flux-system/apps"
+        ALTER TABLE history ADD COLUMN failed_at REAL;         -- a reconciler failed on a
+                                                               -- revision containing it
+        ALTER TABLE history ADD COLUMN failure TEXT;           -- what it said
+        CREATE TABLE reconciler_reports (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            time       REAL NOT NULL,     -- Unix time received
+            receiver   TEXT NOT NULL,     -- service.webhooks name
+            source     TEXT NOT NULL,     -- flux | argocd
+            object     TEXT NOT NULL,     -- "Kustomization flux-system/apps"
+            revision   TEXT NOT NULL,     -- commit id (maybe abbreviated), lowercase
+            outcome    TEXT NOT NULL,     -- applied | failed
+            reason     TEXT,
+            message    TEXT,
+            repository TEXT               -- the repository whose checkout has the revision;
+                                          -- NULL until one has (then matched)
+        );
+        CREATE INDEX reconciler_reports_pending ON reconciler_reports (repository, time);
+        """,
+    ),
+    Migration(
+        "divergence: when each change landed on the branch reconcilers read",
+        """
+        ALTER TABLE history ADD COLUMN landed_at REAL;   -- Unix time the commit was first seen
+                                                         -- on the branch (NULL: not yet, or
+                                                         -- no reconciler receiver then)
+        """,
+    ),
+    Migration(
+        "service markers: when something was first switched on",
+        """
+        CREATE TABLE service_markers (
+            name TEXT PRIMARY KEY,   -- e.g. 'reconcilers': a flux or argocd receiver
+            time REAL NOT NULL       -- Unix time the service first ran with it
+        );
+        """,
+    ),
 ]
 
 

@@ -28,7 +28,13 @@ from imagebot.config import Config, RepositoryConfig
 from imagebot.errors import ImagebotError, InvalidInput, NotFound, PolicyError, RegistryError
 from imagebot.gitops import Workspace
 from imagebot.manifests import Edit, ImageSite, rewrite, scan_bytes
-from imagebot.manifests.annotate import WorkloadDoc, find_workloads, set_policy, unset_policy
+from imagebot.manifests.annotate import (
+    WorkloadDoc,
+    find_workloads,
+    lock_edits,
+    set_policy,
+    unset_policy,
+)
 from imagebot.manifests.annotations import ARGO, DEFAULT_POLICY, IMAGEBOT
 from imagebot.operations.change import Action, Edited, Outcome, edit_annotations, refuse
 from imagebot.operations.workloads import Target, pick_containers
@@ -59,13 +65,7 @@ def reads_locked(message: str | None, user: str | None) -> Callable[[list[ImageS
 
 
 def _lock_edit(chosen: Target, content: bytes, message: str | None, user: str | None) -> Edited:
-    annotations = chosen.annotations
-    edits = set_policy(annotations, "locked", "true")
-    for name, value in (("locked_msg", message), ("locked_user", user)):
-        if value is None:
-            edits += unset_policy(annotations, name)
-        else:
-            edits += set_policy(annotations, name, value)
+    edits = lock_edits(chosen.annotations, message, user)
     return edit_annotations(
         chosen, content, edits, reads_locked(message, user), unchanged="already locked"
     )

@@ -150,6 +150,17 @@ class Scheduler:
         for name in self.repos:
             self.cycles.trigger(name)
 
+    def every(self, seconds: float, func: Callable[[], None], name: str) -> None:
+        """Run *func* every *seconds* on APScheduler's own threads (light work only: a store
+        query, a notification handed to a pool), from :meth:`start` until the stop."""
+        self._aps.add_job(
+            func,
+            IntervalTrigger(seconds=seconds, timezone=UTC),
+            id=name,
+            name=name,
+            replace_existing=True,
+        )
+
     def stop_taking_work(self) -> None:
         """No more timers, triggers or queued runs; runs in progress continue."""
         if self._started:

@@ -13,6 +13,8 @@ the registry and update stages and translates their results:
 * ``images_for`` / ``repos_for``: which image repositories each Git repository uses, from its
   last cycle's discovery, kept in the store so webhooks match before the first cycle after a
   restart has finished.
+* ``reconcile``: reconciler reports recorded and matched with the history
+  (:mod:`imagebot.update.reconcile`); after each cycle's fetch, the reports still pending.
 
 Scheduled scans ask the registry unless someone (a webhook, a cycle) fetched the list within
 half the image's polling interval; the tag cache TTL still serves the cycles that follow a
@@ -36,19 +38,25 @@ from imagebot.errors import ConfigError, GitError, ImagebotError, InvalidReferen
 from imagebot.reference import ImageReference
 from imagebot.registry import TagList
 from imagebot.service.app import Service
+from imagebot.service.hooks import RECONCILER_TYPES
 from imagebot.service.metrics import Metrics
+from imagebot.service.reconcilers import ReconcilerReport
 from imagebot.service.scheduler import scan_interval
 from imagebot.service.types import (
     AppliedUpdate,
     BlockedWorkload,
     BlockReason,
     CycleOutcome,
+    Divergence,
     Failure,
+    PersonRollback,
+    Reconciled,
     ScanOutcome,
     failure_kind,
 )
 from imagebot.store import Store, store_path
 from imagebot.update import CycleReport, Resolution, Runner, UpdateCycle, resolve
+from imagebot.update import reconcile as reconciling
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +144,11 @@ class Wiring:
         self.state = ServiceState(store)
         self.cycle = cycle or UpdateCycle(config, runner, store=store)
         self._lock = threading.Lock()
+        #: Held while reports are matched (webhook threads and cycles after their fetch).
+        self._reconciling = threading.Lock()
         self._repos = {repo.display_name: repo for repo in config.repositories}
+        if self.reconcilers:
+            reconciling.reconcilers_since(store)  # changes from before never count
         known = self.state.repository_images()
         self._images: dict[str, frozenset[str]] = {
             name: frozenset(images) for name, images in known.items() if name in self._repos
@@ -209,6 +221,12 @@ class Wiring:
             self._remember(name, report.resolutions)
             if not cancel.is_set():  # stopping: the rows can wait for the next start
                 self._refresh_fleet(repo)
+        reconciled: tuple[Reconciled, ...] = ()
+        if self.reconcilers and report.completed:
+            with self._reconciling:
+                settled = reconciling.settle_pending(self.store, self.config, repo)
+                reconciling.mark_landed(self.store, self.config, repo)
+            reconciled = tuple(self._reconciled(s) for s in settled)
         return CycleOutcome(
             repository=name,
             applied=tuple(applied_update(res) for res in report.applied),
@@ -217,11 +235,98 @@ class Wiring:
                 for p in {(p.kind, p.subject): p for p in report.problems}.values()
             ),
             blocked=tuple(self._blocked(report)) if report.completed else (),
-            commit=report.commit if report.applied else None,
+            commit=report.commit if report.applied or _locked(report) else None,
             pull_request=report.pull_request,
             completed=report.completed,
             registry_seconds=report.registry_seconds,
             cpu_seconds=report.cpu_seconds,
+            reconciled=reconciled,
+            rolled_back=tuple(
+                PersonRollback(
+                    r.workload,
+                    r.container,
+                    r.image,
+                    r.written,
+                    r.current,
+                    r.commit,
+                    r.author,
+                    r.message,
+                    r.locked and report.commit is not None,
+                )
+                for r in report.rolled_back
+            )
+            if report.completed
+            else (),
+        )
+
+    # --- reconcilers ----------------------------------------------------------------
+
+    @property
+    def reconcilers(self) -> bool:
+        """Whether a reconciler receiver (flux, argocd) is configured."""
+        return any(hook.type in RECONCILER_TYPES for hook in self.config.service.webhooks.values())
+
+    def reconcile(self, reports: Sequence[ReconcilerReport]) -> list[Reconciled]:
+        """Record each report and match it with the changes of the repository whose
+        checkout has its revision (else it waits for a later cycle's fetch)."""
+        with self._reconciling:  # one matcher at a time: a report is settled once
+            return self._record_and_settle(reports)
+
+    def _record_and_settle(self, reports: Sequence[ReconcilerReport]) -> list[Reconciled]:
+        out: list[Reconciled] = []
+        for report in reports:
+            stored = reconciling.record(
+                self.store,
+                reconciling.Report(
+                    receiver=report.receiver,
+                    source=report.source,
+                    object=report.object,
+                    revision=report.revision,
+                    outcome=report.outcome,
+                    message=report.message,
+                    reason=report.reason,
+                ),
+            )
+            for settled in reconciling.settle(self.store, self.config, stored):
+                out.append(self._reconciled(settled))
+        return out
+
+    def divergence(self, repo: RepositoryConfig) -> Divergence:
+        """*repo*'s changes on its branch that no reconciler has applied yet."""
+        found = reconciling.divergence(self.store, repo.display_name, float(repo.divergence_after))
+        return Divergence(repo.display_name, found.oldest, found.diverged)
+
+    def _reconciled(self, settled: reconciling.Settlement) -> Reconciled:
+        report = settled.report
+        several = len(self.config.repositories) > 1
+        repo = self._repos.get(settled.repository)
+        where = (repo.url or repo.path) if several and repo is not None else None
+        return Reconciled(
+            repository=settled.repository,
+            source=report.source,
+            object=report.object,
+            revision=report.revision,
+            outcome=report.outcome,
+            message=report.message or report.reason,
+            updates=tuple(
+                AppliedUpdate(
+                    c.workload,
+                    c.container,
+                    c.image,
+                    c.old_tag or "(none)",
+                    c.new_tag or "(none)",
+                    c.file,
+                )
+                for c in settled.changes
+            ),
+            commits=tuple(settled.commits),
+            rollbacks=tuple(
+                dict.fromkeys(
+                    reconciling.rollback_command(c, repo=where)
+                    for c in settled.changes
+                    if report.outcome == "failed" and c.old_tag
+                )
+            ),
         )
 
     def _refresh_fleet(self, repo: RepositoryConfig) -> None:
@@ -324,6 +429,11 @@ def applied_update(res: Resolution) -> AppliedUpdate:
     )
 
 
+def _locked(report: CycleReport) -> bool:
+    """Whether the cycle's commit locks a workload a person rolled back."""
+    return any(item.locked for item in report.rolled_back)
+
+
 def _version(tag: str | None, digest: str | None) -> str:
     text = tag or "(none)"
     return f"{text}@{digest[:19]}" if digest else text
@@ -380,7 +490,7 @@ def open_service(
     runner: Runner | None = None
     service: Service | None = None
     try:
-        metrics = Metrics(blocked_alert_after=float(config.service.blocked_alert_after))
+        metrics = Metrics(behind_alert_after=float(config.service.behind_alert_after))
         runner = Runner(config, store, observer=RegistryObserver(metrics))
         runner.start()
         wiring = Wiring(config, runner, store)
@@ -391,6 +501,8 @@ def open_service(
             images_for=wiring.images_for,
             repos_for=wiring.repos_for,
             store_ready=wiring.store_ready,
+            reconcile=wiring.reconcile if wiring.reconcilers else None,
+            divergence=wiring.divergence if wiring.reconcilers else None,
             metrics=metrics,
             environ=os.environ if environ is None else environ,
             routes=routes(store, runner) if callable(routes) else routes,
