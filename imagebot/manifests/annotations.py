@@ -270,7 +270,7 @@ class AnnotationPolicies:
         ignore = options.get("ignore-tags")
         globs = [g.strip() for g in ignore.split(",") if g.strip()] if ignore else []
         try:
-            result.filter = _combine_filter(allow_re, globs)
+            result.filter = combine_filter(allow_re, globs)
         except PolicyError as exc:
             self._error(f"{ARGO}{entry.alias}.ignore-tags: {exc}")
             return False
@@ -334,7 +334,7 @@ class AnnotationPolicies:
         return result
 
 
-def _combine_filter(allow: str | None, ignore: Sequence[str]) -> str | None:
+def combine_filter(allow: str | None, ignore: Sequence[str]) -> str | None:
     """One searched regex: tags matching *allow* and none of the *ignore* wildcards."""
     if not ignore:
         return allow

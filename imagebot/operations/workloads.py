@@ -191,6 +191,7 @@ def read_checkout(root: Path, settings: RepositoryConfig | None) -> Discovery:
         policy_dirs=settings.policy_dirs,
         max_file_bytes=settings.max_file_bytes,
         default_namespace=settings.default_namespace,
+        repo_urls=[settings.url] if settings.url else (),
     )
 
 

@@ -259,6 +259,8 @@ async def resolve(
                 explain=explain,
             )
         _settle(res, decision, manual)
+        if res.status == "update" and res.new_tag == site.tag:
+            res.status, res.new_tag = "up-to-date", None  # the same tag (its digest is next)
         if site.policy_image is not None:
             _settle_setter(res)
 
@@ -437,7 +439,10 @@ def _same_repository(site: ImageSite) -> bool:
 
 def _current_tag(site: ImageSite) -> str | None:
     """The tag the policy compares against (no downgrades, families): none when a Flux
-    marker's policy is for another repository, whose tags say nothing about this one's."""
+    marker's policy is for another repository, whose tags say nothing about this one's, nor
+    for Argo CD Image Updater's digest strategy, which follows its one tag whatever runs now."""
+    if site.writeback is not None and site.digest_reflection == "Always":
+        return None
     return site.tag if _same_repository(site) else None
 
 
@@ -476,7 +481,8 @@ def _wants_digest(site: ImageSite) -> bool:
     on a marked whole reference."""
     roles = _roles(site)
     if site.policy_image is None:
-        return site.digest is not None
+        # Argo CD Image Updater's digest strategy always writes the tag's digest.
+        return site.digest is not None or site.digest_reflection == "Always"
     return "digest" in roles or (
         "image" in roles and (site.digest is not None or site.digest_reflection is not None)
     )
