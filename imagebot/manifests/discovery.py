@@ -251,7 +251,7 @@ def _chart_template(rel: str, charts: set[str]) -> bool:
 #: ``images:``, ``$imagepolicy``, ``ImagePolicy``, ``ImageRepository``, Helm values'
 #: ``repository`` + ``tag``, Flux v1's ``repository.fluxcd.io/``). Files without any are only
 #: checked to be YAML, not composed.
-_SITE_WORDS = (b"image", b"Image", b"repository")
+_SITE_WORDS = (b"image", b"Image", b"repository", b"argoproj.io")
 
 
 def may_hold_sites(data: bytes) -> bool:
