@@ -212,13 +212,7 @@ class AnnotationPolicies:
             spec = raw.strip()
             if not spec:
                 continue
-            alias, eq, rest = spec.partition("=")
-            if not eq:
-                alias, rest = "", spec
-            name, constraint = rest.strip(), None
-            colon = name.rfind(":")
-            if colon > name.rfind("/"):
-                name, constraint = name[:colon], name[colon + 1 :].strip() or None
+            alias, name, constraint = split_image_spec(spec)
             try:
                 ref = ImageReference.parse(name)
                 if ref.tag or ref.digest:
@@ -226,7 +220,7 @@ class AnnotationPolicies:
             except (ImagebotError, ValueError):
                 self._error(f"annotation {ARGO}image-list: cannot read image {spec!r}")
                 continue
-            images.append(_ArgoImage(alias.strip() or None, name, ref.repository, constraint))
+            images.append(_ArgoImage(alias, name, ref.repository, constraint))
         return images
 
     def _argo_policy(self, image: ImageReference | None, result: ContainerPolicy) -> bool:
@@ -332,6 +326,18 @@ class AnnotationPolicies:
             if problem:
                 self._error(f"container {container}: policy {result.policy!r}: {problem}")
         return result
+
+
+def split_image_spec(spec: str) -> tuple[str | None, str, str | None]:
+    """An ``image-list`` entry ``[alias=]image[:constraint]`` into (alias, image, constraint)."""
+    alias, eq, rest = spec.partition("=")
+    if not eq:
+        alias, rest = "", spec
+    name, constraint = rest.strip(), None
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        name, constraint = name[:colon], name[colon + 1 :].strip() or None
+    return alias.strip() or None, name, constraint
 
 
 def combine_filter(allow: str | None, ignore: Sequence[str]) -> str | None:

@@ -43,7 +43,7 @@ from ruamel.yaml.nodes import Node
 
 from imagebot.errors import ImagebotError
 from imagebot.manifests import yamlsource as ys
-from imagebot.manifests.annotations import ARGO, Annotation, combine_filter
+from imagebot.manifests.annotations import ARGO, Annotation, combine_filter, split_image_spec
 from imagebot.manifests.argowrite import (
     DEFAULT_HELM_NAME,
     DEFAULT_HELM_TAG,
@@ -162,18 +162,6 @@ class AppConfig:
     errors: list[str] = field(default_factory=list)
 
 
-def _split_image(spec: str) -> tuple[str | None, str, str | None]:
-    """``[alias=]image[:constraint]`` into its pieces."""
-    alias, eq, rest = spec.partition("=")
-    if not eq:
-        alias, rest = "", spec
-    name, constraint = rest.strip(), None
-    colon = name.rfind(":")
-    if colon > name.rfind("/"):
-        name, constraint = name[:colon], name[colon + 1 :].strip() or None
-    return alias.strip() or None, name, constraint
-
-
 def _list(text: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (text or "").split(",") if p.strip())
 
@@ -221,7 +209,7 @@ def from_annotations(app: ArgoDoc) -> AppConfig | None:
         config.errors.append(f"annotation {ARGO}image-list is missing")
         return config
     for spec in _list(listing):
-        alias, name, constraint = _split_image(spec)
+        alias, name, constraint = split_image_spec(spec)
         key = (alias or name).replace("/", "_")
 
         def option(name: str, key: str = key) -> str | None:
@@ -314,7 +302,7 @@ def from_image_updater(updater: ArgoDoc, apps: Sequence[ArgoDoc]) -> list[AppCon
                         f"{written}: an image of {ref.get('namePattern')!r} has no imageName"
                     )
                     continue
-                _, name, constraint = _split_image(image["imageName"])
+                _, name, constraint = split_image_spec(image["imageName"])
                 settings = _settings(
                     common, ref.get("commonUpdateSettings"), image.get("commonUpdateSettings")
                 )
@@ -755,26 +743,33 @@ def _kustomize_app(
         )
         wanted = [image.kustomize_name, image.name] if image.kustomize_name else [image.name]
         current = _match(live, wanted)
-        warning = None
-        if current is None and not image.force_update:
-            warning = (
-                f"{image.name} is not deployed by its source {folder or '.'} "
-                "(force-update is not set); not updated"
-            )
-        named = _renamed(current, image.name)
-        out.append(
-            _site(
-                config,
-                image,
-                file=file,
-                line=1,
-                current=named,
-                writeback=target,
-                warning=warning,
-                error=error,
-            )
-        )
+        out.append(_followed(config, image, target, current, error, f"its source {folder or '.'}"))
     return out
+
+
+def _followed(
+    config: AppConfig,
+    image: ImageConfig,
+    target: WriteTarget,
+    current: ImageReference | None,
+    error: str | None,
+    source: str,
+) -> ImageSite:
+    """The site of an image written to *target*; left (a warning) when *source* does not
+    deploy it and ``force-update`` is not set, as the tool skips images not live."""
+    warning = None
+    if current is None and not image.force_update:
+        warning = f"{image.name} is not deployed by {source} (force-update is not set); not updated"
+    return _site(
+        config,
+        image,
+        file=target.file,
+        line=1,
+        current=_renamed(current, image.name),
+        writeback=target,
+        warning=warning,
+        error=error,
+    )
 
 
 def _match(live: Sequence[ImageReference], names: Sequence[str | None]) -> ImageReference | None:
@@ -883,24 +878,7 @@ def _helm_app(
             seed_parameters=tuple(seeds),
         )
         current = _helm_current(image, lookup, chart_sites)
-        warning = None
-        if current is None and not image.force_update:
-            warning = (
-                f"{image.name} is not deployed by chart {folder or '.'} "
-                "(force-update is not set); not updated"
-            )
-        out.append(
-            _site(
-                config,
-                image,
-                file=file,
-                line=1,
-                current=current,
-                writeback=target,
-                warning=warning,
-                error=error,
-            )
-        )
+        out.append(_followed(config, image, target, current, error, f"chart {folder or '.'}"))
     return out
 
 

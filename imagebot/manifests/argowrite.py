@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -465,6 +465,28 @@ def _ensure(file: _File, doc: int, root: MappingNode, keys: Sequence[str], empty
 # --- the four targets ----------------------------------------------------------------------------
 
 
+def _list_at(
+    file: _File,
+    keys: Sequence[str],
+    add: Callable[[list[Any]], None],
+    *,
+    kustomization: bool = False,
+) -> tuple[int, SequenceNode, _Path] | None:
+    """The existing list at *keys* (document, node, path); when there is none yet, *add* is
+    given the new list being added there and None is returned."""
+    found = file.root(kustomization=kustomization)
+    if found is None:
+        raise _Refused("no kustomization in the file" if kustomization else "no mapping in it")
+    index, root = found
+    at = _ensure(file, index, root, keys, [])
+    if at.node is None:
+        add(at.pending)
+        return None
+    if not isinstance(at.node, SequenceNode):
+        raise _Refused(f"line {at.node.start_mark.line + 1}: {'.'.join(keys)} is not a list")
+    return index, at.node, at.path
+
+
 def _source_kustomize(file: _File, edit: WriteEdit) -> None:
     target = edit.target
     entry = kustomize_entry(target, edit.tag, edit.digest)
@@ -473,17 +495,10 @@ def _source_kustomize(file: _File, edit: WriteEdit) -> None:
     if file.created is not None:
         _merge_entry(file.created["kustomize"]["images"], entry)
         return
-    found = file.root()
-    if found is None:
-        raise _Refused("the file holds no mapping")
-    index, root = found
-    at = _ensure(file, index, root, ("kustomize", "images"), [])
-    if at.node is None:
-        _merge_entry(at.pending, entry)
+    listed = _list_at(file, ("kustomize", "images"), lambda new: _merge_entry(new, entry))
+    if listed is None:
         return
-    seq, path = at.node, at.path
-    if not isinstance(seq, SequenceNode):
-        raise _Refused(f"line {seq.start_mark.line + 1}: kustomize.images is not a list")
+    index, seq, path = listed
     for i, item in enumerate(seq.value):
         if isinstance(item, ScalarNode) and entry_key(item.value) == target.key:
             file.splice(index, (*path, i), item, entry)
@@ -526,17 +541,10 @@ def _source_helm(file: _File, edit: WriteEdit) -> None:
         _merge_params(params, items)
         params.sort(key=lambda p: str(p.get("name")))  # the tool's order
         return
-    found = file.root()
-    if found is None:
-        raise _Refused("the file holds no mapping")
-    index, root = found
-    at = _ensure(file, index, root, ("helm", "parameters"), [])
-    if at.node is None:
-        _merge_params(at.pending, items)
+    listed = _list_at(file, ("helm", "parameters"), lambda new: _merge_params(new, items))
+    if listed is None:
         return
-    seq, path = at.node, at.path
-    if not isinstance(seq, SequenceNode):
-        raise _Refused(f"line {seq.start_mark.line + 1}: helm.parameters is not a list")
+    index, seq, path = listed
     for item in items:
         for i, node in enumerate(seq.value):
             if ys.get_str(node, "name") == item["name"]:
@@ -560,17 +568,10 @@ def _kustomization(file: _File, edit: WriteEdit) -> None:
         wanted["newTag"] = edit.tag
     if edit.digest:
         wanted["digest"] = edit.digest
-    found = file.root(kustomization=True)
-    if found is None:
-        raise _Refused("no kustomization in the file")
-    index, root = found
-    at = _ensure(file, index, root, ("images",), [])
-    if at.node is None:
-        _merge_image(at.pending, wanted)
+    listed = _list_at(file, ("images",), lambda new: _merge_image(new, wanted), kustomization=True)
+    if listed is None:
         return
-    seq, path = at.node, at.path
-    if not isinstance(seq, SequenceNode):
-        raise _Refused(f"line {seq.start_mark.line + 1}: images is not a list")
+    index, seq, path = listed
     for i, node in enumerate(seq.value):
         if not isinstance(node, MappingNode) or ys.get_str(node, "name") != target.key:
             continue

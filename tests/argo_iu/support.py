@@ -13,7 +13,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.gitops.helpers import Remote, make_remote
+from tests.gitops.helpers import Remote, git, make_remote
 from tests.harness import RegistryServer
 from tests.update.helpers import IMAGEBOT
 
@@ -58,3 +58,12 @@ def scan(
         env=env,
         check=False,
     )
+
+
+def assert_wrote_exactly(remote: Remote, before: str | None, expected: Path) -> None:
+    """The commits since *before* changed exactly the files under *expected*, to those bytes."""
+    changed = git(remote.path, "diff", "--name-only", str(before), "main").splitlines()
+    wanted = sorted(p.relative_to(expected).as_posix() for p in expected.rglob("*") if p.is_file())
+    assert sorted(changed) == wanted
+    for path in wanted:
+        assert remote.read(path) == (expected / path).read_bytes(), path

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.argo_iu.support import CREATED, scan
-from tests.gitops.helpers import Remote, git, make_remote
+from tests.argo_iu.support import CREATED, assert_wrote_exactly, scan
+from tests.gitops.helpers import Remote, make_remote
 from tests.harness import RegistryServer, start_registry
 
 HERE = Path(__file__).parent
@@ -70,10 +70,4 @@ def test_the_e2e_suites_end_with_the_files_argo_cd_image_updater_writes(
     result = scan(tmp_path, e2e_registry, HOSTS, "--repo", remote.url)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    changed = git(remote.path, "diff", "--name-only", before, "main").splitlines()
-    expected = sorted(
-        p.relative_to(EXPECTED).as_posix() for p in EXPECTED.rglob("*") if p.is_file()
-    )
-    assert sorted(changed) == expected
-    for path in expected:
-        assert remote.read(path) == (EXPECTED / path).read_bytes(), path
+    assert_wrote_exactly(remote, before, EXPECTED)

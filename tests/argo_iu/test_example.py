@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.argo_iu.support import CREATED, remote_from, scan, tree_files
+from tests.argo_iu.support import CREATED, assert_wrote_exactly, remote_from, scan, tree_files
 from tests.argo_iu.test_e2e_suites import GUESTBOOK_0_2
-from tests.gitops.helpers import Remote, git
+from tests.gitops.helpers import Remote
 from tests.harness import RegistryServer, start_registry
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "argocd-image-updater"
@@ -49,13 +49,7 @@ def test_the_example_ends_with_the_files_argo_cd_image_updater_writes(
     result = scan(tmp_path, example_registry, HOSTS, "--repo", example.url)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    changed = git(example.path, "diff", "--name-only", before, "main").splitlines()
-    expected = sorted(
-        p.relative_to(EXPECTED).as_posix() for p in EXPECTED.rglob("*") if p.is_file()
-    )
-    assert sorted(changed) == expected
-    for path in expected:
-        assert example.read(path) == (EXPECTED / path).read_bytes(), path
+    assert_wrote_exactly(example, before, EXPECTED)
     assert example.count() == 2
 
 
