@@ -420,6 +420,14 @@ class _Checkout:
     charts: set[str]
     max_file_bytes: int
     values_cache: dict[str, Any] = field(default_factory=dict)
+    by_file: dict[str, list[ImageSite]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for site in self.sites:
+            self.by_file.setdefault(site.file, []).append(site)
+
+    def sites_in(self, files: Iterable[str]) -> list[ImageSite]:
+        return [site for rel in files for site in self.by_file.get(rel, ())]
 
     def read(self, rel: str) -> bytes | None:
         path = self.root / rel
@@ -445,6 +453,14 @@ class _Checkout:
                     value = None
             self.values_cache[rel] = value
         return self.values_cache[rel]
+
+    def is_dir(self, rel: str) -> bool:
+        """A directory of the repository (a symlink out of it is not)."""
+        path = self.root / rel
+        try:
+            return path.is_dir() and path.resolve().is_relative_to(self.root.resolve())
+        except OSError:
+            return False
 
     def kustomization_in(self, folder: str) -> str | None:
         for name in KUSTOMIZATION_FILES:
@@ -499,15 +515,14 @@ def _kustomize_images(checkout: _Checkout, folder: str) -> list[ImageReference]:
     walk(top, frozenset())
     images = [
         s.image
-        for s in checkout.sites
-        if s.file in manifests
-        and s.image is not None
+        for s in checkout.sites_in(sorted(manifests))
+        if s.image is not None
         and s.writeback is None
         and s.kind not in ("Kustomization", "Component", "HelmValues")
     ]
     for rel in order:  # inner first
-        for site in checkout.sites:
-            if site.file != rel or site.kind not in ("Kustomization", "Component"):
+        for site in checkout.sites_in([rel]):
+            if site.kind not in ("Kustomization", "Component"):
                 continue
             if site.image is None:
                 continue
@@ -663,9 +678,22 @@ def _app_sites(config: AppConfig, checkout: _Checkout, own: set[str]) -> list[Im
         ours = False
     if not ours:
         return left(f"its source is in another repository ({repo_url}); not updated here")
+    if not _NAME.fullmatch(app.name):
+        return [
+            _site(
+                config,
+                image,
+                file=app.file,
+                line=app.line,
+                current=None,
+                writeback=None,
+                error=f"{app.name!r} is not a valid Application name",
+            )
+            for image in config.images
+        ]
     path = posixpath.normpath(str(source.get("path") or ".").strip().lstrip("/")) or "."
     folder = "" if path == "." else path
-    if folder.startswith("../") or not (checkout.root / folder).is_dir():
+    if not _inside(folder) or not checkout.is_dir(folder):
         return left(
             f"its source path {source.get('path')!r} is not a directory of this "
             "repository; not updated"
@@ -688,6 +716,15 @@ def _app_sites(config: AppConfig, checkout: _Checkout, own: set[str]) -> list[Im
     if kind == "kustomize":
         return _kustomize_app(config, checkout, source, folder, override_file, overrides)
     return _helm_app(config, checkout, source, folder, override_file, overrides)
+
+
+#: A Kubernetes object name (DNS subdomain): what may go into ``.argocd-source-<app>.yaml``.
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+def _inside(rel: str) -> bool:
+    """True for a normalised relative path that stays inside the repository."""
+    return rel != ".." and not rel.startswith(("../", "/"))
 
 
 def _target_file(wb: WriteBack, folder: str, default: str) -> str:
@@ -760,6 +797,8 @@ def _followed(
     warning = None
     if current is None and not image.force_update:
         warning = f"{image.name} is not deployed by {source} (force-update is not set); not updated"
+    if not _inside(target.file):
+        error = error or f"write-back target {target.file} is outside the repository"
     return _site(
         config,
         image,

@@ -348,3 +348,48 @@ spec:
     )
     assert site.filter is not None
     assert "updater.yaml" in site.source
+
+
+def test_an_application_name_that_is_no_kubernetes_name_writes_nothing(tmp_path: Path):
+    files = {
+        "apps/web.yaml": application(
+            "../../etc/web", {"image-list": "registry.example.com/team/web"}, kustomize_source()
+        ),
+        "web/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+        "web/deployment.yaml": DEPLOYMENT,
+    }
+
+    (site,) = app_sites(tree(tmp_path, files))
+
+    assert site.writeback is None
+    assert site.error is not None
+    assert "is not a valid Application name" in site.error
+
+
+def test_a_source_path_out_of_the_repository_is_not_read(tmp_path: Path):
+    (site,) = kustomize_app(
+        tmp_path / "repo",
+        {"image-list": "registry.example.com/team/web"},
+        **{
+            "apps/web.yaml": application(
+                "web", {"image-list": "registry.example.com/team/web"}, kustomize_source("../..")
+            )
+        },
+    )
+
+    assert not site.updatable
+    assert site.warning is not None
+    assert "is not a directory of this repository" in site.warning
+
+
+def test_a_write_back_target_out_of_the_repository_is_an_error(tmp_path: Path):
+    (site,) = helm_app(
+        tmp_path,
+        {
+            "image-list": "web=registry.example.com/team/web",
+            "write-back-target": "helmvalues:/../outside.yaml",
+        },
+    )
+
+    assert site.error is not None
+    assert "outside the repository" in site.error

@@ -79,3 +79,21 @@ def test_a_second_scan_finds_nothing_to_change(
 
     assert second.returncode == 0, second.stdout + second.stderr
     assert example.tip() == tip
+
+
+@pytest.mark.slow
+def test_a_target_that_cannot_be_edited_fails_alone(
+    tmp_path: Path, example_registry: RegistryServer
+):
+    files = tree_files(EXAMPLE)
+    flow = b"kustomize: {images: [other/image:1.0]}\n"
+    files["podinfo/overlays/dev/.argocd-source-podinfo-dev.yaml"] = flow
+    remote = remote_from(tmp_path, files)
+
+    result = scan(tmp_path, example_registry, HOSTS, "--repo", remote.url)
+
+    assert result.returncode == 1
+    assert "flow style" in result.stdout + result.stderr
+    assert remote.read("podinfo/overlays/dev/.argocd-source-podinfo-dev.yaml") == flow
+    prod = "podinfo/overlays/prod/kustomization.yaml"
+    assert remote.read(prod) == (EXPECTED / prod).read_bytes()
