@@ -231,6 +231,9 @@ class _File:
         self.appended: dict[tuple[int, _Path], list[Any]] = {}
         self.nodes: dict[tuple[int, _Path], Node] = {}
         self.created: dict[str, Any] | None = None
+        #: Keys written without a value (``images:``) that get a list: (document, path) ->
+        #: (the key's node, the column of its list, the items).
+        self.filled: dict[tuple[int, _Path], tuple[Node, int, list[Any]]] = {}
         self.seq_indent = _sequence_indent(self.docs)
 
     def snapshot(self) -> tuple[Any, ...]:
@@ -240,10 +243,11 @@ class _File:
             copy.deepcopy(self.appended),
             copy.deepcopy(self.expected),
             copy.deepcopy(self.created),
+            {k: (n, c, copy.deepcopy(i)) for k, (n, c, i) in self.filled.items()},
         )
 
     def restore(self, saved: tuple[Any, ...]) -> None:
-        self.splices, self.added, self.appended, self.expected, self.created = saved
+        self.splices, self.added, self.appended, self.expected, self.created, self.filled = saved
 
     def root(self, *, kustomization: bool = False) -> tuple[int, MappingNode] | None:
         for i, doc in enumerate(self.docs):
@@ -312,6 +316,8 @@ class _File:
             assert isinstance(seq, SequenceNode)
             if items:
                 self._insert_after(inserts, seq.value[-1], _items(seq, items, self.seq_indent))
+        for key, column, items in self.filled.values():
+            self._insert_after(inserts, key, _emit(items, column, self.seq_indent))
         out: list[str] = []
         pos = 0
         for point in sorted(set(self.splices) | set(inserts)):
@@ -348,6 +354,11 @@ class _File:
             for key in path:
                 node = node[key]
             node.extend(copy.deepcopy(items))
+        for (doc, path), (_, _, items) in self.filled.items():
+            node = expected[doc]
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = copy.deepcopy(items)
         return expected
 
     def verify(self, new: bytes) -> str | None:
@@ -482,9 +493,28 @@ def _list_at(
     if at.node is None:
         add(at.pending)
         return None
+    empty = _empty_value(file, index, root, at)
+    if empty is not None:
+        add(empty)
+        return None
     if not isinstance(at.node, SequenceNode):
         raise _Refused(f"line {at.node.start_mark.line + 1}: {'.'.join(keys)} is not a list")
     return index, at.node, at.path
+
+
+def _empty_value(file: _File, doc: int, root: MappingNode, at: _At) -> list[Any] | None:
+    """The list being written under a key that has no value yet (``images:``), else None."""
+    node = at.node
+    if not isinstance(node, ScalarNode) or node.value != "" or not str(node.tag).endswith("null"):
+        return None
+    where = (doc, at.path)
+    if where not in file.filled:
+        parent = ys.get_path(root, at.path[:-1]) if at.path[:-1] else root
+        if not isinstance(parent, MappingNode) or getattr(parent, "flow_style", False):
+            return None
+        key = next(k for k, v in parent.value if v is node)
+        file.filled[where] = (key, _key_column(parent) + file.seq_indent, [])
+    return file.filled[where][2]
 
 
 def _source_kustomize(file: _File, edit: WriteEdit) -> None:

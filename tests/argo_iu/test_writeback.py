@@ -166,3 +166,13 @@ def test_a_file_that_is_not_yaml_is_left_alone_with_the_reason():
 
     assert result.content == old
     assert result.errors[0].startswith("web: app/file.yaml is not readable YAML")
+
+
+def test_an_images_key_without_a_value_gets_the_list():
+    old = b"resources:\n- deployment.yaml\nimages:  # none yet\nnamespace: web\n"
+
+    out = write(old, (target("kustomization"), "1.2.0", None))
+
+    assert out == old.replace(
+        b"# none yet\n", f"# none yet\n- name: {IMAGE}\n  newTag: 1.2.0\n".encode()
+    )
