@@ -695,8 +695,8 @@ def _app_sites(config: AppConfig, checkout: _Checkout, own: set[str]) -> list[Im
     folder = "" if path == "." else path
     if not _inside(folder) or not checkout.is_dir(folder):
         return left(
-            f"its source path {source.get('path')!r} is not a directory of this "
-            "repository; not updated"
+            f"its source path {source.get('path')!r} (of {repo_url}) is not a directory of "
+            "this repository; not updated"
         )
     helm_spec = source.get("helm")
     kustomize_spec = source.get("kustomize")

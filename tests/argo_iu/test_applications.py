@@ -9,6 +9,8 @@ import re
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from imagebot.manifests import ImageSite, discover
 
 URL = "https://git.example.com/platform/gitops.git"
@@ -393,3 +395,16 @@ def test_a_write_back_target_out_of_the_repository_is_an_error(tmp_path: Path):
 
     assert site.error is not None
     assert "outside the repository" in site.error
+
+
+def test_a_manual_change_of_an_application_image_is_refused_with_where_it_is_configured(
+    tmp_path: Path,
+):
+    from imagebot.errors import InvalidInput
+    from imagebot.operations.workloads import WorkloadId, find_target
+
+    kustomize_app(tmp_path, {"image-list": "web=registry.example.com/team/web"})
+    found = discover(tmp_path, repo_urls=[URL])
+
+    with pytest.raises(InvalidInput, match=r"apps/web\.yaml:1 \(Application web annotations\)"):
+        find_target(found, tmp_path, WorkloadId.parse("argocd:application/web"), file=None)
