@@ -399,10 +399,12 @@ def _source(spec: Any) -> dict[str, Any] | None:
     source = spec.get("source")
     if isinstance(source, dict):
         return source
-    sources = spec.get("sources")
-    if isinstance(sources, list):
+    sources = [s for s in spec.get("sources") or [] if isinstance(s, dict)]
+    # A multi-source application: the source with a path holds its images (a chart from a
+    # Helm repository, or a "ref" to values, does not), as the tool picks it.
+    for key in ("path", "chart"):
         for candidate in sources:
-            if isinstance(candidate, dict) and (candidate.get("path") or candidate.get("chart")):
+            if candidate.get(key):
                 return candidate
     return None
 

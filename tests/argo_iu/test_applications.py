@@ -408,3 +408,22 @@ def test_a_manual_change_of_an_application_image_is_refused_with_where_it_is_con
 
     with pytest.raises(InvalidInput, match=r"apps/web\.yaml:1 \(Application web annotations\)"):
         find_target(found, tmp_path, WorkloadId.parse("argocd:application/web"), file=None)
+
+
+def test_a_multi_source_application_is_read_from_its_source_with_a_path(tmp_path: Path):
+    sources = (
+        "sources:\n"
+        "  - repoURL: registry-1.docker.io/bitnamicharts\n    chart: redis\n"
+        f"  - repoURL: {URL}\n    path: web\n    targetRevision: main\n"
+    )
+    app = application("web", {"image-list": "web=registry.example.com/team/web"}, "")
+    files = {
+        "apps/web.yaml": app.replace("  source:\n", textwrap.indent(sources, "  ")),
+        "web/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+        "web/deployment.yaml": DEPLOYMENT,
+    }
+
+    (site,) = app_sites(tree(tmp_path, files))
+
+    assert site.updatable
+    assert site.file == "web/.argocd-source-web.yaml"
