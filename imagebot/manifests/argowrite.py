@@ -529,11 +529,23 @@ def _source_kustomize(file: _File, edit: WriteEdit) -> None:
     if listed is None:
         return
     index, seq, path = listed
-    for i, item in enumerate(seq.value):
-        if isinstance(item, ScalarNode) and entry_key(item.value) == target.key:
-            file.splice(index, (*path, i), item, entry)
-            return
-    _merge_entry(file.new_items(index, path, seq), entry)
+    written = {entry_key(i.value) for i in seq.value if isinstance(i, ScalarNode)}
+    # the tool merges the Application's own images into the file too, in their order
+    todo = list(target.seed_images)
+    _merge_entry(todo, entry)
+    for value in todo:
+        key = entry_key(value)
+        if value != entry:
+            new = file.new_items(index, path, seq)
+            if key not in written and all(entry_key(e) != key for e in new):
+                new.append(value)
+            continue
+        for i, item in enumerate(seq.value):
+            if isinstance(item, ScalarNode) and entry_key(item.value) == key:
+                file.splice(index, (*path, i), item, entry)
+                break
+        else:
+            _merge_entry(file.new_items(index, path, seq), entry)
 
 
 def _merge_entry(images: list[Any], entry: str) -> None:
@@ -555,17 +567,22 @@ def _merge_params(params: list[Any], items: list[dict[str, Any]]) -> None:
             params.append(item)
 
 
+def _seeds(target: WriteTarget) -> list[dict[str, Any]]:
+    """The Application's own Helm parameters, as the tool copies them into the file (their
+    ``forcestring`` as the Application says; an image's own values always force strings)."""
+    return [
+        {"name": name, "value": value, "forcestring": _TRUE if force else _FALSE}
+        for name, value, force in target.seed_parameters
+    ]
+
+
 def _source_helm(file: _File, edit: WriteEdit) -> None:
     items = [
         {"name": n, "value": v, "forcestring": _TRUE}
         for n, v in edit.target.helm_values(edit.tag, edit.digest)
     ]
     if file.created is None and not file.docs:
-        seeds = [
-            {"name": name, "value": value, "forcestring": _TRUE if force else _FALSE}
-            for name, value, force in edit.target.seed_parameters
-        ]
-        file.created = {"helm": {"parameters": seeds}}
+        file.created = {"helm": {"parameters": _seeds(edit.target)}}
     if file.created is not None:
         params = file.created["helm"]["parameters"]
         _merge_params(params, items)
@@ -575,7 +592,15 @@ def _source_helm(file: _File, edit: WriteEdit) -> None:
     if listed is None:
         return
     index, seq, path = listed
+    # in the tool's order: the Application's own parameters, then the image's new ones
+    todo = [(seed, False) for seed in _seeds(edit.target)]
     for item in items:
+        at = next((i for i, (p, _) in enumerate(todo) if p["name"] == item["name"]), None)
+        if at is None:
+            todo.append((item, True))
+        else:
+            todo[at] = (item, True)
+    for item, own in todo:
         for i, node in enumerate(seq.value):
             if ys.get_str(node, "name") == item["name"]:
                 value = ys.get(node, "value")
@@ -583,10 +608,13 @@ def _source_helm(file: _File, edit: WriteEdit) -> None:
                     raise _Refused(
                         f"line {node.start_mark.line + 1}: parameter {item['name']} has no value"
                     )
-                file.splice(index, (*path, i, "value"), value, str(item["value"]))
+                if own:  # a copied parameter already in the file stays as it is
+                    file.splice(index, (*path, i, "value"), value, str(item["value"]))
                 break
         else:
-            _merge_params(file.new_items(index, path, seq), [item])
+            new = file.new_items(index, path, seq)
+            if own or all(p.get("name") != item["name"] for p in new):
+                _merge_params(new, [item])
 
 
 def _kustomization(file: _File, edit: WriteEdit) -> None:

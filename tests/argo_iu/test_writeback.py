@@ -176,3 +176,28 @@ def test_an_images_key_without_a_value_gets_the_list():
     assert out == old.replace(
         b"# none yet\n", f"# none yet\n- name: {IMAGE}\n  newTag: 1.2.0\n".encode()
     )
+
+
+def test_an_existing_source_file_gets_the_applications_own_parameters_it_lacks():
+    old = b"helm:\n  parameters:\n  - name: replicaCount\n    value: '3'\n    forcestring: false\n"
+    seeds = (("replicaCount", "2", False), ("service.port", "8080", True))
+
+    out = write(old, (target("source-helm", seed_parameters=seeds), "1.0", None))
+
+    added = (
+        '  - name: service.port\n    value: "8080"\n    forcestring: true\n'
+        f"  - name: image.name\n    value: {IMAGE}\n    forcestring: true\n"
+        '  - name: image.tag\n    value: "1.0"\n    forcestring: true\n'
+    )
+    assert out == old + added.encode()
+
+
+def test_an_existing_source_file_gets_the_applications_own_images_it_lacks():
+    old = b"kustomize:\n  images:\n  - existing:latest\n  - " + IMAGE.encode() + b":old\n"
+    seeds = ("new", IMAGE + ":1.0")
+
+    out = write(old, (target("source-kustomize", seed_images=seeds), "latest", None))
+
+    assert out == b"kustomize:\n  images:\n  - existing:latest\n  - " + (
+        IMAGE.encode() + b":latest\n  - new\n"
+    )
