@@ -7,8 +7,9 @@ writes the same values to the same place:
     ``.argocd-source-<app>.yaml`` in the Application's source path, which Argo CD reads as
     parameter overrides: ``kustomize.images`` (``[<kustomize name>=]<image>:<tag>[@digest]``
     strings) or ``helm.parameters`` (``name`` / ``value`` / ``forcestring``). The tool
-    creates it the first time, copying the Application's own overrides into it; so does
-    imagebot, in the tool's layout (two-space indent, list items not indented).
+    creates it the first time, copying the Application's own overrides into it (and adds
+    those it lacks to an existing one); so does imagebot, in the tool's layout (two-space
+    indent, list items not indented).
 ``kustomization``
     the ``images:`` entry named like the image (``name``, ``newName``, ``newTag``,
     ``digest``), as ``kustomize edit set image`` would set it.
