@@ -48,6 +48,7 @@ from imagebot.manifests.argowrite import (
     DEFAULT_HELM_NAME,
     DEFAULT_HELM_TAG,
     WriteTarget,
+    Typed,
     entry_key,
     plain,
 )
@@ -109,7 +110,7 @@ def read_docs(file: str, docs: Sequence[Node]) -> list[ArgoDoc]:
                 name=ys.get_str(metadata, "name") or "",
                 namespace=ys.get_str(metadata, "namespace"),
                 annotations=read_annotations(ys.get(metadata, "annotations")),
-                labels={k: v for k, v in labels.items() if isinstance(v, str)}
+                labels={k: t for k, v in labels.items() if (t := _scalar(v)) is not None}
                 if isinstance(labels, dict)
                 else {},
                 spec=plain(ys.get(node, "spec")),
@@ -160,6 +161,15 @@ class AppConfig:
     #: Where the configuration is written: the Application, or an ImageUpdater.
     origin: str = ""
     errors: list[str] = field(default_factory=list)
+
+
+def _scalar(value: Any) -> str | None:
+    """A plain value's text when it is a single value (``true``, ``2`` included)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Typed):
+        return value.value
+    return None
 
 
 def _list(text: str | None) -> tuple[str, ...]:
@@ -289,7 +299,7 @@ def from_image_updater(updater: ArgoDoc, apps: Sequence[ArgoDoc]) -> list[AppCon
                 app.namespace and namespace and app.namespace != namespace
             ):
                 continue
-            if ref.get("useAnnotations") in (True, "true"):
+            if _scalar(ref.get("useAnnotations")) == "true":
                 config = from_annotations(app)
                 if config is not None:
                     out.append(config)
@@ -319,7 +329,7 @@ def from_image_updater(updater: ArgoDoc, apps: Sequence[ArgoDoc]) -> list[AppCon
                         strategy=str(settings.get("updateStrategy") or "semver"),
                         allow_tags=settings.get("allowTags"),
                         ignore_tags=_strings(settings.get("ignoreTags")),
-                        force_update=settings.get("forceUpdate") in (True, "true"),
+                        force_update=_scalar(settings.get("forceUpdate")) == "true",
                         platforms=_strings(settings.get("platforms")),
                         helm_name=helm.get("name"),
                         helm_tag=helm.get("tag"),
@@ -868,14 +878,13 @@ def _helm_app(
     seeds: list[tuple[str, str, bool]] = []
     for item in helm.get("parameters") or []:
         if isinstance(item, dict) and isinstance(item.get("name"), str):
-            value = str(item.get("value") or "")
+            value = _scalar(item.get("value")) or ""
             params[item["name"]] = value
-            force = item.get("forceString")
-            seeds.append((item["name"], value, force in (True, "true") or str(force) == "True"))
+            seeds.append((item["name"], value, _scalar(item.get("forceString")) == "true"))
     if isinstance(overrides, dict) and isinstance(overrides.get("helm"), dict):
         for item in overrides["helm"].get("parameters") or []:
             if isinstance(item, dict) and isinstance(item.get("name"), str):
-                params[item["name"]] = str(item.get("value") or "")
+                params[item["name"]] = _scalar(item.get("value")) or ""
 
     def lookup(name: str) -> str | None:
         if name in params:

@@ -141,7 +141,7 @@ class _Refused(Exception):
 
 
 @dataclass(frozen=True)
-class _Typed:
+class Typed:
     """A scalar that is not a string (``true``, ``1``, ``null``), compared with its type."""
 
     tag: str
@@ -149,11 +149,11 @@ class _Typed:
 
 
 def plain(node: Node | None, depth: int = 0) -> Any:
-    """A composed node as plain data: strings, :class:`_Typed` scalars, dicts and lists."""
+    """A composed node as plain data: strings, :class:`Typed` scalars, dicts and lists."""
     if node is None or depth > 100:
         return None
     if isinstance(node, ScalarNode):
-        return node.value if node.tag == ys.STR_TAG else _Typed(str(node.tag), node.value)
+        return node.value if node.tag == ys.STR_TAG else Typed(str(node.tag), node.value)
     if isinstance(node, MappingNode):
         return {key: plain(value, depth + 1) for key, _, value in ys.items(node)}
     if isinstance(node, SequenceNode):
@@ -161,8 +161,8 @@ def plain(node: Node | None, depth: int = 0) -> Any:
     return None
 
 
-_TRUE = _Typed("tag:yaml.org,2002:bool", "true")
-_FALSE = _Typed("tag:yaml.org,2002:bool", "false")
+_TRUE = Typed("tag:yaml.org,2002:bool", "true")
+_FALSE = Typed("tag:yaml.org,2002:bool", "false")
 
 
 # --- text for new values -------------------------------------------------------------------------
@@ -171,7 +171,7 @@ _FALSE = _Typed("tag:yaml.org,2002:bool", "false")
 def scalar_text(value: Any) -> str:
     """*value* as a scalar the way Go's YAML writers put it: plain when it reads back as the
     same string, else double-quoted."""
-    if isinstance(value, _Typed):
+    if isinstance(value, Typed):
         return value.value
     text = str(value)
     if text and _plain_safe(text) and ys.plain_reads_as_string(text):
@@ -764,6 +764,7 @@ __all__ = [
     "WriteTarget",
     "entry_key",
     "kustomize_entry",
+    "Typed",
     "plain",
     "reference_text",
     "write_back",

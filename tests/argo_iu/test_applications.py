@@ -427,3 +427,27 @@ def test_a_multi_source_application_is_read_from_its_source_with_a_path(tmp_path
 
     assert site.updatable
     assert site.file == "web/.argocd-source-web.yaml"
+
+
+def test_an_image_updater_with_use_annotations_reads_the_applications_annotations(
+    tmp_path: Path,
+):
+    updater = """\
+apiVersion: argocd-image-updater.argoproj.io/v1alpha1
+kind: ImageUpdater
+metadata:
+  name: legacy
+  namespace: argocd
+spec:
+  applicationRefs:
+    - namePattern: "*"
+      useAnnotations: true
+"""
+    (site,) = kustomize_app(
+        tmp_path,
+        {"image-list": "web=registry.example.com/team/web:~1.0"},
+        **{"apps/updater.yaml": updater},
+    )
+
+    assert site.policy == "semver:~1.0"
+    assert "annotations" in site.source

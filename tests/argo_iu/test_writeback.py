@@ -201,3 +201,11 @@ def test_an_existing_source_file_gets_the_applications_own_images_it_lacks():
     assert out == b"kustomize:\n  images:\n  - existing:latest\n  - " + (
         IMAGE.encode() + b":latest\n  - new\n"
     )
+
+
+def test_the_digest_strategy_sets_tag_and_digest_in_a_kustomization_entry():
+    old = f"images:\n- name: {IMAGE}\n  newTag: stable\n".encode()
+
+    out = write(old, (target("kustomization"), "stable", DIGEST))
+
+    assert out == old + f"  digest: {DIGEST}\n".encode()
