@@ -47,8 +47,8 @@ from imagebot.manifests.annotations import ARGO, Annotation, combine_filter, spl
 from imagebot.manifests.argowrite import (
     DEFAULT_HELM_NAME,
     DEFAULT_HELM_TAG,
-    WriteTarget,
     Typed,
+    WriteTarget,
     entry_key,
     plain,
 )

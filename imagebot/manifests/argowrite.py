@@ -759,12 +759,12 @@ def write_back(content: bytes | None, edits: Sequence[WriteEdit]) -> WriteResult
 __all__ = [
     "DEFAULT_HELM_NAME",
     "DEFAULT_HELM_TAG",
+    "Typed",
     "WriteEdit",
     "WriteResult",
     "WriteTarget",
     "entry_key",
     "kustomize_entry",
-    "Typed",
     "plain",
     "reference_text",
     "write_back",
