@@ -52,7 +52,7 @@ from imagebot.manifests.argowrite import (
     entry_key,
     plain,
 )
-from imagebot.manifests.models import FileIssue, ImageSite
+from imagebot.manifests.models import ImageSite
 from imagebot.manifests.namespaces import KUSTOMIZATION_FILES, Kustomization
 from imagebot.reference import ImageReference
 
@@ -647,22 +647,22 @@ def application_sites(
     charts: Iterable[str],
     repo_urls: Sequence[str] = (),
     max_file_bytes: int,
-) -> tuple[list[ImageSite], list[FileIssue]]:
+) -> list[ImageSite]:
     """Sites for every image the repository's Argo CD Image Updater configuration follows."""
     checkout = _Checkout(Path(root), sites, kustomizations, set(charts), max_file_bytes)
     own = {normalise_url(u) for u in repo_urls if u}
     out: list[ImageSite] = []
-    issues: list[FileIssue] = []
     for config in configurations(docs):
         out.extend(_app_sites(config, checkout, own))
-    return out, issues
+    return out
 
 
 def _app_sites(config: AppConfig, checkout: _Checkout, own: set[str]) -> list[ImageSite]:
     app = config.app
     source = _source(app.spec)
 
-    def left(why: str) -> list[ImageSite]:
+    def left(why: str, *, error: str | None = None) -> list[ImageSite]:
+        """Every image of the application, not updated: *why* (a warning) or *error*."""
         return [
             _site(
                 config,
@@ -672,6 +672,7 @@ def _app_sites(config: AppConfig, checkout: _Checkout, own: set[str]) -> list[Im
                 current=None,
                 writeback=None,
                 warning=why,
+                error=error,
             )
             for image in config.images
         ]
@@ -691,18 +692,7 @@ def _app_sites(config: AppConfig, checkout: _Checkout, own: set[str]) -> list[Im
     if not ours:
         return left(f"its source is in another repository ({repo_url}); not updated here")
     if not _NAME.fullmatch(app.name):
-        return [
-            _site(
-                config,
-                image,
-                file=app.file,
-                line=app.line,
-                current=None,
-                writeback=None,
-                error=f"{app.name!r} is not a valid Application name",
-            )
-            for image in config.images
-        ]
+        return left("", error=f"{app.name!r} is not a valid Application name")
     path = posixpath.normpath(str(source.get("path") or ".").strip().lstrip("/")) or "."
     folder = "" if path == "." else path
     if not _inside(folder) or not checkout.is_dir(folder):

@@ -370,7 +370,7 @@ def discover(
     for site in result.sites:
         site.default_namespace = covered.get(site.file, default_namespace)
     if argo:
-        found_sites, issues = application_sites(
+        found_sites = application_sites(
             argo,
             root=root,
             sites=result.sites,
@@ -380,7 +380,6 @@ def discover(
             max_file_bytes=max_file_bytes,
         )
         result.sites.extend(found_sites)
-        result.errors.extend(issues)
     return result
 
 
