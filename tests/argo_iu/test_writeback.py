@@ -209,3 +209,22 @@ def test_the_digest_strategy_sets_tag_and_digest_in_a_kustomization_entry():
     out = write(old, (target("kustomization"), "stable", DIGEST))
 
     assert out == old + f"  digest: {DIGEST}\n".encode()
+
+
+def test_two_images_of_one_chart_share_one_new_source_file():
+    foo = WriteTarget(
+        "source-helm", "f.yaml", "argocd/app", "foo/bar", helm_name="foo.image", helm_tag="foo.tag"
+    )
+    bar = WriteTarget(
+        "source-helm", "f.yaml", "argocd/app", "bar/foo", helm_name="bar.image", helm_tag="bar.tag"
+    )
+
+    out = write(None, (foo, "1.1.0", None), (bar, "2.0.1", None))
+
+    assert out == (
+        b"helm:\n  parameters:\n"
+        b"  - name: bar.image\n    value: bar/foo\n    forcestring: true\n"
+        b"  - name: bar.tag\n    value: 2.0.1\n    forcestring: true\n"
+        b"  - name: foo.image\n    value: foo/bar\n    forcestring: true\n"
+        b"  - name: foo.tag\n    value: 1.1.0\n    forcestring: true\n"
+    )
