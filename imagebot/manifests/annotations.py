@@ -225,13 +225,7 @@ class AnnotationPolicies:
             spec = raw.strip()
             if not spec:
                 continue
-            alias, eq, rest = spec.partition("=")
-            if not eq:
-                alias, rest = "", spec
-            name, constraint = rest.strip(), None
-            colon = name.rfind(":")
-            if colon > name.rfind("/"):
-                name, constraint = name[:colon], name[colon + 1 :].strip() or None
+            alias, name, constraint = split_image_spec(spec)
             try:
                 ref = ImageReference.parse(name)
                 if ref.tag or ref.digest:
@@ -239,7 +233,7 @@ class AnnotationPolicies:
             except (ImagebotError, ValueError):
                 self._error(f"annotation {ARGO}image-list: cannot read image {spec!r}")
                 continue
-            images.append(_ArgoImage(alias.strip() or None, name, ref.repository, constraint))
+            images.append(_ArgoImage(alias, name, ref.repository, constraint))
         return images
 
     def _argo_policy(self, image: ImageReference | None, result: ContainerPolicy) -> bool:
@@ -283,7 +277,7 @@ class AnnotationPolicies:
         ignore = options.get("ignore-tags")
         globs = [g.strip() for g in ignore.split(",") if g.strip()] if ignore else []
         try:
-            result.filter = _combine_filter(allow_re, globs)
+            result.filter = combine_filter(allow_re, globs)
         except PolicyError as exc:
             self._error(f"{ARGO}{entry.alias}.ignore-tags: {exc}")
             return False
@@ -381,7 +375,19 @@ class AnnotationPolicies:
                 result.verify = verify.strip()
 
 
-def _combine_filter(allow: str | None, ignore: Sequence[str]) -> str | None:
+def split_image_spec(spec: str) -> tuple[str | None, str, str | None]:
+    """An ``image-list`` entry ``[alias=]image[:constraint]`` into (alias, image, constraint)."""
+    alias, eq, rest = spec.partition("=")
+    if not eq:
+        alias, rest = "", spec
+    name, constraint = rest.strip(), None
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        name, constraint = name[:colon], name[colon + 1 :].strip() or None
+    return alias.strip() or None, name, constraint
+
+
+def combine_filter(allow: str | None, ignore: Sequence[str]) -> str | None:
     """One searched regex: tags matching *allow* and none of the *ignore* wildcards."""
     if not ignore:
         return allow

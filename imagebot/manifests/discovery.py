@@ -35,6 +35,7 @@ from imagebot.manifests.annotations import (
     AnnotationPolicies,
     ContainerPolicy,
 )
+from imagebot.manifests.argocd import ArgoDoc, application_sites, read_docs
 from imagebot.manifests.models import Discovery, FileIssue, ImageSite, Part, Role
 from imagebot.manifests.namespaces import (
     KUSTOMIZATION_FILES,
@@ -250,7 +251,7 @@ def _chart_template(rel: str, charts: set[str]) -> bool:
 #: ``images:``, ``$imagepolicy``, ``ImagePolicy``, ``ImageRepository``, Helm values'
 #: ``repository`` + ``tag``, Flux v1's ``repository.fluxcd.io/``). Files without any are only
 #: checked to be YAML, not composed.
-_SITE_WORDS = (b"image", b"Image", b"repository")
+_SITE_WORDS = (b"image", b"Image", b"repository", b"argoproj.io")
 
 
 def may_hold_sites(data: bytes) -> bool:
@@ -271,6 +272,8 @@ class _FileResult:
     skipped: FileIssue | None = None  # a template, not read
     read: bool = True
     kustomization: Kustomization | None = None  # namespace and includes, for namespaces.py
+    #: Argo CD ``Application`` / ``ImageUpdater`` documents, for :mod:`.argocd`.
+    argo: list[ArgoDoc] = field(default_factory=list)
 
 
 @dataclass
@@ -303,8 +306,14 @@ def discover(
     cache: DiscoveryCache | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     default_namespace: str | None = None,
+    repo_urls: Sequence[str] = (),
 ) -> Discovery:
     """Every image site under *root*, with its policy; problems are collected, not raised.
+
+    Argo CD Image Updater's configuration (``Application`` annotations, ``ImageUpdater``
+    objects) adds a site per image it follows (:mod:`.argocd`); *repo_urls* are this
+    repository's URLs, to tell an application whose source is here from one elsewhere
+    (none known: a source path that exists here counts as here).
 
     Files over *max_file_bytes* are skipped unread, and said so. A site without
     ``metadata.namespace`` is given the namespace of a kustomization that includes its file,
@@ -322,6 +331,7 @@ def discover(
     pending: list[_Draft] = []
     kept: dict[tuple[str, str, bool], _FileResult] = {}
     kustomizations: dict[str, Kustomization] = {}
+    argo: list[ArgoDoc] = []
     parsed = 0
     for rel, path in walk.files:
         folder, _, basename = rel.rpartition("/")
@@ -331,6 +341,7 @@ def discover(
         if cached is not None:
             kept[(rel, known, chart_values)] = cached  # type: ignore[index]
             _merge(result, index, pending, rel, cached, kustomizations)
+            argo.extend(cached.argo)
             continue
         try:
             data = _read_bounded(path, max_file_bytes)
@@ -346,6 +357,7 @@ def discover(
         if cache is not None:
             kept[(rel, blob, chart_values)] = found
         _merge(result, index, pending, rel, found, kustomizations)
+        argo.extend(found.argo)
     if cache is not None:
         cache.entries = kept
         cache.files_parsed = parsed
@@ -357,6 +369,17 @@ def discover(
     covered = kustomize_namespaces(kustomizations, result.files)
     for site in result.sites:
         site.default_namespace = covered.get(site.file, default_namespace)
+    if argo:
+        found_sites = application_sites(
+            argo,
+            root=root,
+            sites=result.sites,
+            kustomizations=kustomizations,
+            charts=walk.charts,
+            repo_urls=repo_urls,
+            max_file_bytes=max_file_bytes,
+        )
+        result.sites.extend(found_sites)
     return result
 
 
@@ -405,9 +428,10 @@ def _read_sites(
         issue = FileIssue(rel, exc.line, exc.message)
         return _FileResult([], PolicyIndex(), [issue], read=False), 1
     local = PolicyIndex()
+    argo = read_docs(rel, source.docs) if b"argoproj.io" in data else []
     scanner = _FileScanner(rel, source, local, chart_values=chart_values, blob=blob)
     # the drafts keep their scalars' spans and values, not the node graph
-    return _FileResult(scanner.scan(), local, scanner.issues), 1
+    return _FileResult(scanner.scan(), local, scanner.issues, argo=argo), 1
 
 
 def _merge(

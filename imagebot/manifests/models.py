@@ -7,9 +7,12 @@ printed (``list-images --output json``), logged and stored without knowing about
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from imagebot.reference import ImageReference
+
+if TYPE_CHECKING:
+    from imagebot.manifests.argowrite import WriteTarget
 
 #: What a located scalar holds: a whole reference (``name[:tag][@digest]``), or one part of a
 #: split form (Helm values' ``repository`` + ``tag``, kustomize's ``newName`` + ``newTag``).
@@ -127,6 +130,14 @@ class ImageSite:
     #: Git blob id of the bytes the parts' offsets refer to: the rewriter splices at those
     #: offsets without reading the file again when its bytes still have this id.
     blob: str | None = None
+    #: Platforms the image must be built for (Argo CD Image Updater's ``platforms``), as
+    #: written; carried for the gate that checks them (empty: any).
+    platforms: tuple[str, ...] = ()
+    #: Set for an image an Argo CD Image Updater configuration governs: the value is written
+    #: where that tool writes it (``.argocd-source-<app>.yaml``, a kustomization's
+    #: ``images:``, a Helm values file), by :mod:`imagebot.manifests.argowrite`, not spliced
+    #: into ``parts``; ``file`` is that target file, which may not exist yet.
+    writeback: WriteTarget | None = None
 
     @property
     def workload(self) -> str:
@@ -205,6 +216,8 @@ class ImageSite:
             "warning": self.warning,
             "policy_image": self.policy_image,
             "digest_reflection": self.digest_reflection,
+            "platforms": list(self.platforms),
+            "writeback": self.writeback.to_dict() if self.writeback is not None else None,
             "parts": [p.to_dict() for p in self.parts],
             "gates": {
                 "min_age": self.min_age,

@@ -18,6 +18,7 @@ from typing import Any
 
 from imagebot.errors import ConfigError
 from imagebot.manifests import Edit, rewrite
+from imagebot.manifests.argowrite import WriteEdit, write_back
 from imagebot.manifests.namespaces import CLUSTER
 from imagebot.manifests.yamlsource import blob_id
 from imagebot.update.resolve import Problem, Resolution
@@ -153,12 +154,24 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
     for res in resolutions:
         if res.changed:
             by_file[res.site.file].append(res)
-    for path, group in sorted(by_file.items()):
+    for path, every in sorted(by_file.items()):
+        group = [r for r in every if r.site.writeback is None]
+        targeted = [r for r in every if r.site.writeback is not None]
         try:
-            content = (root / path).read_bytes()
+            content: bytes | None = _read_target(root, path)
         except OSError as exc:
-            for res in group:
+            for res in every:
                 _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
+            continue
+        if content is None:
+            if group:
+                for res in group:
+                    _refuse(res, f"{path}: cannot read: no such file", out)
+            if targeted:
+                _write_targets(path, None, targeted, out)
+            continue
+        if not group:
+            _write_targets(path, content, targeted, out)
             continue
         edits = [Edit(r.site, r.new_tag, r.new_digest, r.new_name) for r in group]
         key = _rewrite_key(path, content, edits) if cache is not None else None
@@ -184,10 +197,57 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
             out.files[path] = done.content
             out.old[path] = content
         out.notes.extend(f"{path}: {note}" for note in done.notes)
+        if targeted:
+            _write_targets(path, out.files.get(path, content), targeted, out, old=content)
     if cache is not None:
         cache.clear()
         cache.update(used)
     return out
+
+
+def _read_target(root: Path, path: str) -> bytes | None:
+    """A file's bytes; None when it does not exist (an Argo CD write-back creates it). Only
+    regular files inside *root* are read."""
+    full = root / path
+    if not full.exists() and not full.is_symlink():
+        return None
+    if full.is_symlink() or not full.resolve().is_relative_to(root.resolve()):
+        raise OSError(0, "a symlink, or not inside the repository")
+    return full.read_bytes()
+
+
+def _write_targets(
+    path: str,
+    content: bytes | None,
+    group: Sequence[Resolution],
+    out: ChangeSet,
+    *,
+    old: bytes | None = None,
+) -> None:
+    """Write where Argo CD Image Updater writes (``site.writeback``): the file is edited in
+    place, or created when *content* is None (its old bytes are then empty)."""
+    edits = []
+    for res in group:
+        site = res.site
+        assert site.writeback is not None
+        label = f"{site.file}: {site.workload} {site.container}"
+        tag = res.new_tag or site.tag
+        edits.append(WriteEdit(site.writeback, tag, res.new_digest, label))
+    result = write_back(content, edits)
+    for i, res in enumerate(group):
+        if i in result.applied:
+            out.applied.append(res)
+        else:
+            prefix = edits[i].label
+            message = next((e for e in result.errors if e.startswith(prefix)), None)
+            _refuse(res, message or f"{prefix}: not written", out)
+    base = old if old is not None else (content or b"")
+    if result.applied and result.content != (content or b""):
+        out.files[path] = result.content
+        out.old[path] = base
+    elif content is None:
+        out.files.pop(path, None)
+    out.notes.extend(result.notes)
 
 
 def _error_for(res: Resolution, errors: list[str]) -> str:

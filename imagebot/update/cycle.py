@@ -246,6 +246,7 @@ class UpdateCycle:
             cache=self.discovery_caches.setdefault(str(ws.root), DiscoveryCache()),
             max_file_bytes=repo.max_file_bytes,
             default_namespace=repo.default_namespace,
+            repo_urls=[u for u in (repo.url, ws.url) if u],
         )
         resolved = self.runner.run(
             resolve(discovery.sites, self.runner.scanner, fresh=fresh, progress=self.progress)

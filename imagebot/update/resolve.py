@@ -301,6 +301,8 @@ async def resolve(
             res.decision = decision
             continue
         _settle(res, decision, manual)
+        if res.status == "update" and res.new_tag == site.tag:
+            res.status, res.new_tag = "up-to-date", None  # the same tag (its digest is next)
         if site.policy_image is not None:
             _settle_setter(res)
 
@@ -519,7 +521,10 @@ def _same_repository(site: ImageSite) -> bool:
 
 def _current_tag(site: ImageSite) -> str | None:
     """The tag the policy compares against (no downgrades, families): none when a Flux
-    marker's policy is for another repository, whose tags say nothing about this one's."""
+    marker's policy is for another repository, whose tags say nothing about this one's, nor
+    for Argo CD Image Updater's digest strategy, which follows its one tag whatever runs now."""
+    if site.writeback is not None and site.digest_reflection == "Always":
+        return None
     return site.tag if _same_repository(site) else None
 
 
@@ -558,7 +563,8 @@ def _wants_digest(site: ImageSite) -> bool:
     on a marked whole reference."""
     roles = _roles(site)
     if site.policy_image is None:
-        return site.digest is not None
+        # Argo CD Image Updater's digest strategy always writes the tag's digest.
+        return site.digest is not None or site.digest_reflection == "Always"
     return "digest" in roles or (
         "image" in roles and (site.digest is not None or site.digest_reflection is not None)
     )
