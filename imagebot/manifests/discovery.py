@@ -43,6 +43,7 @@ from imagebot.manifests.namespaces import (
     kustomize_namespaces,
     read_kustomization,
 )
+from imagebot.manifests.podspecs import pod_specs
 from imagebot.manifests.policyfiles import PolicyIndex
 from imagebot.reference import ImageReference, is_valid_digest
 
@@ -54,16 +55,6 @@ DEFAULT_INCLUDE = ("**/*.yaml", "**/*.yml", "**/Kustomization")
 #: real manifests (CRD bundles, whole-platform installs) are a few MiB.
 DEFAULT_MAX_FILE_BYTES = 8 << 20
 
-#: Pod spec location per workload kind.
-POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
 CONTAINER_SECTIONS = ("initContainers", "containers")
 
 #: Flux v1's name for an image at the top of a HelmRelease's values.
@@ -792,8 +783,6 @@ class _FileScanner:
         )
 
     def _sites(self, doc: _Doc) -> list[_Draft]:
-        if doc.kind in POD_SPEC_PATHS:
-            return self._workload(doc)
         if doc.kind in ("HelmRelease", "FluxHelmRelease"):
             if doc.api.startswith(FLUX1_HELM_APIS):
                 return self._helm_release(doc, flux_v1=True)
@@ -811,14 +800,30 @@ class _FileScanner:
             not doc.kind and not doc.prefix and basename in KUSTOMIZATION_FILES
         ):
             return self._kustomize_images(doc, ("images",))
-        return []
+        return self._workload(doc)
 
     # --- workloads ---------------------------------------------------------------------------
 
     def _workload(self, doc: _Doc) -> list[_Draft]:
-        spec_path = POD_SPEC_PATHS[doc.kind]
+        """Containers and initContainers of every pod spec of the object (:mod:`.podspecs`).
+
+        A container name found in two pod specs of one object (a leader and a worker
+        template) is qualified by the pod spec's label (``workerTemplate.nginx``)."""
+        specs = pod_specs(doc.node, doc.kind, doc.api)
+        found: list[tuple[str, str, _Draft]] = []  # (plain name, label, draft)
+        for spec in specs:
+            for name, draft in self._pod_spec(doc, spec.path):
+                found.append((name, spec.label, draft))
+        labels: dict[str, set[str]] = {}
+        for name, label, _ in found:
+            labels.setdefault(name, set()).add(label)
+        for name, label, draft in found:
+            if len(labels[name]) > 1 and draft.container == name:
+                draft.container = f"{label}.{name}"
+        return [draft for _, _, draft in found]
+
+    def _pod_spec(self, doc: _Doc, spec_path: ys.Path) -> Iterator[tuple[str, _Draft]]:
         pod = ys.get_path(doc.node, spec_path)
-        drafts: list[_Draft] = []
         for section in CONTAINER_SECTIONS:
             # Seen even when the first of two lists has no image (and so no site).
             dups = graph.duplicate_keys(doc.node, (*spec_path, section))
@@ -826,7 +831,7 @@ class _FileScanner:
                 message = _duplicates_message(dups)
                 if message not in self.duplicates.get(doc.index, {}):
                     self.duplicates.setdefault(doc.index, {})[message] = None
-                    drafts.append(self.draft(doc, dups[0][0], {}, errors=[message]))
+                    yield dups[0][0], self.draft(doc, dups[0][0], {}, errors=[message])
                 continue
             for i, container in enumerate(ys.seq(ys.get(pod, section))):
                 image = ys.get(container, "image")
@@ -835,14 +840,11 @@ class _FileScanner:
                 name = ys.get_str(container, "name") or f"{section}[{i}]"
                 path: ys.Path = (*spec_path, section, i, "image")
                 if not isinstance(image, ScalarNode):
-                    drafts.append(self.draft(doc, name, {}, errors=["image is not a string"]))
+                    yield name, self.draft(doc, name, {}, errors=["image is not a string"])
                     continue
                 if ys.scalar_text(image) is None or image.value == "":
                     continue
-                drafts.append(
-                    self.draft(doc, name, {"image": self.part("image", doc, path, image)})
-                )
-        return drafts
+                yield name, self.draft(doc, name, {"image": self.part("image", doc, path, image)})
 
     # --- HelmRelease values --------------------------------------------------------------------
 
