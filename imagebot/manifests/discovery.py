@@ -499,6 +499,8 @@ class _Doc:
     annotations: dict[str, Annotation]
     prefix: tuple[str | int, ...] = ()
     line: int = 0  # of the document's first node, still known once the node is released
+    #: ``metadata.labels``: only Keel reads its keys there too.
+    labels: dict[str, Annotation] = field(default_factory=dict)
 
 
 class _DraftOptions(TypedDict, total=False):
@@ -534,6 +536,8 @@ class _Draft:
     annotation_policy: ContainerPolicy | None = None
     workload_errors: list[str] = field(default_factory=list)
     blob: str | None = None
+    #: An init container (Keel leaves those alone unless told).
+    init: bool = False
 
     def reference(
         self, name_hint: str | None = None, *, setter: bool = False
@@ -649,6 +653,7 @@ class _Draft:
         site.same_family, site.automated, site.source = cp.same_family, cp.automated, cp.source
         site.locked, site.lock_message, site.lock_user = cp.locked, cp.lock_message, cp.lock_user
         site.ignored, site.approve = cp.ignored, cp.approve
+        site.interval = cp.interval
         if self.marker is not None:
             # Flux v2 updates every marked value; only an explicit "automated: false"
             # annotation on the workload says otherwise.
@@ -737,10 +742,14 @@ class _FileScanner:
             members = by_doc.get(id(doc), [])
             if not members:
                 continue
-            policies = AnnotationPolicies(doc.annotations, [d.container for d in members])
+            policies = AnnotationPolicies(
+                doc.annotations, [d.container for d in members], labels=doc.labels
+            )
             for draft in members:
                 image, _, _ = draft.reference()
-                draft.annotation_policy = policies.for_container(draft.container, image)
+                draft.annotation_policy = policies.for_container(
+                    draft.container, image, init=draft.init
+                )
             for draft in members:
                 draft.workload_errors = list(policies.errors)
         for draft in drafts:
@@ -780,6 +789,7 @@ class _FileScanner:
             annotations=read_annotations(ys.get(metadata, "annotations")),
             prefix=prefix,
             line=node.start_mark.line + 1,
+            labels=read_annotations(ys.get(metadata, "labels")),
         )
 
     def _sites(self, doc: _Doc) -> list[_Draft]:
@@ -844,7 +854,9 @@ class _FileScanner:
                     continue
                 if ys.scalar_text(image) is None or image.value == "":
                     continue
-                yield name, self.draft(doc, name, {"image": self.part("image", doc, path, image)})
+                draft = self.draft(doc, name, {"image": self.part("image", doc, path, image)})
+                draft.init = section == "initContainers"
+                yield name, draft
 
     # --- HelmRelease values --------------------------------------------------------------------
 

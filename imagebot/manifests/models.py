@@ -120,6 +120,9 @@ class ImageSite:
     #: Git blob id of the bytes the parts' offsets refer to: the rewriter splices at those
     #: offsets without reading the file again when its bytes still have this id.
     blob: str | None = None
+    #: Seconds between polls of its image as the manifest asks (Keel's
+    #: ``keel.sh/pollSchedule``); imagebot's config (``images``, ``registries``) wins.
+    interval: float | None = None
 
     @property
     def workload(self) -> str:
@@ -198,6 +201,7 @@ class ImageSite:
             "warning": self.warning,
             "policy_image": self.policy_image,
             "digest_reflection": self.digest_reflection,
+            "interval": self.interval,
             "parts": [p.to_dict() for p in self.parts],
         }
 

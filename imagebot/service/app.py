@@ -40,6 +40,7 @@ from imagebot.service.scheduler import Scheduler
 from imagebot.service.types import (
     CycleOutcome,
     ImagesFor,
+    IntervalsFor,
     Readiness,
     ReposFor,
     RunCycle,
@@ -63,6 +64,7 @@ class Service:
         run_cycle: RunCycle,
         images_for: ImagesFor,
         repos_for: ReposFor | None = None,
+        intervals_for: IntervalsFor | None = None,
         store_ready: Callable[[], bool] = lambda: True,
         metrics: Metrics | None = None,
         environ: Mapping[str, str] = os.environ,
@@ -94,6 +96,7 @@ class Service:
             run_cycle=run_cycle,
             images_for=images_for,
             repos_for=repos_for,
+            intervals_for=intervals_for,
             metrics=self.metrics,
             on_cycle_done=self._cycle_done,
             scan_workers_per_host=scan_workers_per_host,

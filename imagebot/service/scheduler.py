@@ -29,7 +29,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from imagebot.config import Config, RepositoryConfig
+from imagebot.config import MIN_INTERVAL, Config, RepositoryConfig
 from imagebot.errors import ConfigError, InvalidReference
 from imagebot.reference import ImageReference
 from imagebot.service.hooks import HookEvent
@@ -38,6 +38,7 @@ from imagebot.service.types import (
     CycleOutcome,
     Failure,
     ImagesFor,
+    IntervalsFor,
     ReposFor,
     RunCycle,
     ScanImages,
@@ -57,8 +58,9 @@ def normalise_image(image: str) -> str:
     return ImageReference.parse(image).repository
 
 
-def scan_interval(config: Config, image: str) -> float:
-    """Polling interval of *image*: per image, else per registry, else the service's."""
+def scan_interval(config: Config, image: str, asked: float | None = None) -> float:
+    """Polling interval of *image*: per image, else per registry (imagebot's config wins),
+    else what its manifests *asked* for (Keel's ``pollSchedule``), else the service's."""
     for key, settings in config.images.items():
         try:
             same = normalise_image(key) == image
@@ -69,6 +71,8 @@ def scan_interval(config: Config, image: str) -> float:
     registry = config.registry(registry_host(image))
     if registry.interval is not None:
         return float(registry.interval)
+    if asked is not None:
+        return max(float(asked), MIN_INTERVAL)
     return float(config.service.interval)
 
 
@@ -90,6 +94,7 @@ class Scheduler:
         run_cycle: RunCycle,
         images_for: ImagesFor,
         repos_for: ReposFor | None = None,
+        intervals_for: IntervalsFor | None = None,
         metrics: Metrics,
         on_cycle_done: CycleDone | None = None,
         scan_workers_per_host: int = 2,
@@ -100,6 +105,7 @@ class Scheduler:
         self._run_cycle = run_cycle
         self._images_for = images_for
         self._repos_for_override = repos_for
+        self._intervals_for = intervals_for
         self._metrics = metrics
         self._on_cycle_done = on_cycle_done
         self._scan_workers = scan_workers_per_host
@@ -122,6 +128,8 @@ class Scheduler:
         self.cycles = Coalescer(self._cycle, lambda _key: self._cycle_pool)
         self._images_by_repo: dict[str, frozenset[str]] = {}
         self._scan_jobs: set[str] = set()
+        #: image -> the interval its scan job was scheduled at.
+        self._scan_intervals: dict[str, float] = {}
         self._finished_once: set[str] = set()
         self._sync_failures: dict[str, str] = {}
         self._started = False
@@ -214,8 +222,16 @@ class Scheduler:
         if not self._started:
             return
         jitter = float(self.config.service.jitter) or None
-        for image in sorted(added):
-            interval = scan_interval(self.config, image)
+        asked = self._intervals_for() if self._intervals_for is not None else {}
+        retimed = {
+            image
+            for image in wanted - added
+            if scan_interval(self.config, image, asked.get(image))
+            != self._scan_intervals.get(image)
+        }
+        for image in sorted(added | retimed):
+            interval = scan_interval(self.config, image, asked.get(image))
+            self._scan_intervals[image] = interval
             self._aps.add_job(
                 self.scans.trigger,
                 IntervalTrigger(seconds=interval, jitter=jitter, timezone=UTC),
@@ -226,6 +242,7 @@ class Scheduler:
             )
             log.debug("scanning %s every %ss", image, interval)
         for image in sorted(removed):
+            self._scan_intervals.pop(image, None)
             with contextlib.suppress(JobLookupError):
                 self._aps.remove_job(f"scan:{image}")
 

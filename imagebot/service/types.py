@@ -146,6 +146,13 @@ class ImagesFor(Protocol):
     def __call__(self, repo: RepositoryConfig, /) -> Collection[str]: ...
 
 
+class IntervalsFor(Protocol):
+    """Image repository -> the polling interval its manifests ask for (Keel's
+    ``pollSchedule``; the shortest when several do), as last discovered."""
+
+    def __call__(self) -> Mapping[str, float]: ...
+
+
 class ReposFor(Protocol):
     """The Git repositories that use an image repository."""
 

@@ -141,6 +141,8 @@ class Wiring:
         self._images: dict[str, frozenset[str]] = {
             name: frozenset(images) for name, images in known.items() if name in self._repos
         }
+        #: Git repository -> image -> polling interval its manifests ask for (last cycle).
+        self._asked: dict[str, dict[str, float]] = {}
 
     # --- scans ----------------------------------------------------------------------
 
@@ -177,7 +179,8 @@ class Wiring:
     def _stale(self, image: str, ref: ImageReference) -> bool:
         """Whether a scheduled scan must ask the registry: the cached list is older than
         the TTL or than half the polling interval (the scan exists to look again)."""
-        window = min(float(self.config.tag_cache_ttl), scan_interval(self.config, image) / 2)
+        asked = self.intervals_for().get(image)
+        window = min(float(self.config.tag_cache_ttl), scan_interval(self.config, image, asked) / 2)
         if window <= 0:
             return True
         return self.store.get_tags(ref.repository, max_age=window) is None
@@ -247,9 +250,15 @@ class Wiring:
                 or (res.problem is not None and res.problem.kind == "registry")
             )
         )
+        asked: dict[str, float] = {}
+        for res in resolutions:
+            image, every = res.site.repository, res.site.interval
+            if image in images and every is not None:
+                asked[image] = min(every, asked.get(image, every))
         with self._lock:
             changed = self._images.get(name) != images
             self._images[name] = images
+            self._asked[name] = asked
         if changed:
             self.state.set_repository_images(name, images)
         for image in sorted(images):
@@ -299,6 +308,15 @@ class Wiring:
     def images_for(self, repo: RepositoryConfig) -> Collection[str]:
         with self._lock:
             return sorted(self._images.get(repo.display_name, ()))
+
+    def intervals_for(self) -> Mapping[str, float]:
+        """Image -> the shortest polling interval any repository's manifests ask for."""
+        out: dict[str, float] = {}
+        with self._lock:
+            for asked in self._asked.values():
+                for image, every in asked.items():
+                    out[image] = min(every, out.get(image, every))
+        return out
 
     def repos_for(self, image: str) -> Collection[RepositoryConfig]:
         with self._lock:
@@ -388,6 +406,7 @@ def open_service(
             run_cycle=wiring.run_cycle,
             images_for=wiring.images_for,
             repos_for=wiring.repos_for,
+            intervals_for=wiring.intervals_for,
             store_ready=wiring.store_ready,
             metrics=metrics,
             environ=os.environ if environ is None else environ,
