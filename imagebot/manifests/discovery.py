@@ -78,6 +78,8 @@ _KUSTOMIZE_FIELDS: tuple[tuple[str, Role], ...] = (
 )
 
 _COMPOSE_FILE = re.compile(r"^(?:docker-)?compose(?:[.-][^/]*)?\.ya?ml$")
+#: Compose's ``${VAR:-default}`` / ``${VAR-default}`` as a whole value, the default plain.
+_COMPOSE_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-(?P<default>[^${}]*)\}")
 _MARKER = re.compile(r'#[ \t]*\{[ \t]*"\$imagepolicy"[ \t]*:[ \t]*"([^"\\]*)"[ \t]*\}')
 _MARKER_FIELDS: dict[str | None, Role] = {
     None: "image",
@@ -239,9 +241,10 @@ def _chart_template(rel: str, charts: set[str]) -> bool:
 
 #: Bytes one of which any file with an image site or a policy document contains (``image:``,
 #: ``images:``, ``$imagepolicy``, ``ImagePolicy``, ``ImageRepository``, Helm values'
-#: ``repository`` + ``tag``, Flux v1's ``repository.fluxcd.io/``). Files without any are only
-#: checked to be YAML, not composed.
-_SITE_WORDS = (b"image", b"Image", b"repository")
+#: ``repository`` + ``tag``, Flux v1's ``repository.fluxcd.io/``), or a Flux ``Kustomization``
+#: (its ``spec.path`` tells same-named policies apart). Files without any are only checked to
+#: be YAML, not composed.
+_SITE_WORDS = (b"image", b"Image", b"repository", FLUX_KUSTOMIZE_API.encode())
 
 
 def may_hold_sites(data: bytes) -> bool:
@@ -260,6 +263,7 @@ class _FileResult:
     policies: PolicyIndex
     issues: list[FileIssue]  # errors found in the file
     skipped: FileIssue | None = None  # a template, not read
+    notes: list[FileIssue] = field(default_factory=list)  # places left unread, not errors
     read: bool = True
     kustomization: Kustomization | None = None  # namespace and includes, for namespaces.py
 
@@ -398,7 +402,8 @@ def _read_sites(
     local = PolicyIndex()
     scanner = _FileScanner(rel, source, local, chart_values=chart_values, blob=blob)
     # the drafts keep their scalars' spans and values, not the node graph
-    return _FileResult(scanner.scan(), local, scanner.issues), 1
+    drafts = scanner.scan()
+    return _FileResult(drafts, local, scanner.issues, notes=scanner.notes), 1
 
 
 def _merge(
@@ -418,6 +423,7 @@ def _merge(
         return
     result.files_read += 1
     result.files.append(rel)
+    result.skipped.extend(found.notes)
     index.absorb(found.policies)
     pending.extend(found.drafts)
     result.errors.extend(found.issues)
@@ -473,6 +479,7 @@ def _scan_source(
     )
     drafts = scanner.scan()
     result.errors.extend(scanner.issues)
+    result.skipped.extend(scanner.notes)
     index.finish()
     result.sites = sorted(
         (d.finish(index) for d in drafts), key=lambda s: (s.file, s.line, s.container)
@@ -546,7 +553,7 @@ class _Draft:
 
         With *setter* (a marker naming a Flux policy, which overwrites whatever is there, as
         Flux does) a digest value that is not a valid digest reads as no digest."""
-        texts = {role: part.value for role, part in self.parts.items()}
+        texts = {role: part.text for role, part in self.parts.items()}
         registry = texts.get("registry")
         if "image" in texts:
             text = texts["image"] if registry is None else f"{registry}/{texts['image']}"
@@ -588,7 +595,7 @@ class _Draft:
         definition = None
         if self.marker is not None:
             ns, pname = self.marker
-            definition = index.lookup(ns, pname)
+            definition = index.lookup(ns, pname, self.file)
             if definition is None:
                 # Flux skips a marker whose policy it does not know; so does imagebot, aloud.
                 warning = (
@@ -694,14 +701,24 @@ class _FileScanner:
         self.source = source
         self.index = index
         self.issues: list[FileIssue] = []
+        #: Things left unread on purpose (not errors): reported with the skipped files.
+        self.notes: list[FileIssue] = []
         #: Per document index: messages about duplicate keys on the way to an image.
         self.duplicates: dict[int, dict[str, None]] = {}
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def part(self, role: Role, doc: _Doc, path: tuple[str | int, ...], node: ScalarNode) -> Part:
+    def part(
+        self,
+        role: Role,
+        doc: _Doc,
+        path: tuple[str | int, ...],
+        node: ScalarNode,
+        inner: tuple[int, int] | None = None,
+    ) -> Part:
         start, end = ys.scalar_extent(self.source.text, node)
         return Part(
+            inner=inner,
             role=role,
             doc=doc.index,
             path=doc.prefix + path,
@@ -800,6 +817,9 @@ class _FileScanner:
                 return self._helm_release(doc, flux_v1=False)
             return []
         if doc.kind in ("Kustomization", "Component") and doc.api.startswith(FLUX_KUSTOMIZE_API):
+            path = ys.get_str(ys.get(doc.node, "spec"), "path")
+            if path is not None and not doc.prefix:
+                self.index.flux_paths.append((self.file, path))
             return self._kustomize_images(doc, ("spec", "images"))
         basename = self.file.rsplit("/", 1)[-1]
         if self.chart_values and not doc.kind and not doc.prefix:
@@ -1038,13 +1058,29 @@ class _FileScanner:
         return drafts
 
     def _compose(self, doc: _Doc) -> list[_Draft]:
-        """Docker Compose ``services.<name>.image``."""
+        """Docker Compose ``services.<name>.image``; ``${VAR:-repo:tag}`` is read (and
+        written) through its default, a value set only from the environment is noted."""
         drafts = []
         for name, _, service in ys.items(ys.get(doc.node, "services")):
             image = _scalar(ys.get(service, "image"))
             if image is None or image.value == "":
                 continue
-            part = self.part("image", doc, ("services", name, "image"), image)
+            inner = None
+            if "$" in image.value:
+                found = _COMPOSE_DEFAULT.fullmatch(image.value)
+                if found is None or not found["default"]:
+                    self.notes.append(
+                        FileIssue(
+                            self.file,
+                            image.start_mark.line + 1,
+                            f"service {name}: image {image.value!r} comes from the environment "
+                            "(only a whole ${VAR:-repo:tag} has a default here to update); "
+                            "not read",
+                        )
+                    )
+                    continue
+                inner = (found.start("default"), found.end("default"))
+            part = self.part("image", doc, ("services", name, "image"), image, inner)
             drafts.append(self.draft(doc, name, {"image": part}, kind="ComposeService", name=name))
         return drafts
 

@@ -37,6 +37,20 @@ class Part:
     #: The YAML tag the scalar resolved to ("" when not known): the rewriter keeps a plain
     #: value's type without reading the file again.
     tag: str = ""
+    #: Where in ``value`` the reference sits when it is not the whole value: the default of
+    #: a Compose ``${VAR:-repo:tag}`` (characters; None: all of it).
+    inner: tuple[int, int] | None = None
+
+    @property
+    def text(self) -> str:
+        """The reference (or piece of one) the value holds."""
+        return self.value if self.inner is None else self.value[self.inner[0] : self.inner[1]]
+
+    def wrap(self, text: str) -> str:
+        """The whole value with *text* in place of :attr:`text`."""
+        if self.inner is None:
+            return text
+        return self.value[: self.inner[0]] + text + self.value[self.inner[1] :]
 
     def to_dict(self) -> dict[str, Any]:
         return {

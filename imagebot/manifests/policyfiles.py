@@ -31,7 +31,9 @@ marker naming it shows the error instead of "no such policy".
 from __future__ import annotations
 
 import difflib
+import posixpath
 from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
@@ -102,6 +104,8 @@ class PolicyIndex:
     policies: dict[tuple[str | None, str], list[PolicyDef]] = field(default_factory=dict)
     repositories: dict[tuple[str | None, str], list[_Repository]] = field(default_factory=dict)
     errors: list[FileIssue] = field(default_factory=list)
+    #: Flux ``Kustomization`` objects as (file, ``spec.path``): which cluster tree a file is in.
+    flux_paths: list[tuple[str, str]] = field(default_factory=list)
 
     # --- collecting ----------------------------------------------------------------------
 
@@ -125,6 +129,7 @@ class PolicyIndex:
     def absorb(self, other: PolicyIndex) -> None:
         """Add what *other* (one file's index, kept between scans) collected, as copies."""
         self.errors.extend(other.errors)
+        self.flux_paths.extend(other.flux_paths)
         for same in other.policies.values():
             for policy in same:
                 self._add(replace(policy))
@@ -136,11 +141,15 @@ class PolicyIndex:
             return
         same = self.policies.setdefault((policy.namespace, policy.name), [])
         same.append(policy)
-        if len(same) > 1:
-            places = ", ".join(p.where for p in same)
+        # The same name in several folders (one per cluster) is told apart by where a marker
+        # is (lookup); twice in one folder, never.
+        folder = posixpath.dirname(policy.file)
+        twins = [p for p in same if posixpath.dirname(p.file) == folder]
+        if len(twins) > 1:
+            places = ", ".join(p.where for p in twins)
             message = f"image policy {policy.key} is defined more than once ({places})"
             self.errors.append(FileIssue(policy.file, policy.line, message))
-            for p in same:
+            for p in twins:
                 p.error = message
 
     def _issue(self, file: str, exc: _Invalid, fallback_line: int) -> str:
@@ -301,6 +310,9 @@ class PolicyIndex:
                 if policy.repository_ref is None or policy.error:
                     continue
                 repos = _find(self.repositories, *policy.repository_ref)
+                if len(repos) > 1:
+                    # one per cluster's folder: the one in the policy's own cluster tree
+                    repos = [r] if (r := self.nearest(repos, policy.file)) else repos
                 if len(repos) == 1:
                     if repos[0].error:
                         policy.error = f"its ImageRepository is invalid: {repos[0].error}"
@@ -310,12 +322,83 @@ class PolicyIndex:
                     places = ", ".join(f"{r.file}:{r.line}" for r in repos)
                     policy.error = f"its ImageRepository is defined more than once ({places})"
 
-    def lookup(self, namespace: str, name: str) -> PolicyDef | None:
+    def lookup(self, namespace: str, name: str, file: str | None = None) -> PolicyDef | None:
+        """The policy a marker in *file* names: of several of that name (one per cluster's
+        folder), the one in the marker's cluster tree (:meth:`nearest`); a copy carrying an
+        error naming them all when that is still ambiguous."""
         found = _find(self.policies, namespace, name)
-        if len(found) > 1:
-            # several namespace-less policies of the same name: already an error on each
-            return found[0]
-        return found[0] if found else None
+        if len(found) <= 1:
+            return found[0] if found else None
+        chosen = self.nearest(found, file)
+        if chosen is not None:
+            return chosen
+        places = ", ".join(p.where for p in found)
+        where = f" and none is nearer to {file} than the others" if file else ""
+        return replace(
+            found[0],
+            error=(
+                f"defined more than once ({places}){where} (nearest folder, or the Flux "
+                "Kustomization whose path includes it)"
+            ),
+        )
+
+    def nearest(self, found: list[_Placed], file: str | None) -> _Placed | None:
+        """Of same-named policies, the one in *file*'s cluster tree: those sharing a Flux
+        ``Kustomization`` with it (its ``spec.path`` includes both, directly or through the
+        Kustomizations that include its file), then the one whose folder shares the most
+        leading folders with *file*'s; None when that leaves a tie."""
+        if file is None:
+            return None
+        trees = self._trees(file)
+        if trees:
+            sharing = [p for p in found if self._trees(p.file) & trees]
+            if len(sharing) == 1:
+                return sharing[0]
+            if sharing:
+                found = sharing
+        depths = [(_common_folders(p.file, file), p) for p in found]
+        best = max(d for d, _ in depths)
+        winners = [p for d, p in depths if d == best]
+        return winners[0] if len(winners) == 1 else None
+
+    def _trees(self, file: str) -> set[int]:
+        """Indices of the Flux Kustomizations that include *file*, transitively."""
+        paths = [_flux_path(path) for _, path in self.flux_paths]
+        covering = {i for i, p in enumerate(paths) if _under(file, p)}
+        frontier = set(covering)
+        while frontier:
+            files = {self.flux_paths[i][0] for i in frontier}
+            more = {i for i, p in enumerate(paths) for f in files if _under(f, p)} - covering
+            covering |= more
+            frontier = more
+        return covering
+
+
+class _HasFile(Protocol):
+    file: str
+
+
+_Placed = TypeVar("_Placed", bound=_HasFile)
+
+
+def _flux_path(path: str) -> str:
+    """A Kustomization's ``spec.path`` relative to the repository root ("" for all of it)."""
+    norm = posixpath.normpath("/" + path.strip()).lstrip("/")
+    return "" if norm in (".", "") else norm
+
+
+def _under(file: str, folder: str) -> bool:
+    return folder == "" or file.startswith(folder + "/")
+
+
+def _common_folders(a: str, b: str) -> int:
+    left, right = posixpath.dirname(a).split("/"), posixpath.dirname(b).split("/")
+    count = 0
+    for x, y in zip(left, right, strict=False):
+        if x != y or not x:
+            break
+        count += 1
+    return count
 
 
 def _find(table: dict, namespace: str | None, name: str) -> list:
