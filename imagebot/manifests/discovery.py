@@ -676,6 +676,7 @@ class _Draft:
             if setter:
                 site.policy_image = policy_image
                 site.digest_reflection = definition.digest_reflection if definition else None
+                site.exclude = definition.exclusions if definition else ()
             if warning is not None:
                 site.policy = None
                 site.warning = warning

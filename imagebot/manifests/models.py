@@ -137,6 +137,8 @@ class ImageSite:
     #: Seconds between polls of its image as the manifest asks (Keel's
     #: ``keel.sh/pollSchedule``); imagebot's config (``images``, ``registries``) wins.
     interval: float | None = None
+    #: Regexes whose tags are never chosen (a Flux ``ImageRepository``'s ``exclusionList``).
+    exclude: tuple[str, ...] = ()
 
     @property
     def workload(self) -> str:

@@ -35,12 +35,14 @@ import posixpath
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from imagebot.errors import ImagebotError
+from imagebot.errors import ImagebotError, PolicyError
 from imagebot.manifests import yamlsource as ys
 from imagebot.manifests.models import FileIssue
 from imagebot.manifests.policycheck import check_policy
+from imagebot.policy.filters import MAX_EXCLUSIONS
+from imagebot.policy.goregex import compile_go
 from imagebot.reference import ImageReference
 
 IMAGEBOT_API = "imagebot.io/v1"
@@ -50,6 +52,11 @@ _SPEC_KEYS = ("image", "policy", "filter", "extract", "sameFamily", "approve")
 _METADATA_KEYS = ("name", "namespace", "labels", "annotations")
 #: Flux's ``ImagePolicy.spec.digestReflectionPolicy`` values.
 DIGEST_REFLECTION = ("Never", "IfNotPresent", "Always")
+
+
+#: What Flux's ``ImageRepository`` excludes when its ``exclusionList`` is not set: cosign
+#: signature tags (``sha256-<digest>.sig``).
+FLUX_DEFAULT_EXCLUSIONS = (r"^.*\.sig$",)
 
 
 @dataclass
@@ -71,6 +78,8 @@ class PolicyDef:
     repository_ref: tuple[str | None, str] | None = None
     #: Flux's ``spec.digestReflectionPolicy`` when it asks for digests (not ``Never``).
     digest_reflection: str | None = None
+    #: Its ``ImageRepository``'s ``spec.exclusionList``: tags matching one are never chosen.
+    exclusions: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -89,6 +98,7 @@ class _Repository:
     file: str
     line: int
     error: str | None = None
+    exclusions: tuple[str, ...] = FLUX_DEFAULT_EXCLUSIONS
 
 
 class _Invalid(Exception):
@@ -297,6 +307,9 @@ class PolicyIndex:
             if image is None:
                 raise _Invalid(spec or doc, "spec.image", "missing")
             repo.image = _image_name(image, "spec.image")
+            listed = ys.get(spec, "exclusionList")
+            if listed is not None:
+                repo.exclusions = _exclusions(listed)
         except _Invalid as exc:
             repo.error = self._issue(file, exc, line)
         return repo
@@ -318,6 +331,7 @@ class PolicyIndex:
                         policy.error = f"its ImageRepository is invalid: {repos[0].error}"
                     else:
                         policy.image = repos[0].image
+                        policy.exclusions = repos[0].exclusions
                 elif len(repos) > 1:
                     places = ", ".join(f"{r.file}:{r.line}" for r in repos)
                     policy.error = f"its ImageRepository is defined more than once ({places})"
@@ -379,6 +393,24 @@ class _HasFile(Protocol):
 
 
 _Placed = TypeVar("_Placed", bound=_HasFile)
+
+
+def _exclusions(node: Node) -> tuple[str, ...]:
+    """``spec.exclusionList``: at most 25 regexes, each one Go can read."""
+    if not isinstance(node, SequenceNode):
+        raise _Invalid(node, "spec.exclusionList", "expected a list of regexes")
+    items = []
+    for i, item in enumerate(node.value):
+        key = f"spec.exclusionList[{i}]"
+        text = _string(item, key)
+        try:
+            compile_go(text, "exclusion regex")
+        except PolicyError as exc:
+            raise _Invalid(item, key, str(exc)) from None
+        items.append(text)
+    if len(items) > MAX_EXCLUSIONS:
+        raise _Invalid(node, "spec.exclusionList", f"at most {MAX_EXCLUSIONS} entries")
+    return tuple(items)
 
 
 def _flux_path(path: str) -> str:
