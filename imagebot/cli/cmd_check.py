@@ -26,7 +26,7 @@ import click
 from ruamel.yaml.nodes import MappingNode, Node
 
 from imagebot.cli.common import local_checkout, output_option, print_json, read_checkout
-from imagebot.config import CONFIG_ENV, Config, load_config
+from imagebot.config import CONFIG_ENV, Config, RepositoryConfig, load_config
 from imagebot.errors import ConfigError, InvalidInput
 from imagebot.manifests import Discovery, ImageSite
 from imagebot.manifests import yamlsource as ys
@@ -105,7 +105,8 @@ def command(
     """Validate every image annotation, marker and policy file, offline.
 
     Prints one `file:line: message` per problem (`file:line: warning: message` for a marker
-    naming a policy that does not exist, left alone as Flux does). Exit status: 0 when
+    naming a policy that does not exist, left alone as Flux does), and a `flux:` line per
+    setting a Flux ImageUpdateAutomation gives (or imagebot's config keeps). Exit status: 0 when
     everything is usable, 1 when something is not (or, with --strict, on warnings), 2 for
     usage errors (no such directory or config file).
     """
@@ -117,6 +118,7 @@ def command(
     findings += manifest_findings(root.resolve(), found, shown)
     findings = sorted(set(findings), key=lambda f: (f.kind != "config", f.path, f.line or 0))
     warnings = sorted(set(manifest_warnings(found, shown)))
+    decisions = _flux_decisions(root, settings, found)
     failed = bool(findings) or (strict and bool(warnings))
     skipped = [(shown(issue.file), issue.line, issue.message) for issue in found.skipped]
 
@@ -133,6 +135,15 @@ def command(
                 "files": found.files_read,
                 "images": len(found.sites),
                 "config": config_path,
+                "flux": [
+                    {
+                        "setting": d.setting,
+                        "value": d.value,
+                        "source": d.source,
+                        "applied": d.applied,
+                    }
+                    for d in decisions
+                ],
             }
         )
     else:
@@ -140,6 +151,8 @@ def command(
             click.echo(str(finding))
         for warning in warnings:
             click.echo(warning.as_warning())
+        for decision in decisions:
+            click.echo(f"flux: {decision}")
         if verbose:
             for path, line, message in skipped:
                 where = f"{path}:{line}" if line else path
@@ -154,6 +167,15 @@ def command(
             verdict += f", {len(warnings)} warning(s){' (--strict)' if strict else ''}"
         click.echo(f"imagebot check: {summary}: {verdict}", err=True)
     raise SystemExit(1 if failed else 0)
+
+
+def _flux_decisions(root: Path, settings: RepositoryConfig | None, found: Discovery) -> list[Any]:
+    """Which settings the repository's ImageUpdateAutomation objects give a cycle, and
+    which ones imagebot's config keeps (imagebot's config wins where it says something)."""
+    from imagebot.update.fluxsettings import flux_settings
+
+    repo = settings or RepositoryConfig(path=str(root))
+    return list(flux_settings(repo, found.automations).decisions)
 
 
 def _check_config(config_path: str | None, findings: list[Finding]) -> Config:

@@ -348,11 +348,31 @@ def discover(
     for draft in pending:
         result.sites.append(draft.finish(index))
     result.errors.extend(index.errors)
+    _limit_to_update_paths(result, index)
     result.sites.sort(key=lambda s: (s.file, s.line, s.container))
     covered = kustomize_namespaces(kustomizations, result.files)
     for site in result.sites:
         site.default_namespace = covered.get(site.file, default_namespace)
     return result
+
+
+def _limit_to_update_paths(result: Discovery, index: PolicyIndex) -> None:
+    """Flux writes a marker only under an ``ImageUpdateAutomation``'s ``spec.update.path``:
+    with automations in the repository, a marker outside all of them is left alone (a
+    warning, as for a marker naming no policy)."""
+    result.automations = list(index.automations)
+    usable = [a for a in index.automations if not a.error]
+    if not usable:
+        return
+    paths = ", ".join(sorted({"./" + a.update_path for a in usable}))
+    for site in result.sites:
+        if not site.source.startswith("marker:") or site.warning or site.error:
+            continue
+        if not any(a.covers(site.file) for a in usable):
+            site.warning = (
+                f"outside every ImageUpdateAutomation's spec.update.path ({paths}); "
+                "Flux leaves this marker alone, and so does imagebot"
+            )
 
 
 class _TooLarge(Exception):
@@ -487,6 +507,7 @@ def _scan_source(
     for site in result.sites:
         site.default_namespace = default_namespace
     result.errors.extend(index.errors)
+    _limit_to_update_paths(result, index)
 
 
 # --- one file -----------------------------------------------------------------------------
@@ -654,6 +675,7 @@ class _Draft:
             if "image" in self.parts or "name" in self.parts
             else (self.fixed_name or hint),
             blob=self.blob,
+            api_version=self.doc.api,
         )
         cp = self.annotation_policy or ContainerPolicy()
         site.policy, site.filter, site.extract = cp.policy, cp.filter, cp.extract

@@ -139,6 +139,8 @@ class ImageSite:
     interval: float | None = None
     #: Regexes whose tags are never chosen (a Flux ``ImageRepository``'s ``exclusionList``).
     exclude: tuple[str, ...] = ()
+    #: The object's ``apiVersion`` ("" when it has none), for Flux's commit templates.
+    api_version: str = ""
 
     @property
     def workload(self) -> str:
@@ -232,6 +234,8 @@ class Discovery:
     files_read: int = 0
     #: The files read (posix, relative to the root), in the order they were read.
     files: list[str] = field(default_factory=list)
+    #: Flux ``ImageUpdateAutomation`` objects found (``manifests.fluxautomation.Automation``).
+    automations: list[Any] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:

@@ -39,6 +39,8 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from imagebot.errors import ImagebotError, PolicyError
 from imagebot.manifests import yamlsource as ys
+from imagebot.manifests.fluxautomation import KIND as AUTOMATION_KIND
+from imagebot.manifests.fluxautomation import Automation, read_automation
 from imagebot.manifests.models import FileIssue
 from imagebot.manifests.policycheck import check_policy
 from imagebot.policy.filters import MAX_EXCLUSIONS
@@ -116,6 +118,8 @@ class PolicyIndex:
     errors: list[FileIssue] = field(default_factory=list)
     #: Flux ``Kustomization`` objects as (file, ``spec.path``): which cluster tree a file is in.
     flux_paths: list[tuple[str, str]] = field(default_factory=list)
+    #: Flux ``ImageUpdateAutomation`` objects (where markers are written, how to commit).
+    automations: list[Automation] = field(default_factory=list)
 
     # --- collecting ----------------------------------------------------------------------
 
@@ -129,6 +133,12 @@ class PolicyIndex:
         if api.startswith(FLUX_IMAGE_GROUP) and kind == "ImagePolicy":
             self._add(self._flux_policy(file, doc))
             return True
+        if api.startswith(FLUX_IMAGE_GROUP) and kind == AUTOMATION_KIND:
+            automation = read_automation(file, doc)
+            if automation.error:
+                self.errors.append(FileIssue(file, automation.error_line, automation.error))
+            self.automations.append(automation)
+            return True
         if api.startswith(FLUX_IMAGE_GROUP) and kind == "ImageRepository":
             repo = self._flux_repository(file, doc)
             if repo is not None:
@@ -140,6 +150,7 @@ class PolicyIndex:
         """Add what *other* (one file's index, kept between scans) collected, as copies."""
         self.errors.extend(other.errors)
         self.flux_paths.extend(other.flux_paths)
+        self.automations.extend(replace(a) for a in other.automations)
         for same in other.policies.values():
             for policy in same:
                 self._add(replace(policy))

@@ -38,6 +38,7 @@ from imagebot.service.metrics import Metrics
 from imagebot.service.notify import Notifier
 from imagebot.service.scheduler import Scheduler
 from imagebot.service.types import (
+    CycleIntervalFor,
     CycleOutcome,
     ImagesFor,
     IntervalsFor,
@@ -65,6 +66,7 @@ class Service:
         images_for: ImagesFor,
         repos_for: ReposFor | None = None,
         intervals_for: IntervalsFor | None = None,
+        cycle_interval_for: CycleIntervalFor | None = None,
         store_ready: Callable[[], bool] = lambda: True,
         metrics: Metrics | None = None,
         environ: Mapping[str, str] = os.environ,
@@ -97,6 +99,7 @@ class Service:
             images_for=images_for,
             repos_for=repos_for,
             intervals_for=intervals_for,
+            cycle_interval_for=cycle_interval_for,
             metrics=self.metrics,
             on_cycle_done=self._cycle_done,
             scan_workers_per_host=scan_workers_per_host,

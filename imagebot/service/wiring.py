@@ -318,6 +318,13 @@ class Wiring:
                     out[image] = min(every, out.get(image, every))
         return out
 
+    def cycle_interval_for(self, repo: RepositoryConfig) -> float | None:
+        """The interval *repo*'s Flux ImageUpdateAutomation gives, from its last cycle."""
+        settings = self.cycle.flux_settings.get(repo.display_name)
+        if settings is None or settings.repo.interval is None or repo.interval is not None:
+            return None
+        return float(settings.repo.interval)
+
     def repos_for(self, image: str) -> Collection[RepositoryConfig]:
         with self._lock:
             names = sorted(n for n, images in self._images.items() if image in images)
@@ -407,6 +414,7 @@ def open_service(
             images_for=wiring.images_for,
             repos_for=wiring.repos_for,
             intervals_for=wiring.intervals_for,
+            cycle_interval_for=wiring.cycle_interval_for,
             store_ready=wiring.store_ready,
             metrics=metrics,
             environ=os.environ if environ is None else environ,

@@ -149,6 +149,21 @@ def test_scan_jobs_follow_the_intervals_the_manifests_ask_for(
     assert s.scan_jobs()[REDIS] == 30
 
 
+def test_a_cycle_interval_the_repository_asks_for_reschedules_its_cycles(
+    scheduler: Callable[..., Scheduler], work: FakeWork
+) -> None:
+    asked: dict[str, float] = {"web": 45.0}
+    config = make_config("web", "own", cycle_interval=60)
+    own = RepositoryConfig(url="file:///tmp/own.git", name="own", interval=Duration(30))
+    config = Config(repositories=[config.repositories[0], own], service=config.service)
+    s = scheduler(config, cycle_interval_for=lambda repo: asked.get(repo.display_name, 90.0))
+    assert wait_for(lambda: s.cycle_jobs().get("web") == 45)
+    assert s.cycle_jobs()["own"] == 30  # imagebot's own setting wins
+    asked["web"] = 120.0
+    s.trigger_cycle("web")
+    assert wait_for(lambda: s.cycle_jobs().get("web") == 120)
+
+
 def test_two_triggers_while_a_cycle_runs_give_exactly_one_more_cycle(
     scheduler: Callable[..., Scheduler], work: FakeWork
 ) -> None:
