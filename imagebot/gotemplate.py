@@ -26,8 +26,9 @@ comments, fields and map keys (``.A.B``, ``$x.Kind``, ``.Values.env``), methods 
 arguments (``.Changed.Changes``), variables (``$``, ``$x := ...``), ``range`` (over lists and
 maps in sorted key order, one or two variables, ``else``), ``if``/``else if``/``else``,
 ``with``, pipelines (``x | f``), string and number literals, and the functions ``len``,
-``print``, ``upper``, ``lower``, ``trim``, ``trimPrefix``, ``trimSuffix``, ``replace``,
-``join``, ``first``, ``last``, ``eq``, ``ne``, ``not``, ``and``, ``or``. Anything else
+``print``, ``println``, ``printf`` (``%s %v %d %q``), ``upper``, ``lower``, ``trim``,
+``trimPrefix``, ``trimSuffix``, ``replace``, ``join``, ``first``, ``last``, ``eq``, ``ne``,
+``not``, ``and``, ``or``. Anything else
 (``define``/``template``/``block``, parentheses, other functions) is a :class:`TemplateError`
 naming it and its line, never silently wrong.
 
@@ -252,7 +253,9 @@ def _truth(value: Any) -> bool:
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": _length,
-    "print": lambda *args: "".join(show(a) for a in args),
+    "print": lambda *args: _sprint(args),
+    "println": lambda *args: " ".join(show(a) for a in args) + "\n",
+    "printf": lambda fmt, *args: _sprintf(show(fmt), args),
     "upper": lambda s: show(s).upper(),
     "lower": lambda s: show(s).lower(),
     "trim": lambda s: show(s).strip(),
@@ -268,6 +271,44 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "and": lambda *args: next((a for a in args if not _truth(a)), args[-1]),
     "or": lambda *args: next((a for a in args if _truth(a)), args[-1]),
 }
+
+
+def _sprint(args: Sequence[Any]) -> str:
+    """Go's ``fmt.Sprint``: a space between operands when neither is a string."""
+    out = ""
+    for i, arg in enumerate(args):
+        if i and not isinstance(arg, str) and not isinstance(args[i - 1], str):
+            out += " "
+        out += show(arg)
+    return out
+
+
+_VERB = re.compile(r"%([-+# 0]*\d*(?:\.\d+)?)([svdq%])")
+
+
+def _sprintf(fmt: str, args: Sequence[Any]) -> str:
+    """Go's ``fmt.Sprintf`` for ``%s``, ``%v``, ``%d``, ``%q`` and ``%%``."""
+    values = iter(args)
+
+    def verb(match: re.Match[str]) -> str:
+        flags, kind = match.group(1), match.group(2)
+        if kind == "%":
+            return "%"
+        value = next(values, None)
+        if value is None:
+            return f"%!{kind}(MISSING)"
+        if kind == "q":
+            text = '"' + show(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        elif kind == "d" and isinstance(value, int) and not isinstance(value, bool):
+            text = str(value)
+        else:
+            text = show(value)
+        width = flags.lstrip("-+# 0")
+        if width.isdigit():
+            text = text.ljust(int(width)) if "-" in flags else text.rjust(int(width))
+        return text
+
+    return _VERB.sub(verb, fmt)
 
 
 def show(value: Any) -> str:

@@ -229,7 +229,13 @@ def template_data(applied: Sequence[Resolution], automation: Automation) -> dict
         edit = Edit(site, res.new_tag, res.new_digest, res.new_name)
         changes, _, _ = plan_values(edit)
         file = site.file[len(prefix) :] if site.file.startswith(prefix) else site.file
-        obj = ObjectIdentifier(site.api_version, site.kind, site.name, site.namespace or "")
+        name, namespace = site.name, site.namespace or ""
+        if site.kind in ("Kustomization", "Component") and not site.api_version.startswith(
+            "kustomize.toolkit.fluxcd.io/"
+        ):
+            # kustomize's own file has no metadata: Flux names it by its type alone.
+            name = namespace = ""
+        obj = ObjectIdentifier(site.api_version, site.kind, name, namespace)
         bucket = files.setdefault(file, {}).setdefault(obj, [])
         for part, new in changes:
             bucket.append(Change(part.value, new, _setter(res, part.role)))

@@ -105,3 +105,13 @@ def test_a_template_over_the_size_cap_is_refused_before_parsing():
 def test_deep_nesting_is_refused():
     with pytest.raises(TemplateError, match="nested deeper than 32"):
         render("{{ if 1 }}" * 40 + "{{ end }}" * 40, {})
+
+
+def test_print_println_and_printf_format_as_gos_fmt_does():
+    data = {"C": [{"Old": "6.0.0", "New": "7.0.0"}]}
+    template = "{{range .C}}{{print .Old}} -> {{println .New}}{{end}}"
+    assert render(template, data) == "6.0.0 -> 7.0.0\n"
+    assert render('{{ print 1 2 "a" 3 }}', {}) == "1 2a3"
+    assert render('{{ printf "%s=%d %q|%4s|%-3s|%%" "a" 3 "x" "ab" "c" }}', {}) == (
+        'a=3 "x"|  ab|c  |%'
+    )
