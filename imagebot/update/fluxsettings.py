@@ -33,6 +33,7 @@ from imagebot.gotemplate import GoStruct, TemplateError, render
 from imagebot.manifests import Edit
 from imagebot.manifests.fluxautomation import DEFAULT_FLUX_MESSAGE, Automation
 from imagebot.manifests.rewrite import plan_values
+from imagebot.reference import ImageReference
 from imagebot.update.resolve import Resolution
 
 _DEFAULTS = RepositoryConfig()
@@ -212,6 +213,88 @@ class ResultV2(GoStruct):
         return out
 
 
+class ImageRef(GoStruct):
+    """Flux's ``ImageRef`` (``.Updated``, deprecated in Flux but still in many templates):
+    the reference a policy chose, printed as used in the update."""
+
+    methods = ("Identifier", "Repository", "Registry", "Name", "Policy", "String")
+
+    def __init__(self, text: str, policy: NamespacedName | None) -> None:
+        self._text, self._policy = text, policy
+        self._ref = ImageReference.parse(text)
+
+    def __str__(self) -> str:
+        return self._text
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (self._text,)
+
+    def String(self) -> str:
+        return self._text
+
+    def Identifier(self) -> str:
+        return self._ref.tag or self._ref.digest or "latest"
+
+    def Registry(self) -> str:
+        return "index.docker.io" if self._ref.domain == "docker.io" else self._ref.domain
+
+    def Repository(self) -> str:
+        return self._ref.path
+
+    def Name(self) -> str:
+        return f"{self.Registry()}/{self.Repository()}:{self.Identifier()}"
+
+    def Policy(self) -> NamespacedName | None:
+        return self._policy
+
+
+class FileResult(GoStruct):
+    fields = ("Objects",)
+
+    def __init__(self, objects: dict[ObjectIdentifier, list[ImageRef]]) -> None:
+        self.Objects = objects
+
+
+class Result(GoStruct):
+    """``.Updated``: file -> object -> images, with ``Images`` and ``Objects``."""
+
+    fields = ("Files",)
+    methods = ("Images", "Objects")
+
+    def __init__(self, files: dict[str, FileResult]) -> None:
+        self.Files = files
+
+    def Images(self) -> list[ImageRef]:
+        seen: dict[str, ImageRef] = {}
+        for file in sorted(self.Files):
+            for refs in self.Files[file].Objects.values():
+                for ref in refs:
+                    seen.setdefault(str(ref), ref)
+        return list(seen.values())
+
+    def Objects(self) -> dict[ObjectIdentifier, list[ImageRef]]:
+        out: dict[ObjectIdentifier, list[ImageRef]] = {}
+        for file in sorted(self.Files):
+            for obj, refs in self.Files[file].Objects.items():
+                out.setdefault(obj, []).extend(refs)
+        return out
+
+
+def _chosen(res: Resolution) -> ImageRef | None:
+    """The reference the policy chose for *res*, as Flux's ``ImageRef`` prints it."""
+    site = res.site
+    if site.image is None:
+        return None
+    name = res.new_name or (site.policy_image or site.image.written_name)
+    text = name + (f":{res.new_tag}" if res.new_tag else "")
+    text += f"@{res.new_digest}" if res.new_digest else ""
+    policy = None
+    if site.source.startswith("marker:"):
+        namespace, _, pname = site.source[len("marker:") :].partition(":")
+        policy = NamespacedName(namespace, pname)
+    return ImageRef(text, policy)
+
+
 def _setter(res: Resolution, role: str) -> str:
     source = res.site.source
     if not source.startswith("marker:"):
@@ -223,6 +306,7 @@ def _setter(res: Resolution, role: str) -> str:
 def template_data(applied: Sequence[Resolution], automation: Automation) -> dict[str, Any]:
     """The value Flux hands its template: ``.AutomationObject``, ``.Changed``, ``.Values``."""
     files: dict[str, dict[ObjectIdentifier, list[Change]]] = {}
+    updated: dict[str, FileResult] = {}
     prefix = automation.update_path + "/" if automation.update_path else ""
     for res in applied:
         site = res.site
@@ -239,9 +323,15 @@ def template_data(applied: Sequence[Resolution], automation: Automation) -> dict
         bucket = files.setdefault(file, {}).setdefault(obj, [])
         for part, new in changes:
             bucket.append(Change(part.value, new, _setter(res, part.role)))
+        ref = _chosen(res)
+        if ref is not None:
+            refs = updated.setdefault(file, FileResult({})).Objects.setdefault(obj, [])
+            if all(str(r) != str(ref) for r in refs):
+                refs.append(ref)
     return {
         "AutomationObject": NamespacedName(automation.namespace or "flux-system", automation.name),
         "Changed": ResultV2(files),
+        "Updated": Result(updated),
         "Values": dict(automation.template_values),
     }
 

@@ -162,3 +162,19 @@ def test_a_template_that_cannot_run_falls_back_to_imagebots_message_with_a_note(
 
     assert last_commit(remote).splitlines()[1].startswith("Update ")
     assert any("messageTemplate" in n and "can't evaluate field Nope" in n for n in report.notes)
+
+
+def test_the_older_updated_fields_of_flux_templates_still_render(bot: Bot, repo_name: str):
+    classic = (
+        "{{range .Updated.Images}}{{println .}}{{end}}"
+        "{{range .Updated.Images}}{{.Repository}} {{.Identifier}} {{.Policy}}{{end}}"
+    )
+    remote, image = repository(bot, repo_name, automation(template=classic))
+
+    bot.run(remote)
+
+    _, _, path = image.partition("/")
+    assert last_commit(remote).splitlines()[1:] == [
+        f"{image}:1.1.0",
+        f"{path} 1.1.0 flux-system/podinfo",
+    ]
