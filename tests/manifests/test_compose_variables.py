@@ -3,7 +3,10 @@ default; an image that only the environment gives is noted and left alone."""
 
 from __future__ import annotations
 
-from imagebot.manifests import Edit, rewrite
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imagebot.manifests import Edit, rewrite, scan_bytes
 from tests.manifests.helpers import by_container
 
 COMPOSE = b"""\
@@ -54,3 +57,27 @@ def test_a_rewritten_default_reads_back_as_the_new_image(scan):
     new = rewrite(COMPOSE, [Edit(sites["web"], "1.3.0")]).content
     again = by_container(scan({"compose.yaml": new}))
     assert again["web"].reference_text == "ghcr.io/org/web:1.3.0"
+
+
+tags = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    old=tags,
+    new=tags,
+    quote=st.sampled_from(["", '"', "'"]),
+    dash=st.sampled_from([":-", "-"]),
+)
+def test_any_default_is_rewritten_in_place_and_reads_back(old, new, quote, dash):
+    value = f"${{APP_IMAGE{dash}ghcr.io/org/app:{old}}}"
+    data = f"services:\n  app:\n    image: {quote}{value}{quote}  # local\n".encode()
+    (site,) = scan_bytes(data, "compose.yaml").sites
+    assert site.tag == old
+
+    result = rewrite(data, [Edit(site, new)])
+
+    assert result.errors == []
+    assert result.content == data.replace(f"app:{old}}}".encode(), f"app:{new}}}".encode())
+    (again,) = scan_bytes(result.content, "compose.yaml").sites
+    assert (again.tag, again.reference_text) == (new, f"ghcr.io/org/app:{new}")
