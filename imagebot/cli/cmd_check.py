@@ -270,6 +270,7 @@ class _Doc:
     annotations: dict[str, Annotation]
     block_line: int | None
     depth: int
+    labels: dict[str, Annotation] = field(default_factory=dict)  # Keel reads them too
 
 
 def _site_problems(path: Path, sites: list[ImageSite]) -> list[dict[str, Any]]:
@@ -357,13 +358,15 @@ def _documents(path: Path) -> list[_Doc]:
 
 
 def _doc(node: Node, depth: int) -> _Doc:
-    block = ys.get(ys.get(node, "metadata"), "annotations")
+    metadata = ys.get(node, "metadata")
+    block = ys.get(metadata, "annotations")
     return _Doc(
         first=node.start_mark.line + 1,
         last=node.end_mark.line + 1,
         annotations=read_annotations(block),
         block_line=block.start_mark.line + 1 if isinstance(block, MappingNode) else None,
         depth=depth,
+        labels=read_annotations(ys.get(metadata, "labels")),
     )
 
 
@@ -374,9 +377,9 @@ def _innermost(docs: list[_Doc], line: int) -> _Doc | None:
 
 def _workload_errors(doc: _Doc, sites: list[ImageSite]) -> list[str]:
     """The workload-wide annotation errors, as discovery's annotation reader finds them."""
-    if not doc.annotations:
+    if not doc.annotations and not doc.labels:
         return []
-    policies = AnnotationPolicies(doc.annotations, [s.container for s in sites])
+    policies = AnnotationPolicies(doc.annotations, [s.container for s in sites], labels=doc.labels)
     for site in sites:
         policies.for_container(site.container, site.image)
     return list(policies.errors)
@@ -388,6 +391,9 @@ def _annotation_line(doc: _Doc, error: str, container: str) -> int | None:
     named = [key for key in doc.annotations if key in error]
     if named:
         return doc.annotations[max(named, key=len)].line
+    labelled = [key for key in doc.labels if f"label {key}" in error]
+    if labelled:
+        return doc.labels[max(labelled, key=len)].line
     if error.startswith("container "):
         name = error[len("container ") :].partition(":")[0]
         for key in (

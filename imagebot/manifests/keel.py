@@ -96,15 +96,19 @@ def keel_policy(
     def value(key: str) -> str | None:
         return annotations.get(key, labels.get(key))
 
+    def named(key: str) -> str:
+        """``annotation keel.sh/x`` or ``label keel.sh/x``: where the value was read."""
+        return f"{'annotation' if key in annotations else 'label'} {key}"
+
     match_pre = value(KEEL + "matchPreRelease")
     if match_pre is not None and match_pre not in ("true", "false"):
-        result.errors.append(f'annotation {KEEL}matchPreRelease: expected "true" or "false"')
+        result.errors.append(f'{named(KEEL + "matchPreRelease")}: expected "true" or "false"')
     result.same_family = match_pre != "false"
     trigger = value(KEEL + "trigger")
     if trigger is not None:
         if trigger.strip() not in _TRIGGERS:
             result.errors.append(
-                f"annotation {KEEL}trigger: {trigger!r} is not a Keel trigger (poll or default)"
+                f"{named(KEEL + 'trigger')}: {trigger!r} is not a Keel trigger (poll or default)"
             )
         else:
             result.trigger = trigger.strip()
@@ -118,7 +122,7 @@ def keel_policy(
     if approvals is not None:
         if not approvals.strip().isdigit():
             result.errors.append(
-                f"annotation {KEEL}approvals: {approvals!r} is not a number of approvals"
+                f"{named(KEEL + 'approvals')}: {approvals!r} is not a number of approvals"
             )
         else:
             result.approve = int(approvals) > 0
@@ -127,7 +131,7 @@ def keel_policy(
         try:
             result.watched = compile_go(monitored, "regex").search(container) is not None
         except PolicyError as exc:
-            result.errors.append(f"annotation {KEEL}monitorContainers: {exc}")
+            result.errors.append(f"{named(KEEL + 'monitorContainers')}: {exc}")
     if init and value(KEEL + "initContainers") != "true":
         result.watched = False
     result.named = _policy_in(source) is not None
@@ -136,7 +140,9 @@ def keel_policy(
     try:
         result.policy = _translate(name, tag)
     except ValueError as exc:
-        result.errors.append(f"annotation {KEEL}policy: {exc}")
+        key = KEEL + "policy" if KEEL + "policy" in source else _LEGACY_POLICY
+        where = "annotation" if source is annotations else "label"
+        result.errors.append(f"{where} {key}: {exc}")
         return result
     result.automated = result.watched
     if not result.watched:

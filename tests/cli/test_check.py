@@ -342,3 +342,31 @@ def test_an_image_update_automation_imagebot_cannot_read_is_an_error_on_its_line
         "flux/automation.yaml:7: spec.interval: 'soon' is not a Go duration (such as 30s, 5m "
         "or 1h30m)"
     )
+
+
+def test_keel_problems_are_reported_on_the_label_or_annotation_they_come_from(tmp_path: Path):
+    keel = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: wd
+  labels:
+    keel.sh/policy: minro
+  annotations:
+    keel.sh/pollSchedule: "*/5 * * * *"
+spec:
+  template:
+    spec:
+      containers:
+        - name: wd
+          image: keelhq/push-workflow-example:0.1.2
+"""
+    root = write_tree(tmp_path / "repo", {"wd.yaml": keel})
+
+    result = check(root, tmp_path)
+
+    assert result.exit_code == 1
+    assert [line.split(": ", 2)[:2] for line in lines(result)] == [
+        ["wd.yaml:6", "label keel.sh/policy"],
+        ["wd.yaml:8", "annotation keel.sh/pollSchedule"],
+    ]
