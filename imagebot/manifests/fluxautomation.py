@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
+from imagebot.gotemplate import TemplateError, parse
 from imagebot.manifests import yamlsource as ys
 from imagebot.manifests.goduration import parse_go_duration
 
@@ -50,6 +51,10 @@ class Automation:
     #: ``key: problem`` when the object cannot be used, and the line it is about.
     error: str | None = None
     error_line: int | None = None
+    #: A ``messageTemplate`` Go cannot parse (or imagebot's subset lacks): the rest of the
+    #: automation still applies; its commits get imagebot's own message.
+    template_error: str | None = None
+    template_line: int | None = None
 
     @property
     def key(self) -> str:
@@ -107,6 +112,12 @@ def read_automation(file: str, doc: Node) -> Automation:
             raise _Bad(
                 template_node, "spec.git.commit.messageTemplate", f"over {MAX_TEMPLATE_BYTES} bytes"
             )
+        if template is not None and template_node is not None:
+            try:
+                parse(template)
+            except TemplateError as exc:
+                auto.template_error = f"spec.git.commit.messageTemplate: {exc}"
+                auto.template_line = template_node.start_mark.line + 1
         values = ys.get(commit, "messageTemplateValues")
         for key, _, value in ys.items(values)[: MAX_TEMPLATE_VALUES + 1]:
             if len(auto.template_values) == MAX_TEMPLATE_VALUES:

@@ -137,6 +137,10 @@ class PolicyIndex:
             automation = read_automation(file, doc)
             if automation.error:
                 self.errors.append(FileIssue(file, automation.error_line, automation.error))
+            if automation.template_error:
+                self.errors.append(
+                    FileIssue(file, automation.template_line, automation.template_error)
+                )
             self.automations.append(automation)
             return True
         if api.startswith(FLUX_IMAGE_GROUP) and kind == "ImageRepository":

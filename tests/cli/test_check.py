@@ -370,3 +370,19 @@ spec:
         ["wd.yaml:6", "label keel.sh/policy"],
         ["wd.yaml:8", "annotation keel.sh/pollSchedule"],
     ]
+
+
+def test_a_flux_message_template_imagebot_cannot_run_is_an_error_naming_its_line(
+    tmp_path: Path,
+):
+    text = AUTOMATION.format(interval="5m").replace(
+        "      author:", '      messageTemplate: "{{ range .Changed.Changes }}"\n      author:'
+    )
+    root = write_tree(tmp_path / "repo", {"flux/automation.yaml": text})
+
+    result = check(root, tmp_path)
+
+    assert result.exit_code == 1
+    assert lines(result)[0] == (
+        "flux/automation.yaml:13: spec.git.commit.messageTemplate: line 1: {{ range }} never ends"
+    )
