@@ -46,6 +46,7 @@ BUILTIN: dict[str, tuple[_Pattern, ...]] = {
     "ReplicationController": (_TEMPLATE,),
     "Job": (_TEMPLATE,),
     "CronJob": (("spec", "jobTemplate", "spec", "template", "spec"),),
+    "PodTemplate": (("template", "spec"),),
 }
 
 #: Custom resources known by their schema: (API group, kind) -> pod spec patterns.

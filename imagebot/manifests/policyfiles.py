@@ -120,6 +120,8 @@ class PolicyIndex:
     flux_paths: list[tuple[str, str]] = field(default_factory=list)
     #: Flux ``ImageUpdateAutomation`` objects (where markers are written, how to commit).
     automations: list[Automation] = field(default_factory=list)
+    #: {len(flux_paths): {file: trees}}: :meth:`_trees` answers, valid while no path is added.
+    _tree_cache: dict[int, dict[str, set[int]]] = field(default_factory=dict, repr=False)
 
     # --- collecting ----------------------------------------------------------------------
 
@@ -392,6 +394,16 @@ class PolicyIndex:
 
     def _trees(self, file: str) -> set[int]:
         """Indices of the Flux Kustomizations that include *file*, transitively."""
+        cache = self._tree_cache
+        if len(cache) != 1 or len(self.flux_paths) not in cache:
+            cache.clear()
+            cache[len(self.flux_paths)] = {}
+        known = cache[len(self.flux_paths)]
+        if file not in known:
+            known[file] = self._find_trees(file)
+        return known[file]
+
+    def _find_trees(self, file: str) -> set[int]:
         paths = [_flux_path(path) for _, path in self.flux_paths]
         covering = {i for i, p in enumerate(paths) if _under(file, p)}
         frontier = set(covering)

@@ -195,6 +195,17 @@ def test_one_container_name_in_two_pod_specs_is_told_apart_by_the_pod_spec(scan)
     assert all(s.error is None for s in found.sites)
 
 
+def test_a_pod_template_object_is_read_at_its_template(scan):
+    text = "apiVersion: v1\nkind: PodTemplate\nmetadata: {name: t}\ntemplate:\n  spec:\n"
+    text += _containers(4)
+    site = only(scan({"t.yaml": text}))
+    assert (site.kind, site.container, site.reference_text) == (
+        "PodTemplate",
+        "main",
+        "nginx:1.25.3",
+    )
+
+
 def test_any_object_whose_spec_holds_a_pod_template_is_read_by_its_shape(scan):
     knative = """\
 apiVersion: serving.knative.dev/v1
