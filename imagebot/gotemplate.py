@@ -69,7 +69,6 @@ class GoStruct:
 
 # --- parsing -----------------------------------------------------------------------------
 
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>"(?:[^"\\\n]|\\.)*"|`[^`]*`)
@@ -110,35 +109,42 @@ class _Node:
 
 
 def _lex(template: str) -> list[tuple[str, str, int]]:
-    """(kind, text, line): "text" pieces and "action" bodies, trims applied."""
+    """(kind, text, line): "text" pieces and "action" bodies, trims applied. One pass: each
+    action ends at the first ``}}`` after its ``{{`` (linear in the template's length)."""
     if len(template.encode()) > MAX_TEMPLATE_BYTES:
         raise TemplateError(f"template is over {MAX_TEMPLATE_BYTES} bytes")
     out: list[tuple[str, str, int]] = []
     pos = 0
-    for match in _ACTION.finditer(template):
-        text = template[pos : match.start()]
-        if match.group(1):
-            text = text.rstrip(" \t\r\n")
-        if out and out[-1][0] == "trim-next":
-            out.pop()
-            text = text.lstrip(" \t\r\n")
-        out.append(("text", text, template.count("\n", 0, pos) + 1))
-        line = template.count("\n", 0, match.start()) + 1
-        body = match.group(2).strip()
+    trim_next = False
+    while True:
+        start = template.find("{{", pos)
+        text = template[pos:] if start == -1 else template[pos:start]
+        inner = ""
+        if start != -1:
+            end = template.find("}}", start + 2)
+            if end == -1:
+                line = template.count("\n", 0, start) + 1
+                raise TemplateError(f"line {line}: unclosed action")
+            inner = template[start + 2 : end]
+            if inner[:1] == "-" and inner[1:2] in _SPACE:
+                text = text.rstrip(_SPACE)
+                inner = inner[2:]
+        if trim_next:
+            text = text.lstrip(_SPACE)
+        if text:
+            out.append(("text", text, template.count("\n", 0, pos) + 1))
+        if start == -1:
+            return out
+        trim_next = inner[-1:] == "-" and inner[-2:-1] in _SPACE and len(inner) >= 2
+        if trim_next:
+            inner = inner[:-2]
+        body = inner.strip()
         if not (body.startswith("/*") and body.endswith("*/")):
-            out.append(("action", body, line))
-        if match.group(3):
-            out.append(("trim-next", "", line))
-        pos = match.end()
-    tail = template[pos:]
-    if out and out[-1][0] == "trim-next":
-        out.pop()
-        tail = tail.lstrip(" \t\r\n")
-    if "{{" in tail:
-        line = template.count("\n", 0, pos + tail.index("{{")) + 1
-        raise TemplateError(f"line {line}: unclosed action")
-    out.append(("text", tail, template.count("\n", 0, pos) + 1))
-    return [piece for piece in out if piece[0] != "text" or piece[1]]
+            out.append(("action", body, template.count("\n", 0, start) + 1))
+        pos = end + 2
+
+
+_SPACE = " \t\r\n"
 
 
 def _tokens(body: str, line: int) -> list[_Token]:

@@ -311,7 +311,10 @@ def template_data(applied: Sequence[Resolution], automation: Automation) -> dict
     for res in applied:
         site = res.site
         edit = Edit(site, res.new_tag, res.new_digest, res.new_name)
-        changes, _, _ = plan_values(edit)
+        try:
+            changes, _, _ = plan_values(edit)
+        except Exception:  # applied already, so planned already: never expected here
+            changes = []
         file = site.file[len(prefix) :] if site.file.startswith(prefix) else site.file
         name, namespace = site.name, site.namespace or ""
         if site.kind in ("Kustomization", "Component") and not site.api_version.startswith(
