@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from imagebot.errors import ImagebotError, PolicyError
+from imagebot.manifests.keel import KEEL, KeelPolicy, has_keel, keel_policy
 from imagebot.manifests.policycheck import check_policy
 from imagebot.policy.globs import compile_glob
 from imagebot.reference import ImageReference
@@ -86,6 +87,8 @@ class ContainerPolicy:
     verify: str | None = None
     ignored: bool = False
     source: str = "none"
+    #: Seconds between polls the workload asks for (Keel's ``keel.sh/pollSchedule``).
+    interval: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,15 @@ class _ArgoImage:
 class AnnotationPolicies:
     """Reads one workload's annotations; ``errors`` apply to every container of it."""
 
-    def __init__(self, annotations: Mapping[str, Annotation], containers: Sequence[str]) -> None:
+    def __init__(
+        self,
+        annotations: Mapping[str, Annotation],
+        containers: Sequence[str],
+        labels: Mapping[str, Annotation] | None = None,
+    ) -> None:
         self.annotations = dict(annotations)
+        #: Labels are read for Keel only, which takes its keys from either.
+        self.labels = dict(labels or {})
         self.containers = list(containers)
         self.errors: list[str] = []
         self._argo: list[_ArgoImage] = []
@@ -288,9 +298,35 @@ class AnnotationPolicies:
 
     # --- per container -------------------------------------------------------------------
 
-    def for_container(self, container: str, image: ImageReference | None) -> ContainerPolicy:
-        """The policy for *container*. Read ``errors`` once every container has been asked:
-        problems found on the way are the whole workload's."""
+    def _keel_values(self, block: Mapping[str, Annotation], what: str) -> dict[str, str]:
+        values = {}
+        for key, ann in block.items():
+            if key.startswith((KEEL, "keel.observer/")):
+                if not ann.is_string:
+                    self._error(
+                        f"{what} {key}: {ann.value} is not a string (Kubernetes rejects it); "
+                        f'write "{ann.value}"'
+                    )
+                values[key] = ann.value
+        return values
+
+    def _keel(self, container: str, image: ImageReference | None, init: bool) -> KeelPolicy | None:
+        """What Keel's keys say about *container*, None when the workload has none."""
+        annotations = self._keel_values(self.annotations, "annotation")
+        labels = self._keel_values(self.labels, "label")
+        if not annotations and not labels:
+            return None
+        tag = image.tag if image is not None else None
+        keel = keel_policy(annotations, labels, container, tag, init=init)
+        for message in keel.errors:
+            self._error(message)
+        return keel if has_keel(annotations, labels) or keel.approve or keel.interval else None
+
+    def for_container(
+        self, container: str, image: ImageReference | None, *, init: bool = False
+    ) -> ContainerPolicy:
+        """The policy for *container* (*init*: an init container). Read ``errors`` once every
+        container has been asked: problems found on the way are the whole workload's."""
         result = ContainerPolicy()
         policy_source = None
         text = self._text(f"{IMAGEBOT}tag.{container}")
@@ -304,7 +340,17 @@ class AnnotationPolicies:
                 policy_source, result.policy = found
         if policy_source is None and self._argo_policy(image, result):
             policy_source = ARGO
-        if policy_source != ARGO:
+        keel = self._keel(container, image, init)
+        if keel is not None:
+            result.interval = keel.interval
+            result.approve = keel.approve
+            if policy_source is None and keel.named and not self._flag("automated")[1]:
+                # imagebot's and Flux v1's keys win over Keel's, as they do over Argo's.
+                result.policy = keel.policy
+                result.automated = result.automated_explicit = keel.automated
+                result.same_family = keel.same_family
+                policy_source = KEEL
+        if policy_source not in (ARGO, KEEL):
             automated, explicit, automated_source = self._flag("automated")
             result.automated, result.automated_explicit = automated, explicit
             if policy_source is None and automated_source is not None:
@@ -312,7 +358,7 @@ class AnnotationPolicies:
         result.locked, _, _ = self._flag("locked")
         result.lock_message = self._string("locked_msg")
         result.lock_user = self._string("locked_user")
-        result.approve = self._text(f"{IMAGEBOT}approve.{container}") == "true"
+        result.approve = result.approve or self._text(f"{IMAGEBOT}approve.{container}") == "true"
         self._gates(container, result)
         ignore = self._text(IMAGEBOT + "ignore")
         if ignore is None:

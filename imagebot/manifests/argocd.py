@@ -626,7 +626,7 @@ def _site(
         same_family=False,
         automated=True,
         source=f"argocd-image-updater:{config.origin}",
-        platforms=image.platforms,
+        platforms=image.platforms or None,
         writeback=writeback,
     )
     if image.strategy.strip() == "digest":

@@ -40,6 +40,20 @@ class Part:
     #: The YAML tag the scalar resolved to ("" when not known): the rewriter keeps a plain
     #: value's type without reading the file again.
     tag: str = ""
+    #: Where in ``value`` the reference sits when it is not the whole value: the default of
+    #: a Compose ``${VAR:-repo:tag}`` (characters; None: all of it).
+    inner: tuple[int, int] | None = None
+
+    @property
+    def text(self) -> str:
+        """The reference (or piece of one) the value holds."""
+        return self.value if self.inner is None else self.value[self.inner[0] : self.inner[1]]
+
+    def wrap(self, text: str) -> str:
+        """The whole value with *text* in place of :attr:`text`."""
+        if self.inner is None:
+            return text
+        return self.value[: self.inner[0]] + text + self.value[self.inner[1] :]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,14 +144,18 @@ class ImageSite:
     #: Git blob id of the bytes the parts' offsets refer to: the rewriter splices at those
     #: offsets without reading the file again when its bytes still have this id.
     blob: str | None = None
-    #: Platforms the image must be built for (Argo CD Image Updater's ``platforms``), as
-    #: written; carried for the gate that checks them (empty: any).
-    platforms: tuple[str, ...] = ()
     #: Set for an image an Argo CD Image Updater configuration governs: the value is written
     #: where that tool writes it (``.argocd-source-<app>.yaml``, a kustomization's
     #: ``images:``, a Helm values file), by :mod:`imagebot.manifests.argowrite`, not spliced
     #: into ``parts``; ``file`` is that target file, which may not exist yet.
     writeback: WriteTarget | None = None
+    #: Seconds between polls of its image as the manifest asks (Keel's
+    #: ``keel.sh/pollSchedule``); imagebot's config (``images``, ``registries``) wins.
+    interval: float | None = None
+    #: Regexes whose tags are never chosen (a Flux ``ImageRepository``'s ``exclusionList``).
+    exclude: tuple[str, ...] = ()
+    #: The object's ``apiVersion`` ("" when it has none), for Flux's commit templates.
+    api_version: str = ""
 
     @property
     def workload(self) -> str:
@@ -216,8 +234,8 @@ class ImageSite:
             "warning": self.warning,
             "policy_image": self.policy_image,
             "digest_reflection": self.digest_reflection,
-            "platforms": list(self.platforms),
             "writeback": self.writeback.to_dict() if self.writeback is not None else None,
+            "interval": self.interval,
             "parts": [p.to_dict() for p in self.parts],
             "gates": {
                 "min_age": self.min_age,
@@ -238,6 +256,8 @@ class Discovery:
     files_read: int = 0
     #: The files read (posix, relative to the root), in the order they were read.
     files: list[str] = field(default_factory=list)
+    #: Flux ``ImageUpdateAutomation`` objects found (``manifests.fluxautomation.Automation``).
+    automations: list[Any] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:

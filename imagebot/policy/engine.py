@@ -188,7 +188,12 @@ class Policy:
         if self.filter is not None:
             value = self.filter.value(tag)
             if value is None:
-                reason = f"does not match the filter '{self.filter.pattern}'"
+                dropped = self.filter.excluded_by(tag)
+                reason = (
+                    f"excluded by the image repository's exclusion list ('{dropped}')"
+                    if dropped is not None
+                    else f"does not match the filter '{self.filter.pattern}'"
+                )
                 return _Screened(subject, Rejection("filter", reason))
             if value == "":
                 reason = f"extract '{self.filter.extract}' gives an empty value"
@@ -206,12 +211,15 @@ def parse_policy(
     filter: str | None = None,
     extract: str | None = None,
     same_family: bool = True,
+    exclude: Sequence[str] = (),
 ) -> Policy:
     """Parse a policy string (Flux v1 ``fluxcd.io/tag.*`` syntax plus Flux v2 sort policies).
 
     ``semver:<constraint>``, ``glob:<pattern>`` (or a bare pattern), ``regex:<re>`` /
     ``regexp:<re>``, ``alphabetical[:asc|:desc]``, ``numerical[:asc|:desc]``,
-    ``newest-build``. Raises :class:`PolicyError` (exit status 2) naming what is wrong.
+    ``newest-build``. *exclude*: regexes whose matching tags are dropped first (a Flux
+    ``ImageRepository``'s ``exclusionList``). Raises :class:`PolicyError` (exit status 2)
+    naming what is wrong.
     """
     if not isinstance(text, str):
         raise PolicyError(f"a policy must be a string, not {type(text).__name__}")
@@ -229,7 +237,7 @@ def parse_policy(
         )
     arg = arg.strip()
     rule = _rule(kind, arg, stripped)
-    tag_filter = make_filter(filter or None, extract or None)
+    tag_filter = make_filter(filter or None, extract or None, exclude)
     return Policy(rule.text, rule, tag_filter, same_family)
 
 

@@ -39,9 +39,11 @@ from imagebot.service.notify import Notifier, summary
 from imagebot.service.reconcilers import ReconcilerReport
 from imagebot.service.scheduler import Scheduler
 from imagebot.service.types import (
+    CycleIntervalFor,
     CycleOutcome,
     DivergenceOf,
     ImagesFor,
+    IntervalsFor,
     Readiness,
     Reconcile,
     Reconciled,
@@ -75,6 +77,8 @@ class Service:
         run_cycle: RunCycle,
         images_for: ImagesFor,
         repos_for: ReposFor | None = None,
+        intervals_for: IntervalsFor | None = None,
+        cycle_interval_for: CycleIntervalFor | None = None,
         store_ready: Callable[[], bool] = lambda: True,
         reconcile: Reconcile | None = None,
         divergence: DivergenceOf | None = None,
@@ -110,6 +114,8 @@ class Service:
             run_cycle=run_cycle,
             images_for=images_for,
             repos_for=repos_for,
+            intervals_for=intervals_for,
+            cycle_interval_for=cycle_interval_for,
             metrics=self.metrics,
             on_cycle_done=self._cycle_done,
             scan_workers_per_host=scan_workers_per_host,

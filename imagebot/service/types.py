@@ -219,6 +219,20 @@ class ImagesFor(Protocol):
     def __call__(self, repo: RepositoryConfig, /) -> Collection[str]: ...
 
 
+class IntervalsFor(Protocol):
+    """Image repository -> the polling interval its manifests ask for (Keel's
+    ``pollSchedule``; the shortest when several do), as last discovered."""
+
+    def __call__(self) -> Mapping[str, float]: ...
+
+
+class CycleIntervalFor(Protocol):
+    """The cycle interval a Git repository asks for (a Flux ``ImageUpdateAutomation``'s
+    ``spec.interval``), as last read; None when it asks for none."""
+
+    def __call__(self, repo: RepositoryConfig, /) -> float | None: ...
+
+
 class ReposFor(Protocol):
     """The Git repositories that use an image repository."""
 

@@ -153,6 +153,8 @@ class Wiring:
         self._images: dict[str, frozenset[str]] = {
             name: frozenset(images) for name, images in known.items() if name in self._repos
         }
+        #: Git repository -> image -> polling interval its manifests ask for (last cycle).
+        self._asked: dict[str, dict[str, float]] = {}
 
     # --- scans ----------------------------------------------------------------------
 
@@ -189,7 +191,8 @@ class Wiring:
     def _stale(self, image: str, ref: ImageReference) -> bool:
         """Whether a scheduled scan must ask the registry: the cached list is older than
         the TTL or than half the polling interval (the scan exists to look again)."""
-        window = min(float(self.config.tag_cache_ttl), scan_interval(self.config, image) / 2)
+        asked = self.intervals_for().get(image)
+        window = min(float(self.config.tag_cache_ttl), scan_interval(self.config, image, asked) / 2)
         if window <= 0:
             return True
         return self.store.get_tags(ref.repository, max_age=window) is None
@@ -352,9 +355,15 @@ class Wiring:
                 or (res.problem is not None and res.problem.kind == "registry")
             )
         )
+        asked: dict[str, float] = {}
+        for res in resolutions:
+            image, every = res.site.repository, res.site.interval
+            if image in images and every is not None:
+                asked[image] = min(every, asked.get(image, every))
         with self._lock:
             changed = self._images.get(name) != images
             self._images[name] = images
+            self._asked[name] = asked
         if changed:
             self.state.set_repository_images(name, images)
         for image in sorted(images):
@@ -406,6 +415,22 @@ class Wiring:
     def images_for(self, repo: RepositoryConfig) -> Collection[str]:
         with self._lock:
             return sorted(self._images.get(repo.display_name, ()))
+
+    def intervals_for(self) -> Mapping[str, float]:
+        """Image -> the shortest polling interval any repository's manifests ask for."""
+        out: dict[str, float] = {}
+        with self._lock:
+            for asked in self._asked.values():
+                for image, every in asked.items():
+                    out[image] = min(every, out.get(image, every))
+        return out
+
+    def cycle_interval_for(self, repo: RepositoryConfig) -> float | None:
+        """The interval *repo*'s Flux ImageUpdateAutomation gives, from its last cycle."""
+        settings = self.cycle.flux_settings.get(repo.display_name)
+        if settings is None or settings.repo.interval is None or repo.interval is not None:
+            return None
+        return float(settings.repo.interval)
 
     def repos_for(self, image: str) -> Collection[RepositoryConfig]:
         with self._lock:
@@ -500,6 +525,8 @@ def open_service(
             run_cycle=wiring.run_cycle,
             images_for=wiring.images_for,
             repos_for=wiring.repos_for,
+            intervals_for=wiring.intervals_for,
+            cycle_interval_for=wiring.cycle_interval_for,
             store_ready=wiring.store_ready,
             reconcile=wiring.reconcile if wiring.reconcilers else None,
             divergence=wiring.divergence if wiring.reconcilers else None,

@@ -43,6 +43,7 @@ from imagebot.update.changes import (
     pull_request_text,
     reusing_rewrites,
 )
+from imagebot.update.fluxsettings import FluxSettings, flux_message, flux_settings
 from imagebot.update.resolve import Problem, Progress, Resolution, Resolved, resolve
 from imagebot.update.runner import Runner
 
@@ -53,6 +54,16 @@ PUSH_ATTEMPTS = 3
 
 class Cancelled(Exception):
     """The cycle was asked to stop; raised only at points where nothing is half done."""
+
+
+class _Reconfigure(Exception):
+    """The repository's Flux ``ImageUpdateAutomation`` objects change how it is checked out
+    or written (branch, write mode, author): the cycle starts again with *repo*, before
+    anything is committed."""
+
+    def __init__(self, repo: RepositoryConfig) -> None:
+        super().__init__(repo.display_name)
+        self.repo = repo
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,11 @@ class CycleReport:
         }
 
 
+def _checkout_settings(repo: RepositoryConfig) -> tuple[object, ...]:
+    """What a workspace and its commits are made with (what a reconfigure must change)."""
+    return (repo.branch, repo.write_mode, repo.push_branch, repo.commit)
+
+
 class UpdateCycle:
     """Runs cycles for configured repositories, sharing one registry client and store."""
 
@@ -156,6 +172,11 @@ class UpdateCycle:
         self.discovery_caches: dict[str, DiscoveryCache] = {}
         #: Per checkout: the last cycle's rewrites, reused while file bytes and edits repeat.
         self.rewrite_caches: dict[str, RewriteCache] = {}
+        #: Per repository: (its config, the settings its Flux automations gave last time), so
+        #: that a cycle starts on the branch and in the mode they ask for.
+        self.flux_repos: dict[str, tuple[RepositoryConfig, RepositoryConfig]] = {}
+        #: Per repository: what its Flux automations gave in the latest discovery.
+        self.flux_settings: dict[str, FluxSettings] = {}
 
     def run(
         self,
@@ -166,7 +187,35 @@ class UpdateCycle:
         cancel: threading.Event | None = None,
     ) -> CycleReport:
         """One cycle for *repo*. Raises only for configuration errors and unusable
-        repositories (clone, checkout); everything else is reported."""
+        repositories (clone, checkout); everything else is reported.
+
+        Flux ``ImageUpdateAutomation`` objects in the repository set what *repo* leaves at
+        imagebot's defaults (:mod:`imagebot.update.fluxsettings`); when they change the
+        branch, the write mode or the author, the cycle starts over with those, once."""
+        configured = repo
+        known = self.flux_repos.get(repo.display_name)
+        if known is not None and known[0] == repo:
+            repo = known[1]
+        for _ in range(2):
+            try:
+                return self._run(configured, repo, dry_run=dry_run, fresh=fresh, cancel=cancel)
+            except _Reconfigure as again:
+                log.info("%s: settings from its ImageUpdateAutomation", repo.display_name)
+                self.flux_repos[configured.display_name] = (configured, again.repo)
+                repo = again.repo
+        raise ImagebotError(
+            f"{configured.display_name}: its ImageUpdateAutomation settings keep changing"
+        )  # pragma: no cover - the second pass computes the same settings
+
+    def _run(
+        self,
+        configured: RepositoryConfig,
+        repo: RepositoryConfig,
+        *,
+        dry_run: bool,
+        fresh: bool,
+        cancel: threading.Event | None,
+    ) -> CycleReport:
         started, cpu_started = time.monotonic(), time.thread_time()
         cancel = cancel or threading.Event()
         report = CycleReport(
@@ -183,7 +232,7 @@ class UpdateCycle:
             computed: list[tuple[str, CycleChange]] = []
 
             def compute(base: str) -> CycleChange:
-                change = self._compute(ws, repo, base, fresh=fresh, cancel=cancel)
+                change = self._compute(ws, configured, repo, base, fresh=fresh, cancel=cancel)
                 computed[:] = [(base, change)]
                 report.registry_seconds += change.resolved.registry_seconds
                 return change
@@ -224,6 +273,7 @@ class UpdateCycle:
     def _compute(
         self,
         ws: Workspace,
+        configured: RepositoryConfig,
         repo: RepositoryConfig,
         base: str,
         *,
@@ -248,6 +298,10 @@ class UpdateCycle:
             default_namespace=repo.default_namespace,
             repo_urls=[u for u in (repo.url, ws.url) if u],
         )
+        flux = flux_settings(configured, discovery.automations)
+        self.flux_settings[configured.display_name] = flux
+        if _checkout_settings(flux.repo) != _checkout_settings(repo):
+            raise _Reconfigure(flux.repo)
         resolved = self.runner.run(
             resolve(discovery.sites, self.runner.scanner, fresh=fresh, progress=self.progress)
         )
@@ -260,8 +314,10 @@ class UpdateCycle:
         if ws.kind == "local" and changeset.files:
             _leave_user_changes(changeset, ws.modified(sorted(changeset.files)))
         message = ""
+        notes: list[str] = []
         if changeset.applied:
-            message = commit_message(
+            flux_text, notes = flux_message(changeset.applied, flux)
+            message = flux_text or commit_message(
                 changeset.applied,
                 template=repo.commit.message,
                 repository=repo.display_name,
@@ -270,6 +326,7 @@ class UpdateCycle:
         locks = [r for r in rolled_back if r.locked and r.file in changeset.files]
         if locks:
             message = _lock_message(message, locks)
+        changeset.notes.extend(notes)
         if cancel.is_set():
             raise Cancelled
         return CycleChange(

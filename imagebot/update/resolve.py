@@ -459,7 +459,11 @@ def _screen(site: ImageSite, manual: bool) -> tuple[Resolution, Policy | None]:
     text = site.policy or DEFAULT_POLICY
     try:
         policy = parse_policy(
-            text, filter=site.filter, extract=site.extract, same_family=site.same_family
+            text,
+            filter=site.filter,
+            extract=site.extract,
+            same_family=site.same_family,
+            exclude=site.exclude,
         )
     except PolicyError as exc:
         reason = f"{site.file}:{site.line}: {site.workload} {site.container}: {exc}"
