@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -71,8 +72,19 @@ def diff(git: Git, old: str, new: str) -> list[FileChange]:
     return changes
 
 
-def modified(git: Git, paths: list[str]) -> list[str]:
-    """Those of *paths* with uncommitted changes (staged, unstaged or untracked)."""
+def modified(
+    git: Git, paths: list[str], *, unchanged: Mapping[str, str] | None = None
+) -> list[str]:
+    """Those of *paths* with uncommitted changes (staged, unstaged or untracked).
+
+    *unchanged* (what :func:`blobs` returned this cycle: files whose checkout copy matches
+    the index) spares ``git status`` the paths it names that are also staged as in HEAD
+    (one ``git diff-index --cached``, not a pathspec per file); the rest are asked as ever."""
+    if unchanged is not None and paths:
+        staged = git.run("diff-index", "--cached", "--name-only", "-z", "HEAD", check=False)
+        if staged.returncode == 0:
+            differ = set(nul_split(staged.stdout))
+            paths = [p for p in paths if p not in unchanged or p in differ]
     if not paths:
         return []
     out = git.run(

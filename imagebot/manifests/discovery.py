@@ -156,22 +156,18 @@ def _walk(
         return any(rx.match(rel) for rx in excludes)
 
     def scan(top: Path, prefix: str, inc: list[re.Pattern[str]], use_exclude: bool) -> None:
-        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-            here = Path(dirpath)
-            rel_dir = here.relative_to(top).as_posix()
-            rel_dir = "" if rel_dir == "." else rel_dir
-            if "Chart.yaml" in filenames:
+        for here, rel_dir, dirs, files in _tree(top):
+            if any(f.name == "Chart.yaml" for f in files):
                 walk.charts.add(prefix + rel_dir)
-            dirnames.sort()
             keep = []
-            for d in dirnames:
-                rel = f"{rel_dir}/{d}" if rel_dir else d
-                if d == ".git" or (use_exclude and (excluded(rel) or excluded(rel + "/"))):
+            for d in sorted(dirs, key=lambda e: e.name):
+                rel = f"{rel_dir}/{d.name}" if rel_dir else d.name
+                if d.name == ".git" or (use_exclude and (excluded(rel) or excluded(rel + "/"))):
                     continue
-                if (here / d).is_symlink():
+                if d.is_symlink():
                     # Never followed: inside the repository its target is read at its own
                     # path; outside, it is not ours to read (or to rewrite).
-                    if not _is_within((here / d).resolve(), root):
+                    if not _is_within(Path(d.path).resolve(), root):
                         walk.skipped.append(
                             FileIssue(
                                 prefix + rel,
@@ -181,8 +177,9 @@ def _walk(
                         )
                     continue
                 keep.append(d)
-            dirnames[:] = keep
-            for name in sorted(filenames):
+            dirs[:] = keep
+            for entry in sorted(files, key=lambda e: e.name):
+                name = entry.name
                 rel = f"{rel_dir}/{name}" if rel_dir else name
                 if not any(rx.match(rel) for rx in inc):
                     continue
@@ -193,7 +190,7 @@ def _walk(
                     continue
                 seen.add(shown)
                 path = here / name
-                if path.is_symlink():
+                if entry.is_symlink():
                     target = path.resolve()
                     where = (
                         "outside the repository"
@@ -202,7 +199,7 @@ def _walk(
                     )
                     walk.skipped.append(FileIssue(shown, None, f"symlink to a file {where}"))
                     continue
-                if not path.is_file():
+                if not entry.is_file():
                     continue
                 walk.files.append((shown, path))
 
@@ -231,6 +228,34 @@ def _walk(
             prefix = _rel_prefix(resolved, root)
         scan(resolved, prefix, default_includes, False)
     return walk
+
+
+def _tree(top: Path) -> Iterator[tuple[Path, str, list[os.DirEntry[str]], list[os.DirEntry[str]]]]:
+    """``os.walk(top)`` (top-down, symlinks not followed, unreadable directories left out)
+    with each directory's entries rather than names: the type of an entry comes with the
+    listing, so telling files, directories and symlinks apart costs no system call.
+
+    Yields (directory, its posix path relative to *top* ("" for *top*), subdirectories,
+    other entries); the caller prunes the walk by editing the subdirectories in place."""
+    pending = [(top, "")]
+    while pending:
+        here, rel_dir = pending.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        dirs: list[os.DirEntry[str]] = []
+        files: list[os.DirEntry[str]] = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()  # follows a symlink, as os.walk does
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(entry)
+        yield here, rel_dir, dirs, files
+        for d in reversed(dirs):
+            pending.append((here / d.name, f"{rel_dir}/{d.name}" if rel_dir else d.name))
 
 
 def _rel_prefix(path: Path, root: Path) -> str:
@@ -283,6 +308,12 @@ class DiscoveryCache:
 
     entries: dict[tuple[str, str, bool], _FileResult] = field(default_factory=dict)
     files_parsed: int = 0
+    #: The latest discovery's answer and what it was made from: every file's key in walk
+    #: order, the walk's own issues and the default namespace. A discovery that finds all of
+    #: them again, every file from the cache, returns a copy of it (the same sites) without
+    #: finishing the sites again; ``reused`` says whether the latest discovery did.
+    last: tuple[object, Discovery] | None = None
+    reused: bool = False
 
 
 def _first_template_line(text: str) -> int | None:
@@ -323,6 +354,7 @@ def discover(
     kept: dict[tuple[str, str, bool], _FileResult] = {}
     kustomizations: dict[str, Kustomization] = {}
     parsed = 0
+    every_file_cached = True
     for rel, path in walk.files:
         folder, _, basename = rel.rpartition("/")
         chart_values = folder in walk.charts and basename.startswith("values")
@@ -332,6 +364,7 @@ def discover(
             kept[(rel, known, chart_values)] = cached  # type: ignore[index]
             _merge(result, index, pending, rel, cached, kustomizations)
             continue
+        every_file_cached = False
         try:
             data = _read_bounded(path, max_file_bytes)
         except OSError as exc:
@@ -346,9 +379,14 @@ def discover(
         if cache is not None:
             kept[(rel, blob, chart_values)] = found
         _merge(result, index, pending, rel, found, kustomizations)
+    made_from = (tuple(kept), tuple(walk.skipped), default_namespace)
     if cache is not None:
         cache.entries = kept
         cache.files_parsed = parsed
+        cache.reused = every_file_cached and cache.last is not None and cache.last[0] == made_from
+        if cache.reused:
+            assert cache.last is not None
+            return _copy(cache.last[1])
     index.finish()
     for draft in pending:
         result.sites.append(draft.finish(index))
@@ -357,7 +395,20 @@ def discover(
     covered = kustomize_namespaces(kustomizations, result.files)
     for site in result.sites:
         site.default_namespace = covered.get(site.file, default_namespace)
+    if cache is not None:
+        cache.last = (made_from, _copy(result))
     return result
+
+
+def _copy(found: Discovery) -> Discovery:
+    """A discovery with lists of its own (the sites and issues themselves are shared)."""
+    return Discovery(
+        list(found.sites),
+        list(found.skipped),
+        list(found.errors),
+        found.files_read,
+        list(found.files),
+    )
 
 
 class _TooLarge(Exception):

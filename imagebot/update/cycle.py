@@ -246,10 +246,11 @@ class UpdateCycle:
         )
         if cancel.is_set():
             raise Cancelled
-        with reusing_rewrites(self.rewrite_caches.setdefault(str(ws.root), {})):
+        with reusing_rewrites(self.rewrite_caches.setdefault(str(ws.root), {}), blobs):
             changeset = build_changes(ws.root, resolved.resolutions)
         if ws.kind == "local" and changeset.files:
-            _leave_user_changes(changeset, ws.modified(sorted(changeset.files)))
+            modified = ws.modified(sorted(changeset.files), unchanged=blobs)
+            _leave_user_changes(changeset, modified)
         message = ""
         if changeset.applied:
             message = commit_message(
