@@ -35,6 +35,14 @@ CORRUPT_HINT = (
 )
 
 
+def _corrupt_store(path: Path, exc: sqlite3.Error) -> StoreError:
+    return StoreError(
+        f"{path}: not a usable imagebot state store: it is corrupt ({exc})",
+        hint=CORRUPT_HINT,
+        corrupt=True,
+    )
+
+
 def _corrupt(exc: sqlite3.Error) -> bool:
     name = getattr(exc, "sqlite_errorname", "")
     text = str(exc)
@@ -218,11 +226,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             connection.close()
             if _corrupt(exc):
-                raise StoreError(
-                    f"{path}: not a usable imagebot state store: it is corrupt ({exc})",
-                    hint=CORRUPT_HINT,
-                    corrupt=True,
-                ) from None
+                raise _corrupt_store(path, exc) from None
             raise StoreError(f"{path}: not a usable imagebot state store: {exc}") from None
         except BaseException:
             connection.close()
@@ -261,11 +265,7 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 connection.close()
                 if _corrupt(exc):
-                    raise StoreError(
-                        f"{path}: not a usable imagebot state store: it is corrupt ({exc})",
-                        hint=CORRUPT_HINT,
-                        corrupt=True,
-                    ) from None
+                    raise _corrupt_store(path, exc) from None
                 last = exc
                 continue
             if version != len(MIGRATIONS):

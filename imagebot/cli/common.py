@@ -170,7 +170,7 @@ class ImagebotGroup(click.Group):
         sub = self.get_command(ctx, args[index])
         if sub is None:
             return args
-        own, own_with_value = _option_names(ctx, sub)
+        own, own_with_value = _option_names(ctx, sub, args[index + 1 :])
         front, rest = args[:index], [args[index]]
         position = index + 1
         while position < len(args):
@@ -215,12 +215,18 @@ class ImagebotGroup(click.Group):
             fail(ImagebotError(f"{where}{exc.strerror or exc}"))
 
 
-def _option_names(ctx: click.Context, command: click.Command) -> tuple[set[str], set[str]]:
-    """Option names of *command* (and of its subcommands when a group), and those of them
-    that take a value."""
+def _option_names(
+    ctx: click.Context, command: click.Command, rest: list[str]
+) -> tuple[set[str], set[str]]:
+    """Option names of *command* (and of its subcommands named in *rest* when a group), and
+    those of them that take a value. Only the subcommands named are looked up, so a lazy
+    group imports just the one that runs (``imagebot policy test`` loads no Git code)."""
     commands = [command]
     if isinstance(command, click.Group):
+        named = set(rest)
         for name in command.list_commands(ctx):
+            if name not in named:
+                continue
             sub = command.get_command(ctx, name)
             if sub is not None:
                 commands.append(sub)

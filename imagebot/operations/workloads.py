@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagebot.errors import ConfigError, InvalidInput, ManifestError
-from imagebot.manifests.namespaces import CLUSTER, DEFAULT_NAMESPACE
 
 if TYPE_CHECKING:
     from imagebot.config import Config, RepositoryConfig
@@ -79,6 +78,9 @@ class WorkloadId:
             return True
         if site.namespace is not None:
             return False
+        # imported here: ``imagebot.manifests`` loads the YAML stack, which --help must not
+        from imagebot.manifests.namespaces import CLUSTER, DEFAULT_NAMESPACE
+
         return self.namespace in (site.landing_namespace, CLUSTER, DEFAULT_NAMESPACE)
 
     def __str__(self) -> str:

@@ -48,7 +48,7 @@ def test_a_value_shared_with_a_locked_workload_is_not_changed_and_the_lock_is_na
     assert result.content == text.encode()
     assert result.applied == []
     (error,) = result.errors
-    assert "shared through anchor &img with a locked workload <cluster>:pod/admin" in error
+    assert "shared through anchor &img with a locked workload default:pod/admin" in error
 
 
 def test_nothing_in_the_file_changes_when_one_shared_value_is_refused():
@@ -94,9 +94,7 @@ def test_a_shared_value_is_not_changed_for_a_workload_that_is_not_automated():
     result = rewrite(text.encode(), [Edit(sites_of(text)["web/app"], "1.25.4")])
 
     assert result.content == text.encode()
-    assert (
-        "<cluster>:pod/manual container app (line 18), which is not automated" in result.errors[0]
-    )
+    assert "default:pod/manual container app (line 18), which is not automated" in result.errors[0]
 
 
 def test_a_value_reached_through_a_merge_key_names_the_merge_key():
@@ -197,7 +195,7 @@ def test_the_same_check_runs_on_the_file_as_it_reads_back(monkeypatch, discovere
 
     assert seen[-1] != content
     assert result.content == content
-    assert "locked workload <cluster>:pod/admin" in result.errors[0]
+    assert "locked workload default:pod/admin" in result.errors[0]
 
 
 def test_problems_is_empty_for_a_file_without_sharing():

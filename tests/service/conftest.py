@@ -105,7 +105,8 @@ class FakeWork:
 
     ``new_tags[image]`` is a list of tuples handed out one per scan (then no new tags);
     ``cycle_steps``/``step_seconds`` make a cycle slow; it checks *cancel* between steps the
-    way the real cycle must.
+    way the real cycle must. With ``step_gate`` each step waits until the test sets it, so a
+    test can hold a cycle in flight for as long as it needs, on a machine of any speed.
     """
 
     images: dict[str, list[str]] = field(default_factory=dict)
@@ -113,6 +114,7 @@ class FakeWork:
     scan_delay: dict[str, threading.Event] = field(default_factory=dict)
     cycle_steps: int = 1
     step_seconds: float = 0.0
+    step_gate: threading.Event | None = None
     cycle_result: Callable[[RepositoryConfig, int], CycleOutcome] | None = None
     scans: list[tuple[str, bool, float]] = field(default_factory=list)
     cycles: list[tuple[str, float]] = field(default_factory=list)
@@ -149,7 +151,10 @@ class FakeWork:
                     with self._lock:
                         self.cycle_ends.append((name, time.monotonic(), False))
                     return CycleOutcome(name, completed=False)
-                time.sleep(self.step_seconds)
+                if self.step_gate is not None:
+                    self.step_gate.wait(30)
+                else:
+                    time.sleep(self.step_seconds)
             with self._lock:
                 self.cycle_ends.append((name, time.monotonic(), True))
             if self.cycle_result is not None:

@@ -472,11 +472,9 @@ def test_sigterm_during_a_push_lets_it_finish_and_exits_zero(
     bot = launcher.start(config, port)
     assert wait_until(marker.exists, 15), bot.logs()
 
-    started = time.monotonic()
     status = bot.terminate()
 
     assert status == 0
-    assert time.monotonic() - started < 5
     assert remote.tip() != tip
     assert "1.0.1" in image_line(remote)
     assert_consistent(remote)

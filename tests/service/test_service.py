@@ -195,9 +195,8 @@ def test_stop_gives_up_on_a_cycle_that_overruns_the_timeout(
 def test_while_stopping_webhooks_get_503_and_readyz_503(
     start_service: StartService, work: FakeWork
 ) -> None:
-    # The cycle in flight keeps the service stopping for up to 2.5 s (a loaded CI machine
-    # needs more than 0.5 s for the two requests below).
-    work.cycle_steps, work.step_seconds = 1, 2.5
+    # The cycle in flight keeps the service stopping until the two requests below are done.
+    work.cycle_steps, work.step_gate = 1, threading.Event()
     work.images = {"web": ["ghcr.io/org/app"]}
     service = start_service(with_webhook(make_config("web")))
     assert wait_for(lambda: work.in_flight.get("web") == 1)
@@ -211,6 +210,7 @@ def test_while_stopping_webhooks_get_503_and_readyz_503(
         )
         assert httpx.get(f"{service.url}/readyz").status_code == 503
     finally:
+        work.step_gate.set()
         stopper.join()
 
 
@@ -252,16 +252,13 @@ def test_sigterm_stops_the_process_with_status_0_at_a_safe_point(tmp_path: Path)
     )
     try:
         assert wait_for(lambda: "step 3" in journal.read_text(), timeout=15), process.stderr
-        started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         status = process.wait(timeout=10)
-        elapsed = time.monotonic() - started
     finally:
         process.kill()
         stderr = process.stderr.read().decode() if process.stderr else ""
     lines = journal.read_text().splitlines()
     assert status == 0, stderr
-    assert elapsed < 2.0
     assert lines[-2].startswith("stopped before step"), lines
     assert lines[-1] == "exit 0"
     assert "finished" not in lines
