@@ -96,17 +96,42 @@ def modified(
 def blobs(git: Git) -> dict[str, str]:
     """Git blob id of every tracked regular file whose checkout copy matches the index.
 
-    A file listed by ``git diff-files`` (changed, or only touched) is left out, so whatever
-    is left out is read from disk; the ids are exactly what the files hold."""
-    staged = git.run("ls-files", "--stage", "-z").stdout
-    dirty = set(nul_split(git.run("diff-files", "--name-only", "-z").stdout))
-    out: dict[str, str] = {}
-    for record in nul_split(staged):
+    A file ``git diff-files`` lists as changed is left out, so whatever is left out is read
+    from disk; the ids are exactly what the files hold. One it lists only because its stat
+    data changed (rewritten with the same bytes, touched) is hashed by ``git hash-object``
+    and kept when the bytes are the index's, so that it does not count as changed until
+    something refreshes the index."""
+    staged: dict[str, str] = {}
+    for record in nul_split(git.run("ls-files", "--stage", "-z").stdout):
         meta, _, path = record.partition("\t")
         mode, blob, stage = meta.split(" ")
-        if mode in ("100644", "100755") and stage == "0" and path not in dirty:
-            out[path] = blob
+        if mode in ("100644", "100755") and stage == "0":
+            staged[path] = blob
+    raw = list(nul_split(git.run("diff-files", "-z").stdout))
+    dirty = set(raw[1::2])
+    out = {path: blob for path, blob in staged.items() if path not in dirty}
+    touched = [
+        path
+        for meta, path in zip(raw[::2], raw[1::2], strict=True)
+        if path in staged and "\n" not in path and _stat_only(meta)
+    ]
+    if touched:
+        hashed = git.run(
+            "hash-object", "--stdin-paths", input="\n".join(touched).encode(), check=False
+        )
+        ids = hashed.text.split() if hashed.returncode == 0 else []
+        if len(ids) == len(touched):
+            out.update((p, i) for p, i in zip(touched, ids, strict=True) if staged[p] == i)
     return out
+
+
+def _stat_only(meta: str) -> bool:
+    """A ``diff-files`` record of a file whose content Git did not look at (``0{40}`` on the
+    worktree side, same mode, modified): its bytes may well be the index's."""
+    fields = meta.lstrip(":").split(" ")
+    return (
+        len(fields) == 5 and fields[0] == fields[1] and fields[4] == "M" and set(fields[3]) == {"0"}
+    )
 
 
 def advance(git: Git, root: Path, journal_path: Path, branch: str, new: str, old: str) -> None:

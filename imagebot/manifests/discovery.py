@@ -131,7 +131,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 @dataclass
 class _Walk:
-    files: list[tuple[str, Path]] = field(default_factory=list)
+    files: list[tuple[str, str]] = field(default_factory=list)  # (shown, path on disk)
     skipped: list[FileIssue] = field(default_factory=list)
     charts: set[str] = field(default_factory=set)
 
@@ -156,7 +156,7 @@ def _walk(
         return any(rx.match(rel) for rx in excludes)
 
     def scan(top: Path, prefix: str, inc: list[re.Pattern[str]], use_exclude: bool) -> None:
-        for here, rel_dir, dirs, files in _tree(top):
+        for rel_dir, dirs, files in _tree(top):
             if any(f.name == "Chart.yaml" for f in files):
                 walk.charts.add(prefix + rel_dir)
             keep = []
@@ -189,9 +189,8 @@ def _walk(
                 if shown in seen:
                     continue
                 seen.add(shown)
-                path = here / name
                 if entry.is_symlink():
-                    target = path.resolve()
+                    target = Path(entry.path).resolve()
                     where = (
                         "outside the repository"
                         if not _is_within(target, root)
@@ -201,7 +200,7 @@ def _walk(
                     continue
                 if not entry.is_file():
                     continue
-                walk.files.append((shown, path))
+                walk.files.append((shown, entry.path))
 
     scan(root, "", includes, True)
     default_includes = [glob_regex(p) for p in DEFAULT_INCLUDE]
@@ -230,14 +229,14 @@ def _walk(
     return walk
 
 
-def _tree(top: Path) -> Iterator[tuple[Path, str, list[os.DirEntry[str]], list[os.DirEntry[str]]]]:
+def _tree(top: Path) -> Iterator[tuple[str, list[os.DirEntry[str]], list[os.DirEntry[str]]]]:
     """``os.walk(top)`` (top-down, symlinks not followed, unreadable directories left out)
     with each directory's entries rather than names: the type of an entry comes with the
     listing, so telling files, directories and symlinks apart costs no system call.
 
-    Yields (directory, its posix path relative to *top* ("" for *top*), subdirectories,
-    other entries); the caller prunes the walk by editing the subdirectories in place."""
-    pending = [(top, "")]
+    Yields (the directory's posix path relative to *top*, "" for *top*, its subdirectories,
+    its other entries); the caller prunes the walk by editing the subdirectories in place."""
+    pending = [(str(top), "")]
     while pending:
         here, rel_dir = pending.pop()
         try:
@@ -253,9 +252,9 @@ def _tree(top: Path) -> Iterator[tuple[Path, str, list[os.DirEntry[str]], list[o
             except OSError:
                 is_dir = False
             (dirs if is_dir else files).append(entry)
-        yield here, rel_dir, dirs, files
+        yield rel_dir, dirs, files
         for d in reversed(dirs):
-            pending.append((here / d.name, f"{rel_dir}/{d.name}" if rel_dir else d.name))
+            pending.append((d.path, f"{rel_dir}/{d.name}" if rel_dir else d.name))
 
 
 def _rel_prefix(path: Path, root: Path) -> str:
@@ -366,7 +365,7 @@ def discover(
             continue
         every_file_cached = False
         try:
-            data = _read_bounded(path, max_file_bytes)
+            data = _read_bounded(Path(path), max_file_bytes)
         except OSError as exc:
             result.errors.append(FileIssue(rel, None, f"cannot read: {exc.strerror}"))
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -186,3 +188,23 @@ def test_modified_given_this_cycles_blobs_answers_as_git_status_does(
         told = ws.modified(paths, unchanged=blobs)
 
         assert told == ws.modified(paths) == ["README.md", "apps/new.yaml", "apps/web.yaml"]
+
+
+def test_blobs_keeps_a_file_rewritten_with_the_same_bytes_and_leaves_out_changed_ones(
+    checkout: Path,
+) -> None:
+    """A file whose stat data changed (rewritten identically) still has its blob id, so the
+    caches keyed by it hold; an edited or deleted file has none and is read from disk."""
+    later = time.time() + 100
+    for path, data in FILES.items():
+        (checkout / path).write_bytes(data)  # same bytes, new mtime: stat-dirty for Git
+        os.utime(checkout / path, (later, later))
+    (checkout / "apps/web.yaml").write_bytes(FILES["apps/web.yaml"] + b"# edit\n")
+    (checkout / "README.md").unlink()
+    with Workspace.local(checkout) as ws:
+        dirty = git(checkout, "diff-files", "--name-only").split()
+        assert "apps/api.yaml" in dirty  # Git has not refreshed its index
+
+        found = ws.blobs()
+
+    assert found == {"apps/api.yaml": git(checkout, "rev-parse", "HEAD:apps/api.yaml")}
