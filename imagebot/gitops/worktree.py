@@ -98,9 +98,9 @@ def blobs(git: Git) -> dict[str, str]:
 
     A file ``git diff-files`` lists as changed is left out, so whatever is left out is read
     from disk; the ids are exactly what the files hold. One it lists only because its stat
-    data changed (rewritten with the same bytes, touched) is hashed by ``git hash-object``
-    and kept when the bytes are the index's, so that it does not count as changed until
-    something refreshes the index."""
+    data changed (rewritten with the same bytes, touched) is hashed by ``git hash-object
+    --no-filters`` and kept when the bytes are the index's, so that it does not count as
+    changed until something refreshes the index."""
     staged: dict[str, str] = {}
     for record in nul_split(git.run("ls-files", "--stage", "-z").stdout):
         meta, _, path = record.partition("\t")
@@ -116,8 +116,12 @@ def blobs(git: Git) -> dict[str, str]:
         if path in staged and "\n" not in path and _stat_only(meta)
     ]
     if touched:
-        hashed = git.run(
-            "hash-object", "--stdin-paths", input="\n".join(touched).encode(), check=False
+        hashed = git.run(  # the bytes as they are, as discovery hashes them: no filters run
+            "hash-object",
+            "--no-filters",
+            "--stdin-paths",
+            input="\n".join(touched).encode(),
+            check=False,
         )
         ids = hashed.text.split() if hashed.returncode == 0 else []
         if len(ids) == len(touched):
