@@ -329,9 +329,13 @@ class Workspace:
         cache key: a file not listed must be read)."""
         return worktree.blobs(self.git)
 
-    def modified(self, paths: list[str]) -> list[str]:
-        """Those of *paths* with uncommitted changes in the checkout."""
-        return worktree.modified(self.git, [commits.normalise_path(p) for p in paths])
+    def modified(
+        self, paths: list[str], *, unchanged: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Those of *paths* with uncommitted changes in the checkout (*unchanged*: what
+        :meth:`blobs` said this cycle, which saves asking ``git status`` about most paths)."""
+        normalised = [commits.normalise_path(p) for p in paths]
+        return worktree.modified(self.git, normalised, unchanged=unchanged)
 
     # ---------------------------------------------------------------- syncing
 

@@ -125,7 +125,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 @dataclass
 class _Walk:
-    files: list[tuple[str, Path]] = field(default_factory=list)
+    files: list[tuple[str, str]] = field(default_factory=list)  # (shown, path on disk)
     skipped: list[FileIssue] = field(default_factory=list)
     charts: set[str] = field(default_factory=set)
 
@@ -150,22 +150,18 @@ def _walk(
         return any(rx.match(rel) for rx in excludes)
 
     def scan(top: Path, prefix: str, inc: list[re.Pattern[str]], use_exclude: bool) -> None:
-        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-            here = Path(dirpath)
-            rel_dir = here.relative_to(top).as_posix()
-            rel_dir = "" if rel_dir == "." else rel_dir
-            if "Chart.yaml" in filenames:
+        for rel_dir, dirs, files in _tree(top):
+            if any(f.name == "Chart.yaml" for f in files):
                 walk.charts.add(prefix + rel_dir)
-            dirnames.sort()
             keep = []
-            for d in dirnames:
-                rel = f"{rel_dir}/{d}" if rel_dir else d
-                if d == ".git" or (use_exclude and (excluded(rel) or excluded(rel + "/"))):
+            for d in sorted(dirs, key=lambda e: e.name):
+                rel = f"{rel_dir}/{d.name}" if rel_dir else d.name
+                if d.name == ".git" or (use_exclude and (excluded(rel) or excluded(rel + "/"))):
                     continue
-                if (here / d).is_symlink():
+                if d.is_symlink():
                     # Never followed: inside the repository its target is read at its own
                     # path; outside, it is not ours to read (or to rewrite).
-                    if not _is_within((here / d).resolve(), root):
+                    if not _is_within(Path(d.path).resolve(), root):
                         walk.skipped.append(
                             FileIssue(
                                 prefix + rel,
@@ -175,8 +171,9 @@ def _walk(
                         )
                     continue
                 keep.append(d)
-            dirnames[:] = keep
-            for name in sorted(filenames):
+            dirs[:] = keep
+            for entry in sorted(files, key=lambda e: e.name):
+                name = entry.name
                 rel = f"{rel_dir}/{name}" if rel_dir else name
                 if not any(rx.match(rel) for rx in inc):
                     continue
@@ -186,9 +183,8 @@ def _walk(
                 if shown in seen:
                     continue
                 seen.add(shown)
-                path = here / name
-                if path.is_symlink():
-                    target = path.resolve()
+                if entry.is_symlink():
+                    target = Path(entry.path).resolve()
                     where = (
                         "outside the repository"
                         if not _is_within(target, root)
@@ -196,9 +192,9 @@ def _walk(
                     )
                     walk.skipped.append(FileIssue(shown, None, f"symlink to a file {where}"))
                     continue
-                if not path.is_file():
+                if not entry.is_file():
                     continue
-                walk.files.append((shown, path))
+                walk.files.append((shown, entry.path))
 
     scan(root, "", includes, True)
     default_includes = [glob_regex(p) for p in DEFAULT_INCLUDE]
@@ -225,6 +221,34 @@ def _walk(
             prefix = _rel_prefix(resolved, root)
         scan(resolved, prefix, default_includes, False)
     return walk
+
+
+def _tree(top: Path) -> Iterator[tuple[str, list[os.DirEntry[str]], list[os.DirEntry[str]]]]:
+    """``os.walk(top)`` (top-down, symlinks not followed, unreadable directories left out)
+    with each directory's entries rather than names: the type of an entry comes with the
+    listing, so telling files, directories and symlinks apart costs no system call.
+
+    Yields (the directory's posix path relative to *top*, "" for *top*, its subdirectories,
+    its other entries); the caller prunes the walk by editing the subdirectories in place."""
+    pending = [(str(top), "")]
+    while pending:
+        here, rel_dir = pending.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        dirs: list[os.DirEntry[str]] = []
+        files: list[os.DirEntry[str]] = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()  # follows a symlink, as os.walk does
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(entry)
+        yield rel_dir, dirs, files
+        for d in reversed(dirs):
+            pending.append((d.path, f"{rel_dir}/{d.name}" if rel_dir else d.name))
 
 
 def _rel_prefix(path: Path, root: Path) -> str:
@@ -281,6 +305,12 @@ class DiscoveryCache:
 
     entries: dict[tuple[str, str, bool], _FileResult] = field(default_factory=dict)
     files_parsed: int = 0
+    #: The latest discovery's answer and what it was made from: every file's key in walk
+    #: order, the walk's own issues and the default namespace. A discovery that finds all of
+    #: them again, every file from the cache, returns a copy of it (the same sites) without
+    #: finishing the sites again; ``reused`` says whether the latest discovery did.
+    last: tuple[object, Discovery] | None = None
+    reused: bool = False
 
 
 def _first_template_line(text: str) -> int | None:
@@ -328,6 +358,7 @@ def discover(
     kustomizations: dict[str, Kustomization] = {}
     argo: list[ArgoDoc] = []
     parsed = 0
+    every_file_cached = True
     for rel, path in walk.files:
         folder, _, basename = rel.rpartition("/")
         chart_values = folder in walk.charts and basename.startswith("values")
@@ -338,8 +369,9 @@ def discover(
             _merge(result, index, pending, rel, cached, kustomizations)
             argo.extend(cached.argo)
             continue
+        every_file_cached = False
         try:
-            data = _read_bounded(path, max_file_bytes)
+            data = _read_bounded(Path(path), max_file_bytes)
         except OSError as exc:
             result.errors.append(FileIssue(rel, None, f"cannot read: {exc.strerror}"))
             continue
@@ -353,9 +385,21 @@ def discover(
             kept[(rel, blob, chart_values)] = found
         _merge(result, index, pending, rel, found, kustomizations)
         argo.extend(found.argo)
+    made_from = (tuple(kept), tuple(walk.skipped), default_namespace, tuple(repo_urls))
     if cache is not None:
         cache.entries = kept
         cache.files_parsed = parsed
+        # Argo CD sites read files outside this walk's cache (sources, .argocd-source files):
+        # a repository with Argo CD documents is always discovered afresh.
+        cache.reused = (
+            every_file_cached
+            and not argo
+            and cache.last is not None
+            and cache.last[0] == made_from
+        )
+        if cache.reused:
+            assert cache.last is not None
+            return _copy(cache.last[1])
     index.finish()
     for draft in pending:
         result.sites.append(draft.finish(index))
@@ -376,7 +420,21 @@ def discover(
             max_file_bytes=max_file_bytes,
         )
         result.sites.extend(found_sites)
+    if cache is not None:
+        cache.last = (made_from, _copy(result))
     return result
+
+
+def _copy(found: Discovery) -> Discovery:
+    """A discovery with lists of its own (the sites and issues themselves are shared)."""
+    return Discovery(
+        list(found.sites),
+        list(found.skipped),
+        list(found.errors),
+        found.files_read,
+        list(found.files),
+        list(found.automations),
+    )
 
 
 def _limit_to_update_paths(result: Discovery, index: PolicyIndex) -> None:

@@ -308,11 +308,12 @@ class UpdateCycle:
         if cancel.is_set():
             raise Cancelled
         rolled = self._rollbacks(ws, repo, base, resolved.resolutions)
-        with reusing_rewrites(self.rewrite_caches.setdefault(str(ws.root), {})):
+        with reusing_rewrites(self.rewrite_caches.setdefault(str(ws.root), {}), blobs):
             changeset = build_changes(ws.root, resolved.resolutions)
         rolled_back = rollbacks.lock(ws.root, changeset, rolled) if rolled else []
         if ws.kind == "local" and changeset.files:
-            _leave_user_changes(changeset, ws.modified(sorted(changeset.files)))
+            modified = ws.modified(sorted(changeset.files), unchanged=blobs)
+            _leave_user_changes(changeset, modified)
         message = ""
         notes: list[str] = []
         if changeset.applied:
