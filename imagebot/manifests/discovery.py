@@ -392,10 +392,7 @@ def discover(
         # Argo CD sites read files outside this walk's cache (sources, .argocd-source files):
         # a repository with Argo CD documents is always discovered afresh.
         cache.reused = (
-            every_file_cached
-            and not argo
-            and cache.last is not None
-            and cache.last[0] == made_from
+            every_file_cached and not argo and cache.last is not None and cache.last[0] == made_from
         )
         if cache.reused:
             assert cache.last is not None
