@@ -119,4 +119,5 @@ def test_an_applications_platforms_hold_a_tag_built_for_fewer(tmp_path: Path, ex
         result = scan(tmp_path, server, HOSTS, "--repo", example.url, "--dry-run")
 
     prod = [line for line in result.stdout.splitlines() if "podinfo-prod" in line]
-    assert prod and "6.6.1 held: platforms: lacks linux/arm64" in prod[0], result.stdout
+    assert prod, result.stdout
+    assert "6.6.1 held: platforms: lacks linux/arm64" in prod[0]
