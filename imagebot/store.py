@@ -240,6 +240,15 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        "squash and rebase merges: the commit on the branch that carries a change",
+        """
+        ALTER TABLE history ADD COLUMN landed_commit TEXT;  -- the commit on the branch that
+                                                            -- set the tag, when imagebot's own
+                                                            -- commit is not there (its pull
+                                                            -- request squashed or rebased)
+        """,
+    ),
 ]
 
 

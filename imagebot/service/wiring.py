@@ -227,8 +227,10 @@ class Wiring:
         reconciled: tuple[Reconciled, ...] = ()
         if self.reconcilers and report.completed:
             with self._reconciling:
-                settled = reconciling.settle_pending(self.store, self.config, repo)
+                # Landed first: a report waiting for a squash-merged change's commit on the
+                # branch matches it in the same pass.
                 reconciling.mark_landed(self.store, self.config, repo)
+                settled = reconciling.settle_pending(self.store, self.config, repo)
             reconciled = tuple(self._reconciled(s) for s in settled)
         return CycleOutcome(
             repository=name,
