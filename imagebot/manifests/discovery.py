@@ -35,6 +35,7 @@ from imagebot.manifests.annotations import (
     AnnotationPolicies,
     ContainerPolicy,
 )
+from imagebot.manifests.argocd import ArgoDoc, application_sites, read_docs
 from imagebot.manifests.models import Discovery, FileIssue, ImageSite, Part, Role
 from imagebot.manifests.namespaces import (
     KUSTOMIZATION_FILES,
@@ -43,6 +44,7 @@ from imagebot.manifests.namespaces import (
     kustomize_namespaces,
     read_kustomization,
 )
+from imagebot.manifests.podspecs import pod_specs
 from imagebot.manifests.policyfiles import PolicyIndex
 from imagebot.reference import ImageReference, is_valid_digest
 
@@ -54,16 +56,6 @@ DEFAULT_INCLUDE = ("**/*.yaml", "**/*.yml", "**/Kustomization")
 #: real manifests (CRD bundles, whole-platform installs) are a few MiB.
 DEFAULT_MAX_FILE_BYTES = 8 << 20
 
-#: Pod spec location per workload kind.
-POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
 CONTAINER_SECTIONS = ("initContainers", "containers")
 
 #: Flux v1's name for an image at the top of a HelmRelease's values.
@@ -87,6 +79,8 @@ _KUSTOMIZE_FIELDS: tuple[tuple[str, Role], ...] = (
 )
 
 _COMPOSE_FILE = re.compile(r"^(?:docker-)?compose(?:[.-][^/]*)?\.ya?ml$")
+#: Compose's ``${VAR:-default}`` / ``${VAR-default}`` as a whole value, the default plain.
+_COMPOSE_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-(?P<default>[^${}]*)\}")
 _MARKER = re.compile(r'#[ \t]*\{[ \t]*"\$imagepolicy"[ \t]*:[ \t]*"([^"\\]*)"[ \t]*\}')
 _MARKER_FIELDS: dict[str | None, Role] = {
     None: "image",
@@ -272,9 +266,10 @@ def _chart_template(rel: str, charts: set[str]) -> bool:
 
 #: Bytes one of which any file with an image site or a policy document contains (``image:``,
 #: ``images:``, ``$imagepolicy``, ``ImagePolicy``, ``ImageRepository``, Helm values'
-#: ``repository`` + ``tag``, Flux v1's ``repository.fluxcd.io/``). Files without any are only
-#: checked to be YAML, not composed.
-_SITE_WORDS = (b"image", b"Image", b"repository")
+#: ``repository`` + ``tag``, Flux v1's ``repository.fluxcd.io/``), an Argo CD document, or a
+#: Flux ``Kustomization`` (its ``spec.path`` tells same-named policies apart). Files without
+#: any are only checked to be YAML, not composed.
+_SITE_WORDS = (b"image", b"Image", b"repository", b"argoproj.io", FLUX_KUSTOMIZE_API.encode())
 
 
 def may_hold_sites(data: bytes) -> bool:
@@ -293,8 +288,11 @@ class _FileResult:
     policies: PolicyIndex
     issues: list[FileIssue]  # errors found in the file
     skipped: FileIssue | None = None  # a template, not read
+    notes: list[FileIssue] = field(default_factory=list)  # places left unread, not errors
     read: bool = True
     kustomization: Kustomization | None = None  # namespace and includes, for namespaces.py
+    #: Argo CD ``Application`` / ``ImageUpdater`` documents, for :mod:`.argocd`.
+    argo: list[ArgoDoc] = field(default_factory=list)
 
 
 @dataclass
@@ -333,8 +331,14 @@ def discover(
     cache: DiscoveryCache | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     default_namespace: str | None = None,
+    repo_urls: Sequence[str] = (),
 ) -> Discovery:
     """Every image site under *root*, with its policy; problems are collected, not raised.
+
+    Argo CD Image Updater's configuration (``Application`` annotations, ``ImageUpdater``
+    objects) adds a site per image it follows (:mod:`.argocd`); *repo_urls* are this
+    repository's URLs, to tell an application whose source is here from one elsewhere
+    (none known: a source path that exists here counts as here).
 
     Files over *max_file_bytes* are skipped unread, and said so. A site without
     ``metadata.namespace`` is given the namespace of a kustomization that includes its file,
@@ -352,6 +356,7 @@ def discover(
     pending: list[_Draft] = []
     kept: dict[tuple[str, str, bool], _FileResult] = {}
     kustomizations: dict[str, Kustomization] = {}
+    argo: list[ArgoDoc] = []
     parsed = 0
     every_file_cached = True
     for rel, path in walk.files:
@@ -362,6 +367,7 @@ def discover(
         if cached is not None:
             kept[(rel, known, chart_values)] = cached  # type: ignore[index]
             _merge(result, index, pending, rel, cached, kustomizations)
+            argo.extend(cached.argo)
             continue
         every_file_cached = False
         try:
@@ -378,11 +384,16 @@ def discover(
         if cache is not None:
             kept[(rel, blob, chart_values)] = found
         _merge(result, index, pending, rel, found, kustomizations)
-    made_from = (tuple(kept), tuple(walk.skipped), default_namespace)
+        argo.extend(found.argo)
+    made_from = (tuple(kept), tuple(walk.skipped), default_namespace, tuple(repo_urls))
     if cache is not None:
         cache.entries = kept
         cache.files_parsed = parsed
-        cache.reused = every_file_cached and cache.last is not None and cache.last[0] == made_from
+        # Argo CD sites read files outside this walk's cache (sources, .argocd-source files):
+        # a repository with Argo CD documents is always discovered afresh.
+        cache.reused = (
+            every_file_cached and not argo and cache.last is not None and cache.last[0] == made_from
+        )
         if cache.reused:
             assert cache.last is not None
             return _copy(cache.last[1])
@@ -390,10 +401,22 @@ def discover(
     for draft in pending:
         result.sites.append(draft.finish(index))
     result.errors.extend(index.errors)
+    _limit_to_update_paths(result, index)
     result.sites.sort(key=lambda s: (s.file, s.line, s.container))
     covered = kustomize_namespaces(kustomizations, result.files)
     for site in result.sites:
         site.default_namespace = covered.get(site.file, default_namespace)
+    if argo:
+        found_sites = application_sites(
+            argo,
+            root=root,
+            sites=result.sites,
+            kustomizations=kustomizations,
+            charts=walk.charts,
+            repo_urls=repo_urls,
+            max_file_bytes=max_file_bytes,
+        )
+        result.sites.extend(found_sites)
     if cache is not None:
         cache.last = (made_from, _copy(result))
     return result
@@ -407,7 +430,27 @@ def _copy(found: Discovery) -> Discovery:
         list(found.errors),
         found.files_read,
         list(found.files),
+        list(found.automations),
     )
+
+
+def _limit_to_update_paths(result: Discovery, index: PolicyIndex) -> None:
+    """Flux writes a marker only under an ``ImageUpdateAutomation``'s ``spec.update.path``:
+    with automations in the repository, a marker outside all of them is left alone (a
+    warning, as for a marker naming no policy)."""
+    result.automations = list(index.automations)
+    usable = [a for a in index.automations if not a.error]
+    if not usable:
+        return
+    paths = ", ".join(sorted({"./" + a.update_path for a in usable}))
+    for site in result.sites:
+        if not site.source.startswith("marker:") or site.warning or site.error:
+            continue
+        if not any(a.covers(site.file) for a in usable):
+            site.warning = (
+                f"outside every ImageUpdateAutomation's spec.update.path ({paths}); "
+                "Flux leaves this marker alone, and so does imagebot"
+            )
 
 
 class _TooLarge(Exception):
@@ -455,9 +498,11 @@ def _read_sites(
         issue = FileIssue(rel, exc.line, exc.message)
         return _FileResult([], PolicyIndex(), [issue], read=False), 1
     local = PolicyIndex()
+    argo = read_docs(rel, source.docs) if b"argoproj.io" in data else []
     scanner = _FileScanner(rel, source, local, chart_values=chart_values, blob=blob)
     # the drafts keep their scalars' spans and values, not the node graph
-    return _FileResult(scanner.scan(), local, scanner.issues), 1
+    drafts = scanner.scan()
+    return _FileResult(drafts, local, scanner.issues, notes=scanner.notes, argo=argo), 1
 
 
 def _merge(
@@ -477,6 +522,7 @@ def _merge(
         return
     result.files_read += 1
     result.files.append(rel)
+    result.skipped.extend(found.notes)
     index.absorb(found.policies)
     pending.extend(found.drafts)
     result.errors.extend(found.issues)
@@ -532,6 +578,7 @@ def _scan_source(
     )
     drafts = scanner.scan()
     result.errors.extend(scanner.issues)
+    result.skipped.extend(scanner.notes)
     index.finish()
     result.sites = sorted(
         (d.finish(index) for d in drafts), key=lambda s: (s.file, s.line, s.container)
@@ -539,6 +586,7 @@ def _scan_source(
     for site in result.sites:
         site.default_namespace = default_namespace
     result.errors.extend(index.errors)
+    _limit_to_update_paths(result, index)
 
 
 # --- one file -----------------------------------------------------------------------------
@@ -558,6 +606,8 @@ class _Doc:
     annotations: dict[str, Annotation]
     prefix: tuple[str | int, ...] = ()
     line: int = 0  # of the document's first node, still known once the node is released
+    #: ``metadata.labels``: only Keel reads its keys there too.
+    labels: dict[str, Annotation] = field(default_factory=dict)
 
 
 class _DraftOptions(TypedDict, total=False):
@@ -593,6 +643,8 @@ class _Draft:
     annotation_policy: ContainerPolicy | None = None
     workload_errors: list[str] = field(default_factory=list)
     blob: str | None = None
+    #: An init container (Keel leaves those alone unless told).
+    init: bool = False
 
     def reference(
         self, name_hint: str | None = None, *, setter: bool = False
@@ -601,7 +653,7 @@ class _Draft:
 
         With *setter* (a marker naming a Flux policy, which overwrites whatever is there, as
         Flux does) a digest value that is not a valid digest reads as no digest."""
-        texts = {role: part.value for role, part in self.parts.items()}
+        texts = {role: part.text for role, part in self.parts.items()}
         registry = texts.get("registry")
         if "image" in texts:
             text = texts["image"] if registry is None else f"{registry}/{texts['image']}"
@@ -643,7 +695,7 @@ class _Draft:
         definition = None
         if self.marker is not None:
             ns, pname = self.marker
-            definition = index.lookup(ns, pname)
+            definition = index.lookup(ns, pname, self.file)
             if definition is None:
                 # Flux skips a marker whose policy it does not know; so does imagebot, aloud.
                 warning = (
@@ -702,12 +754,16 @@ class _Draft:
             if "image" in self.parts or "name" in self.parts
             else (self.fixed_name or hint),
             blob=self.blob,
+            api_version=self.doc.api,
         )
         cp = self.annotation_policy or ContainerPolicy()
         site.policy, site.filter, site.extract = cp.policy, cp.filter, cp.extract
         site.same_family, site.automated, site.source = cp.same_family, cp.automated, cp.source
         site.locked, site.lock_message, site.lock_user = cp.locked, cp.lock_message, cp.lock_user
         site.ignored, site.approve = cp.ignored, cp.approve
+        site.min_age, site.age_source = cp.min_age, cp.age_source
+        site.platforms, site.verify = cp.platforms, cp.verify
+        site.interval = cp.interval
         if self.marker is not None:
             # Flux v2 updates every marked value; only an explicit "automated: false"
             # annotation on the workload says otherwise.
@@ -720,9 +776,15 @@ class _Draft:
                 # default (an imagebot file's sameFamily, none for a Flux ImagePolicy).
                 site.same_family = cp.family if cp.family is not None else definition.same_family
                 site.approve = site.approve or definition.approve
+                # The workload's own gate annotations win over its policy file's.
+                site.min_age = site.min_age or definition.min_age
+                site.age_source = site.age_source or definition.age_source
+                site.platforms = site.platforms or definition.platforms
+                site.verify = site.verify or definition.verify
             if setter:
                 site.policy_image = policy_image
                 site.digest_reflection = definition.digest_reflection if definition else None
+                site.exclude = definition.exclusions if definition else ()
             if warning is not None:
                 site.policy = None
                 site.warning = warning
@@ -748,14 +810,24 @@ class _FileScanner:
         self.source = source
         self.index = index
         self.issues: list[FileIssue] = []
+        #: Things left unread on purpose (not errors): reported with the skipped files.
+        self.notes: list[FileIssue] = []
         #: Per document index: messages about duplicate keys on the way to an image.
         self.duplicates: dict[int, dict[str, None]] = {}
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def part(self, role: Role, doc: _Doc, path: tuple[str | int, ...], node: ScalarNode) -> Part:
+    def part(
+        self,
+        role: Role,
+        doc: _Doc,
+        path: tuple[str | int, ...],
+        node: ScalarNode,
+        inner: tuple[int, int] | None = None,
+    ) -> Part:
         start, end = ys.scalar_extent(self.source.text, node)
         return Part(
+            inner=inner,
             role=role,
             doc=doc.index,
             path=doc.prefix + path,
@@ -796,10 +868,14 @@ class _FileScanner:
             members = by_doc.get(id(doc), [])
             if not members:
                 continue
-            policies = AnnotationPolicies(doc.annotations, [d.container for d in members])
+            policies = AnnotationPolicies(
+                doc.annotations, [d.container for d in members], labels=doc.labels
+            )
             for draft in members:
                 image, _, _ = draft.reference()
-                draft.annotation_policy = policies.for_container(draft.container, image)
+                draft.annotation_policy = policies.for_container(
+                    draft.container, image, init=draft.init
+                )
             for draft in members:
                 draft.workload_errors = list(policies.errors)
         for draft in drafts:
@@ -839,11 +915,10 @@ class _FileScanner:
             annotations=read_annotations(ys.get(metadata, "annotations")),
             prefix=prefix,
             line=node.start_mark.line + 1,
+            labels=read_annotations(ys.get(metadata, "labels")),
         )
 
     def _sites(self, doc: _Doc) -> list[_Draft]:
-        if doc.kind in POD_SPEC_PATHS:
-            return self._workload(doc)
         if doc.kind in ("HelmRelease", "FluxHelmRelease"):
             if doc.api.startswith(FLUX1_HELM_APIS):
                 return self._helm_release(doc, flux_v1=True)
@@ -851,6 +926,9 @@ class _FileScanner:
                 return self._helm_release(doc, flux_v1=False)
             return []
         if doc.kind in ("Kustomization", "Component") and doc.api.startswith(FLUX_KUSTOMIZE_API):
+            path = ys.get_str(ys.get(doc.node, "spec"), "path")
+            if path is not None and not doc.prefix:
+                self.index.flux_paths.append((self.file, path))
             return self._kustomize_images(doc, ("spec", "images"))
         basename = self.file.rsplit("/", 1)[-1]
         if self.chart_values and not doc.kind and not doc.prefix:
@@ -861,14 +939,30 @@ class _FileScanner:
             not doc.kind and not doc.prefix and basename in KUSTOMIZATION_FILES
         ):
             return self._kustomize_images(doc, ("images",))
-        return []
+        return self._workload(doc)
 
     # --- workloads ---------------------------------------------------------------------------
 
     def _workload(self, doc: _Doc) -> list[_Draft]:
-        spec_path = POD_SPEC_PATHS[doc.kind]
+        """Containers and initContainers of every pod spec of the object (:mod:`.podspecs`).
+
+        A container name found in two pod specs of one object (a leader and a worker
+        template) is qualified by the pod spec's label (``workerTemplate.nginx``)."""
+        specs = pod_specs(doc.node, doc.kind, doc.api)
+        found: list[tuple[str, str, _Draft]] = []  # (plain name, label, draft)
+        for spec in specs:
+            for name, draft in self._pod_spec(doc, spec.path):
+                found.append((name, spec.label, draft))
+        labels: dict[str, set[str]] = {}
+        for name, label, _ in found:
+            labels.setdefault(name, set()).add(label)
+        for name, label, draft in found:
+            if len(labels[name]) > 1 and draft.container == name:
+                draft.container = f"{label}.{name}"
+        return [draft for _, _, draft in found]
+
+    def _pod_spec(self, doc: _Doc, spec_path: ys.Path) -> Iterator[tuple[str, _Draft]]:
         pod = ys.get_path(doc.node, spec_path)
-        drafts: list[_Draft] = []
         for section in CONTAINER_SECTIONS:
             # Seen even when the first of two lists has no image (and so no site).
             dups = graph.duplicate_keys(doc.node, (*spec_path, section))
@@ -876,7 +970,7 @@ class _FileScanner:
                 message = _duplicates_message(dups)
                 if message not in self.duplicates.get(doc.index, {}):
                     self.duplicates.setdefault(doc.index, {})[message] = None
-                    drafts.append(self.draft(doc, dups[0][0], {}, errors=[message]))
+                    yield dups[0][0], self.draft(doc, dups[0][0], {}, errors=[message])
                 continue
             for i, container in enumerate(ys.seq(ys.get(pod, section))):
                 image = ys.get(container, "image")
@@ -885,14 +979,13 @@ class _FileScanner:
                 name = ys.get_str(container, "name") or f"{section}[{i}]"
                 path: ys.Path = (*spec_path, section, i, "image")
                 if not isinstance(image, ScalarNode):
-                    drafts.append(self.draft(doc, name, {}, errors=["image is not a string"]))
+                    yield name, self.draft(doc, name, {}, errors=["image is not a string"])
                     continue
                 if ys.scalar_text(image) is None or image.value == "":
                     continue
-                drafts.append(
-                    self.draft(doc, name, {"image": self.part("image", doc, path, image)})
-                )
-        return drafts
+                draft = self.draft(doc, name, {"image": self.part("image", doc, path, image)})
+                draft.init = section == "initContainers"
+                yield name, draft
 
     # --- HelmRelease values --------------------------------------------------------------------
 
@@ -1074,13 +1167,29 @@ class _FileScanner:
         return drafts
 
     def _compose(self, doc: _Doc) -> list[_Draft]:
-        """Docker Compose ``services.<name>.image``."""
+        """Docker Compose ``services.<name>.image``; ``${VAR:-repo:tag}`` is read (and
+        written) through its default, a value set only from the environment is noted."""
         drafts = []
         for name, _, service in ys.items(ys.get(doc.node, "services")):
             image = _scalar(ys.get(service, "image"))
             if image is None or image.value == "":
                 continue
-            part = self.part("image", doc, ("services", name, "image"), image)
+            inner = None
+            if "$" in image.value:
+                found = _COMPOSE_DEFAULT.fullmatch(image.value)
+                if found is None or not found["default"]:
+                    self.notes.append(
+                        FileIssue(
+                            self.file,
+                            image.start_mark.line + 1,
+                            f"service {name}: image {image.value!r} comes from the environment "
+                            "(only a whole ${VAR:-repo:tag} has a default here to update); "
+                            "not read",
+                        )
+                    )
+                    continue
+                inner = (found.start("default"), found.end("default"))
+            part = self.part("image", doc, ("services", name, "image"), image, inner)
             drafts.append(self.draft(doc, name, {"image": part}, kind="ComposeService", name=name))
         return drafts
 

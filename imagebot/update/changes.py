@@ -18,6 +18,7 @@ from typing import Any
 
 from imagebot.errors import ConfigError
 from imagebot.manifests import Edit, rewrite
+from imagebot.manifests.argowrite import WriteEdit, write_back
 from imagebot.manifests.namespaces import CLUSTER
 from imagebot.manifests.yamlsource import blob_id
 from imagebot.update.resolve import Problem, Resolution
@@ -192,7 +193,25 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
     for res in resolutions:
         if res.changed:
             by_file[res.site.file].append(res)
-    for path, group in sorted(by_file.items()):
+    for path, every in sorted(by_file.items()):
+        group = [r for r in every if r.site.writeback is None]
+        targeted = [r for r in every if r.site.writeback is not None]
+        content: bytes | None = None
+        if targeted:  # Argo CD write-back targets: the file is always read (it may not exist)
+            try:
+                content = _read_target(root, path)
+            except OSError as exc:
+                for res in every:
+                    _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
+                continue
+            if content is None:
+                for res in group:
+                    _refuse(res, f"{path}: cannot read: no such file", out)
+                _write_targets(path, None, targeted, out)
+                continue
+            if not group:
+                _write_targets(path, content, targeted, out)
+                continue
         edits = [Edit(r.site, r.new_tag, r.new_digest, r.new_name) for r in group]
         key = _rewrite_key(path, edits) if reuse is not None else None
         done = reuse.cache.get(key) if reuse is not None and key is not None else None
@@ -202,12 +221,17 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
             or reuse.blobs is None
             or reuse.blobs.get(path) != edits[0].site.blob
         ):
-            try:
-                content = (root / path).read_bytes()
-            except OSError as exc:
-                for res in group:
-                    _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
-                continue
+            if content is None:
+                try:
+                    content = _read_target(root, path)
+                except OSError as exc:
+                    for res in group:
+                        _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
+                    continue
+                if content is None:
+                    for res in group:
+                        _refuse(res, f"{path}: cannot read: no such file", out)
+                    continue
             same = key is not None and edits[0].site.blob == blob_id(content)
             if done is None or not same:
                 result = rewrite(content, edits)
@@ -235,10 +259,57 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
             out.old[path] = content
             out.diffs[path] = done.diff
         out.notes.extend(f"{path}: {note}" for note in done.notes)
+        if targeted:
+            _write_targets(path, out.files.get(path, content), targeted, out, old=content)
     if reuse is not None:
         reuse.cache.clear()
         reuse.cache.update(used)
     return out
+
+
+def _read_target(root: Path, path: str) -> bytes | None:
+    """A file's bytes; None when it does not exist (an Argo CD write-back creates it). Only
+    regular files inside *root* are read."""
+    full = root / path
+    if not full.exists() and not full.is_symlink():
+        return None
+    if full.is_symlink() or not full.resolve().is_relative_to(root.resolve()):
+        raise OSError(0, "a symlink, or not inside the repository")
+    return full.read_bytes()
+
+
+def _write_targets(
+    path: str,
+    content: bytes | None,
+    group: Sequence[Resolution],
+    out: ChangeSet,
+    *,
+    old: bytes | None = None,
+) -> None:
+    """Write where Argo CD Image Updater writes (``site.writeback``): the file is edited in
+    place, or created when *content* is None (its old bytes are then empty)."""
+    edits = []
+    for res in group:
+        site = res.site
+        assert site.writeback is not None
+        label = f"{site.file}: {site.workload} {site.container}"
+        tag = res.new_tag or site.tag
+        edits.append(WriteEdit(site.writeback, tag, res.new_digest, label))
+    result = write_back(content, edits)
+    for i, res in enumerate(group):
+        if i in result.applied:
+            out.applied.append(res)
+        else:
+            prefix = edits[i].label
+            message = next((e for e in result.errors if e.startswith(prefix)), None)
+            _refuse(res, message or f"{prefix}: not written", out)
+    base = old if old is not None else (content or b"")
+    if result.applied and result.content != (content or b""):
+        out.files[path] = result.content
+        out.old[path] = base
+    elif content is None:
+        out.files.pop(path, None)
+    out.notes.extend(result.notes)
 
 
 def _error_for(res: Resolution, errors: list[str]) -> str:
@@ -264,7 +335,11 @@ def change_line(res: Resolution) -> str:
     site = res.site
     namespace = site.landing_namespace.replace(CLUSTER, "-")
     workload = f"{site.kind}/{namespace}/{site.name}"
-    return f"{site.file}: {workload} {site.container} {change_text(res)}"
+    line = f"{site.file}: {workload} {site.container} {change_text(res)}"
+    held = res.held
+    if held is not None:  # a newer tag waits at a supply-chain gate: say why this one
+        line += f" ({held.tag} held: {held.reason})"
+    return line
 
 
 def change_text(res: Resolution) -> str:
