@@ -358,7 +358,10 @@ def discover(
     kustomizations: dict[str, Kustomization] = {}
     argo: list[ArgoDoc] = []
     parsed = 0
-    every_file_cached = True
+    if cache is not None and blobs is not None and cache.last is not None:
+        again = _last_answer(cache, walk, blobs, default_namespace, repo_urls)
+        if again is not None:
+            return again
     for rel, path in walk.files:
         folder, _, basename = rel.rpartition("/")
         chart_values = folder in walk.charts and basename.startswith("values")
@@ -369,7 +372,6 @@ def discover(
             _merge(result, index, pending, rel, cached, kustomizations)
             argo.extend(cached.argo)
             continue
-        every_file_cached = False
         try:
             data = _read_bounded(Path(path), max_file_bytes)
         except OSError as exc:
@@ -389,14 +391,7 @@ def discover(
     if cache is not None:
         cache.entries = kept
         cache.files_parsed = parsed
-        # Argo CD sites read files outside this walk's cache (sources, .argocd-source files):
-        # a repository with Argo CD documents is always discovered afresh.
-        cache.reused = (
-            every_file_cached and not argo and cache.last is not None and cache.last[0] == made_from
-        )
-        if cache.reused:
-            assert cache.last is not None
-            return _copy(cache.last[1])
+        cache.reused = False
     index.finish()
     for draft in pending:
         result.sites.append(draft.finish(index))
@@ -420,6 +415,36 @@ def discover(
     if cache is not None:
         cache.last = (made_from, _copy(result))
     return result
+
+
+def _last_answer(
+    cache: DiscoveryCache,
+    walk: _Walk,
+    blobs: Mapping[str, str],
+    default_namespace: str | None,
+    repo_urls: Sequence[str],
+) -> Discovery | None:
+    """The previous discovery's answer (a copy) when every file of *walk* is in the cache
+    under the blob Git reports and nothing else it was made from changed; else None.
+
+    Argo CD sites read files outside this walk's cache (sources, .argocd-source files): a
+    repository with Argo CD documents is always discovered afresh."""
+    assert cache.last is not None
+    keys = []
+    for rel, _ in walk.files:
+        known = blobs.get(rel)
+        folder, _, basename = rel.rpartition("/")
+        key = (rel, known, folder in walk.charts and basename.startswith("values"))
+        found = cache.entries.get(key) if known else None  # type: ignore[arg-type]
+        if found is None or found.argo:
+            return None
+        keys.append(key)
+    made_from = (tuple(keys), tuple(walk.skipped), default_namespace, tuple(repo_urls))
+    if cache.last[0] != made_from:
+        return None
+    cache.files_parsed = 0
+    cache.reused = True
+    return _copy(cache.last[1])
 
 
 def _copy(found: Discovery) -> Discovery:
