@@ -25,7 +25,13 @@ HOSTS = ["ghcr.io", "gcr.io"]
 def example_registry(tmp_path: Path) -> Iterator[RegistryServer]:
     with start_registry(tmp_path / "registry", auth="none") as server:
         for day, tag in enumerate(("6.5.0", "6.5.1", "6.5.4", "6.6.0-rc.1", "6.6.0", "6.6.1")):
-            server.push("stefanprodan/podinfo", [tag], created=CREATED + timedelta(days=day))
+            # podinfo-prod asks for linux/amd64 and linux/arm64 (its `platforms` annotation)
+            server.push(
+                "stefanprodan/podinfo",
+                [tag],
+                created=CREATED + timedelta(days=day),
+                platforms=["linux/amd64", "linux/arm64"],
+            )
         for day, tag in enumerate(("0.1", "0.2", "0.3")):
             pushed = server.push(
                 "heptio-images/ks-guestbook-demo", [tag], created=CREATED + timedelta(days=day)
@@ -97,3 +103,21 @@ def test_a_target_that_cannot_be_edited_fails_alone(
     assert remote.read("podinfo/overlays/dev/.argocd-source-podinfo-dev.yaml") == flow
     prod = "podinfo/overlays/prod/kustomization.yaml"
     assert remote.read(prod) == (EXPECTED / prod).read_bytes()
+
+
+@pytest.mark.slow
+def test_an_applications_platforms_hold_a_tag_built_for_fewer(tmp_path: Path, example: Remote):
+    with start_registry(tmp_path / "registry", auth="none") as server:
+        server.push("stefanprodan/podinfo", ["6.5.0"], created=CREATED)
+        server.push(
+            "stefanprodan/podinfo", ["6.6.1"], created=CREATED + timedelta(days=1),
+            platforms=["linux/amd64"],
+        )  # fmt: skip
+        for tag in ("0.1", "0.2", "0.3"):
+            server.push("heptio-images/ks-guestbook-demo", [tag], created=CREATED)
+
+        result = scan(tmp_path, server, HOSTS, "--repo", example.url, "--dry-run")
+
+    prod = [line for line in result.stdout.splitlines() if "podinfo-prod" in line]
+    assert prod, result.stdout
+    assert "6.6.1 held: platforms: lacks linux/arm64" in prod[0]
