@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -363,8 +363,7 @@ def discover(
         if again is not None:
             return again
     for rel, path in walk.files:
-        folder, _, basename = rel.rpartition("/")
-        chart_values = folder in walk.charts and basename.startswith("values")
+        chart_values = _chart_values(rel, walk.charts)
         known = blobs.get(rel) if blobs is not None else None
         cached = cache.entries.get((rel, known, chart_values)) if cache and known else None
         if cached is not None:
@@ -387,7 +386,7 @@ def discover(
             kept[(rel, blob, chart_values)] = found
         _merge(result, index, pending, rel, found, kustomizations)
         argo.extend(found.argo)
-    made_from = (tuple(kept), tuple(walk.skipped), default_namespace, tuple(repo_urls))
+    made_from = _made_from(kept, walk, default_namespace, repo_urls)
     if cache is not None:
         cache.entries = kept
         cache.files_parsed = parsed
@@ -433,18 +432,34 @@ def _last_answer(
     keys = []
     for rel, _ in walk.files:
         known = blobs.get(rel)
-        folder, _, basename = rel.rpartition("/")
-        key = (rel, known, folder in walk.charts and basename.startswith("values"))
-        found = cache.entries.get(key) if known else None  # type: ignore[arg-type]
+        if known is None:
+            return None
+        key = (rel, known, _chart_values(rel, walk.charts))
+        found = cache.entries.get(key)
         if found is None or found.argo:
             return None
         keys.append(key)
-    made_from = (tuple(keys), tuple(walk.skipped), default_namespace, tuple(repo_urls))
-    if cache.last[0] != made_from:
+    if cache.last[0] != _made_from(keys, walk, default_namespace, repo_urls):
         return None
     cache.files_parsed = 0
     cache.reused = True
     return _copy(cache.last[1])
+
+
+def _chart_values(rel: str, charts: set[str]) -> bool:
+    """Whether *rel* is a ``values*`` file of a chart (read as chart values)."""
+    folder, _, basename = rel.rpartition("/")
+    return folder in charts and basename.startswith("values")
+
+
+def _made_from(
+    keys: Iterable[tuple[str, str, bool]],
+    walk: _Walk,
+    default_namespace: str | None,
+    repo_urls: Sequence[str],
+) -> tuple[object, ...]:
+    """What a discovery's answer depends on besides the files' results (its cache key)."""
+    return (tuple(keys), tuple(walk.skipped), default_namespace, tuple(repo_urls))
 
 
 def _copy(found: Discovery) -> Discovery:
