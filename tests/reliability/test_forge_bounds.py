@@ -4,6 +4,7 @@ clients are otherwise tested against respx fakes of GitHub and GitLab."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import time
 
@@ -68,10 +69,8 @@ def test_a_gzip_bomb_is_cut_at_the_cap_after_decompression() -> None:
 def test_a_trickled_answer_fails_at_the_deadline_not_per_read() -> None:
     def script(conn: Conn) -> None:
         conn.head(200, {"Content-Type": "application/json", "Content-Length": "1000"})
-        try:
+        with contextlib.suppress(OSError):  # the client went away, as it should
             trickle(conn, b"[" + b" " * 998 + b"]", 0.05)  # 50 s in all
-        except OSError:
-            pass
 
     started = time.monotonic()
     with HostileServer(script) as server, pytest.raises(ForgeError) as caught:
