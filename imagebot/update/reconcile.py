@@ -19,10 +19,11 @@ commit on the branch that carries the change (:func:`carrier`, kept as
 ``history.landed_commit``) is matched too.
 
 **Divergence**: once a change's commit is on the branch the reconcilers read (pushed there,
-or its pull request merged), or a commit carrying it, :func:`mark_landed` dates it (``history.landed_at``, only while
-a reconciler receiver is configured, so older changes never count). A landed change no
-report has applied within the repository's ``divergence_after`` makes its workload
-*diverged* (:func:`divergence`): Git is ahead of the cluster.
+or its pull request merged), or a commit carrying it, :func:`mark_landed` dates it
+(``history.landed_at``, only while a reconciler receiver is configured, so older changes
+never count). A landed change no report has applied within the repository's
+``divergence_after`` makes its workload *diverged* (:func:`divergence`): Git is ahead of
+the cluster.
 
 Every report is kept (``reconciler_reports``, the newest :data:`KEEP_REPORTS`). One whose
 revision no checkout has yet (a person pushed after the last fetch) stays pending and is
