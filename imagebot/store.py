@@ -249,6 +249,17 @@ MIGRATIONS: list[Migration] = [
                                                             -- request squashed or rebased)
         """,
     ),
+    Migration(
+        "divergence told: which workloads the service last saw diverged, across restarts",
+        """
+        CREATE TABLE diverged_workloads (
+            repository TEXT NOT NULL,
+            workload   TEXT NOT NULL,   -- diverged when the service last looked (told once
+                                        -- as diverged; told as converged when none is left)
+            PRIMARY KEY (repository, workload)
+        );
+        """,
+    ),
 ]
 
 

@@ -532,6 +532,7 @@ def open_service(
             store_ready=wiring.store_ready,
             reconcile=wiring.reconcile if wiring.reconcilers else None,
             divergence=wiring.divergence if wiring.reconcilers else None,
+            divergence_told=reconciling.StoredDivergence(store) if wiring.reconcilers else None,
             metrics=metrics,
             environ=os.environ if environ is None else environ,
             routes=routes(store, runner) if callable(routes) else routes,

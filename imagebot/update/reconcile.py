@@ -395,6 +395,29 @@ def divergence(
     )
 
 
+class StoredDivergence:
+    """Which workloads of each repository the service last saw diverged, in the store
+    (``diverged_workloads``): a restart while diverged does not notify again, and a
+    divergence that cleared while the service was stopped is told as converged."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def told(self, repository: str) -> frozenset[str]:
+        rows = self._store.query(
+            "SELECT workload FROM diverged_workloads WHERE repository = ?", (repository,)
+        )
+        return frozenset(str(row[0]) for row in rows)
+
+    def remember(self, repository: str, workloads: frozenset[str]) -> None:
+        with self._store.transaction() as db:
+            db.execute("DELETE FROM diverged_workloads WHERE repository = ?", (repository,))
+            db.executemany(
+                "INSERT INTO diverged_workloads (repository, workload) VALUES (?, ?)",
+                [(repository, workload) for workload in sorted(workloads)],
+            )
+
+
 def sync_subject(workload: str, commit: str, *, failed: bool = False) -> str:
     """``Sync to cluster: apps:deployment/web (1a2b3c4d5e6f)``."""
     text = f"Sync to cluster: {workload} ({commit[:12]})"

@@ -14,6 +14,8 @@ from imagebot.config import Duration, NotifyConfig, RepositoryConfig, WebhookRec
 from imagebot.service.app import Service, divergence_check_interval
 from imagebot.service.metrics import Metrics
 from imagebot.service.types import Divergence
+from imagebot.store import Store
+from imagebot.update.reconcile import StoredDivergence
 from tests.service.conftest import FakeWork, make_config, wait_for
 from tests.service.e2e import metric, recording_sink
 
@@ -121,3 +123,70 @@ def test_the_service_looks_on_its_own_schedule(sink_url):
         assert wait_for(lambda: received, timeout=10)
     finally:
         service.stop(timeout=5)
+
+
+def started_over(store: Store, config, states: list[Divergence]) -> Service:
+    """A service whose divergence state is kept in *store*, as ``imagebot run`` has it."""
+    work = FakeWork()
+    service = Service(
+        config,
+        scan_images=work.scan_images,
+        run_cycle=work.run_cycle,
+        images_for=work.images_for,
+        reconcile=lambda reports: [],
+        divergence=lambda repo: states[0],
+        divergence_told=StoredDivergence(store),
+        metrics=Metrics(clock=lambda: T0),
+    )
+    service.start()
+    return service
+
+
+def test_a_restart_while_diverged_does_not_notify_again(sink_url, tmp_path):
+    url, received = sink_url
+    states = [Divergence("fleet", T0 - 1200, {"apps:deployment/web": T0 - 1200})]
+    with Store.open(tmp_path / "state.db") as store:
+        first = started_over(store, config_with(url), states)
+        try:
+            first.check_divergence()
+            assert wait_for(lambda: len(received) >= 1)
+        finally:
+            first.stop(timeout=5)
+        second = started_over(store, config_with(url), states)
+        try:
+            second.check_divergence()  # still diverged, as the first one left it
+            states[0] = Divergence("fleet")
+            second.check_divergence()
+            assert wait_for(lambda: len(received) >= 2)
+        finally:
+            second.stop(timeout=5)
+
+    assert [note["event"] for _, note in received] == ["diverged", "converged"]  # type: ignore[index]
+    assert received[1][1]["workloads"] == ["apps:deployment/web"]  # type: ignore[index]
+
+
+def test_a_divergence_that_cleared_while_stopped_is_told_converged_after_the_restart(
+    sink_url, tmp_path
+):
+    url, received = sink_url
+    states = [Divergence("fleet", T0 - 1200, {"apps:deployment/api": T0 - 1200})]
+    with Store.open(tmp_path / "state.db") as store:
+        first = started_over(store, config_with(url), states)
+        try:
+            first.check_divergence()
+            assert wait_for(lambda: len(received) >= 1)
+        finally:
+            first.stop(timeout=5)
+        states[0] = Divergence("fleet")  # applied while no service ran
+        second = started_over(store, config_with(url), states)
+        try:
+            second.check_divergence()
+            second.check_divergence()
+            assert wait_for(lambda: len(received) >= 2)
+        finally:
+            second.stop(timeout=5)
+        told = StoredDivergence(store).told("fleet")
+
+    assert [note["event"] for _, note in received] == ["diverged", "converged"]  # type: ignore[index]
+    assert received[1][1]["workloads"] == ["apps:deployment/api"]  # type: ignore[index]
+    assert told == frozenset()
