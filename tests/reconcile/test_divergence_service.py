@@ -45,7 +45,12 @@ def config_with(sink: str, after: str = "15m"):
     return dataclasses.replace(base, repositories=[repo], service=service)
 
 
-def started(config, states: list[Divergence], now: list[float]) -> Service:
+def started(
+    config, states: list[Divergence], now: list[float], store: Store | None = None
+) -> Service:
+    """A service told *states[0]* as its divergence; with *store*, what it last saw is kept
+    there, as ``imagebot run`` has it."""
+
     def divergence(repo: RepositoryConfig) -> Divergence:
         return states[0]
 
@@ -57,6 +62,7 @@ def started(config, states: list[Divergence], now: list[float]) -> Service:
         images_for=work.images_for,
         reconcile=lambda reports: [],
         divergence=divergence,
+        divergence_told=StoredDivergence(store) if store is not None else None,
         metrics=Metrics(clock=lambda: now[0]),
     )
     service.start()
@@ -125,34 +131,24 @@ def test_the_service_looks_on_its_own_schedule(sink_url):
         service.stop(timeout=5)
 
 
-def started_over(store: Store, config, states: list[Divergence]) -> Service:
-    """A service whose divergence state is kept in *store*, as ``imagebot run`` has it."""
-    work = FakeWork()
-    service = Service(
-        config,
-        scan_images=work.scan_images,
-        run_cycle=work.run_cycle,
-        images_for=work.images_for,
-        reconcile=lambda reports: [],
-        divergence=lambda repo: states[0],
-        divergence_told=StoredDivergence(store),
-        metrics=Metrics(clock=lambda: T0),
-    )
-    service.start()
-    return service
+def told_diverged_and_stopped(
+    store: Store, config, states: list[Divergence], received: list[tuple[str, object]]
+) -> None:
+    """A first service looks once, tells ``diverged``, and stops."""
+    first = started(config, states, [T0], store)
+    try:
+        first.check_divergence()
+        assert wait_for(lambda: len(received) >= 1)
+    finally:
+        first.stop(timeout=5)
 
 
 def test_a_restart_while_diverged_does_not_notify_again(sink_url, tmp_path):
     url, received = sink_url
     states = [Divergence("fleet", T0 - 1200, {"apps:deployment/web": T0 - 1200})]
     with Store.open(tmp_path / "state.db") as store:
-        first = started_over(store, config_with(url), states)
-        try:
-            first.check_divergence()
-            assert wait_for(lambda: len(received) >= 1)
-        finally:
-            first.stop(timeout=5)
-        second = started_over(store, config_with(url), states)
+        told_diverged_and_stopped(store, config_with(url), states, received)
+        second = started(config_with(url), states, [T0], store)
         try:
             second.check_divergence()  # still diverged, as the first one left it
             states[0] = Divergence("fleet")
@@ -171,14 +167,9 @@ def test_a_divergence_that_cleared_while_stopped_is_told_converged_after_the_res
     url, received = sink_url
     states = [Divergence("fleet", T0 - 1200, {"apps:deployment/api": T0 - 1200})]
     with Store.open(tmp_path / "state.db") as store:
-        first = started_over(store, config_with(url), states)
-        try:
-            first.check_divergence()
-            assert wait_for(lambda: len(received) >= 1)
-        finally:
-            first.stop(timeout=5)
+        told_diverged_and_stopped(store, config_with(url), states, received)
         states[0] = Divergence("fleet")  # applied while no service ran
-        second = started_over(store, config_with(url), states)
+        second = started(config_with(url), states, [T0], store)
         try:
             second.check_divergence()
             second.check_divergence()
