@@ -7,10 +7,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import respx
 
 from imagebot.config import RepositoryConfig, parse_config
 from imagebot.operations.events import timeline
@@ -20,6 +22,7 @@ from imagebot.update.reconcile import divergence
 from tests.gitops.helpers import Remote, git
 from tests.harness import RegistryServer
 from tests.update.helpers import Bot, automated, checkout, deployment
+from tests.update.test_pull_request_mode import API, FakeGitHub
 
 from .test_matching import report
 
@@ -70,8 +73,11 @@ class BranchLoop:
         return {e.workload: e.state for e in history.entries(self.bot.store)}
 
 
-@pytest.fixture
-def loop(tmp_path: Path, registry: RegistryServer, repo_name: str) -> Iterator[BranchLoop]:
+@contextmanager
+def branch_loop(
+    tmp_path: Path, registry: RegistryServer, repo_name: str, write: str
+) -> Iterator[BranchLoop]:
+    """*write*: the repository's write mode settings (the flow style of YAML)."""
     registry.push(repo_name, ["1.0.0", "1.0.1"])
     image = f"{registry.host}/{repo_name}"
     hooks = "service: {webhooks: {flux: {type: flux, secret: s}}}\n"
@@ -88,12 +94,17 @@ def loop(tmp_path: Path, registry: RegistryServer, repo_name: str) -> Iterator[B
         )
         config = parse_config(
             f"state_dir: {bot.state}\n{hooks}"
-            f"repositories: [{{url: '{remote.url}', name: fleet, branch: main, "
-            "write_mode: branch}]\n"
+            f"repositories: [{{url: '{remote.url}', name: fleet, branch: main, {write}}}]\n"
         )
         (repo,) = config.repositories
         person = checkout(remote, tmp_path / "person")
         yield BranchLoop(bot, remote, repo, Wiring(config, bot.runner, bot.store), person)
+
+
+@pytest.fixture
+def loop(tmp_path: Path, registry: RegistryServer, repo_name: str) -> Iterator[BranchLoop]:
+    with branch_loop(tmp_path, registry, repo_name, "write_mode: branch") as found:
+        yield found
 
 
 def test_a_squash_merged_change_lands_with_the_squash_commit(loop: BranchLoop):
@@ -198,3 +209,38 @@ def test_a_report_of_the_bots_unmerged_branch_tip_still_applies_its_own_commit(
 
     assert result.commits == (bot,)
     assert [c for _, _, c in loop.landed()] == [None, None]
+
+
+@pytest.fixture
+def forge() -> Iterator[FakeGitHub]:
+    """GitHub's pulls API, faked (respx) with state; Git and the registry stay real."""
+    with respx.mock(assert_all_called=False) as mock:
+        yield FakeGitHub(mock)
+
+
+def test_a_squash_merged_pull_request_is_applied_and_stops_diverging(
+    tmp_path: Path, registry: RegistryServer, repo_name: str, forge: FakeGitHub
+):
+    write = (
+        "write_mode: pull-request, pull_request: {provider: github, "
+        f"api_url: '{API}', project: octo/fleet, token: gh-token}}"
+    )
+    with branch_loop(tmp_path, registry, repo_name, write) as loop:
+        loop.cycle()
+        (pull,) = forge.pulls.values()
+        assert (pull["head"]["ref"], pull["base"]["ref"]) == ("imagebot/main", "main")
+        squash = loop.squash_merge("Update web and api (#1)")
+        pull.update(state="closed", merged_at="2026-01-01T00:00:00Z")
+        loop.cycle()
+        later = time.time() + 2 * AFTER
+        diverged = divergence(loop.bot.store, "fleet", AFTER, now=later).diverged
+
+        (result,) = loop.wiring.reconcile([report(squash)])
+
+        assert sorted(diverged) == ["apps:deployment/api", "apps:deployment/web"]
+        assert result.commits == (squash,)
+        assert loop.states() == {
+            "apps:deployment/web": "applied",
+            "apps:deployment/api": "applied",
+        }
+        assert divergence(loop.bot.store, "fleet", AFTER, now=later).diverged == {}
