@@ -228,9 +228,11 @@ class Wiring:
         if self.reconcilers and report.completed:
             with self._reconciling:
                 # Landed first: a report waiting for a squash-merged change's commit on the
-                # branch matches it in the same pass.
-                reconciling.mark_landed(self.store, self.config, repo)
-                settled = reconciling.settle_pending(self.store, self.config, repo)
+                # branch matches it in the same pass (and one that came since the fetch).
+                landed = reconciling.mark_landed(self.store, self.config, repo)
+                settled = reconciling.settle_pending(
+                    self.store, self.config, repo, again_since=landed.carried_since
+                )
             reconciled = tuple(self._reconciled(s) for s in settled)
         return CycleOutcome(
             repository=name,

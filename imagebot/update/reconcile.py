@@ -156,15 +156,28 @@ def settle(
     return settlements
 
 
-def settle_pending(store: Store, config: Config, repo: RepositoryConfig) -> list[Settlement]:
-    """After *repo*'s cycle fetched: match the reports still pending with its changes."""
+def settle_pending(
+    store: Store, config: Config, repo: RepositoryConfig, *, again_since: float | None = None
+) -> list[Settlement]:
+    """After *repo*'s cycle fetched: match the reports still pending with its changes, and
+    (*again_since*: :attr:`Landed.carried_since`) match again *repo*'s reports received
+    since then: one that came after the fetch of a squash commit and before
+    :func:`mark_landed` found it matched nothing then."""
+    columns = "id, time, receiver, source, object, revision, outcome, reason, message"
+    since = time.time() - PENDING_FOR
     rows = store.query(
-        "SELECT id, time, receiver, source, object, revision, outcome, reason, message "
-        "FROM reconciler_reports WHERE repository IS NULL AND time >= ? ORDER BY id",
-        (time.time() - PENDING_FOR,),
+        f"SELECT {columns} FROM reconciler_reports WHERE repository IS NULL AND time >= ? "
+        "ORDER BY id DESC LIMIT 100",
+        (since,),
     )
+    if again_since is not None:
+        rows += store.query(
+            f"SELECT {columns} FROM reconciler_reports WHERE repository = ? AND time >= ? "
+            "ORDER BY id DESC LIMIT 100",
+            (repo.display_name, max(since, again_since)),
+        )
     out: list[Settlement] = []
-    for row in rows[-100:]:
+    for row in sorted(rows, key=lambda row: int(row["id"])):
         report = Report(
             receiver=row["receiver"],
             source=row["source"],
@@ -259,9 +272,18 @@ def _settle_in(store: Store, git: Git, repository: str, report: Report) -> Settl
     return settlement
 
 
+@dataclass(frozen=True)
+class Landed:
+    """What one :func:`mark_landed` did: how many changes landed, and when the oldest of
+    those found by a carrying commit was recorded (None: none was)."""
+
+    count: int = 0
+    carried_since: float | None = None
+
+
 def mark_landed(
     store: Store, config: Config, repo: RepositoryConfig, *, now: float | None = None
-) -> int:
+) -> Landed:
     """Date the changes of *repo* whose change is now on its branch (after a cycle's fetch);
     returns how many. A change pushed to the branch itself landed when it was recorded; one
     on the bot's branch lands when the branch contains its commit (its pull request merged
@@ -276,11 +298,12 @@ def mark_landed(
         (repo.display_name, since, MAX_CHANGES),
     )
     if not rows:
-        return 0
+        return Landed()
     git = checkout_git(repo, config.resolved_state_dir())
     if git is None:
-        return 0
+        return Landed()
     landed: list[tuple[float, str | None, int]] = []
+    carried_since: float | None = None
     tips: dict[str, str | None] = {}
     inside: dict[tuple[str, str], bool] = {}
     for row in rows:
@@ -312,12 +335,14 @@ def mark_landed(
             continue
         if carried is not None:
             landed.append((moment, carried, row["id"]))
+            if carried_since is None:  # rows are in time order
+                carried_since = float(row["time"])
     if landed:
         with store.transaction() as db:
             db.executemany(
                 "UPDATE history SET landed_at = ?, landed_commit = ? WHERE id = ?", landed
             )
-    return len(landed)
+    return Landed(len(landed), carried_since)
 
 
 def carrier(

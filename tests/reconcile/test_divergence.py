@@ -42,7 +42,7 @@ def test_changes_recorded_before_a_receiver_was_configured_never_land(loop: Loop
     with loop.bot.store.transaction() as db:  # as if pushed the day before receivers came
         db.execute("UPDATE history SET landed_at = NULL, time = time - 86400")
 
-    assert mark_landed(loop.bot.store, loop.bot.config, loop.repo) == 0
+    assert mark_landed(loop.bot.store, loop.bot.config, loop.repo).count == 0
     assert landed(loop) == [None, None]
 
 

@@ -15,6 +15,7 @@ import pytest
 import respx
 
 from imagebot.config import RepositoryConfig, parse_config
+from imagebot.gitops.ancestry import checkout_git
 from imagebot.operations.events import timeline
 from imagebot.service.wiring import Wiring
 from imagebot.update import history
@@ -147,6 +148,24 @@ def test_a_report_that_came_before_the_fetch_of_the_squash_commit_is_matched_aft
     loop.cycle()
     squash = loop.squash_merge()
     assert loop.wiring.reconcile([report(squash)]) == []  # imagebot has not fetched it yet
+
+    outcome = loop.wiring.run_cycle(loop.repo, threading.Event())
+
+    (result,) = outcome.reconciled
+    assert (result.outcome, result.commits) == ("applied", (squash,))
+    assert set(loop.states().values()) == {"applied"}
+
+
+def test_a_report_that_came_after_the_fetch_and_before_the_landing_is_matched_again(
+    loop: BranchLoop,
+):
+    loop.cycle()
+    squash = loop.squash_merge()
+    clone = checkout_git(loop.repo, loop.bot.state)
+    assert clone is not None
+    clone.run("fetch", "-q", "origin")  # a cycle's fetch; the report comes before it ends
+    (early,) = loop.wiring.reconcile([report(squash)])
+    assert (early.updates, set(loop.states().values())) == ((), {"pushed"})
 
     outcome = loop.wiring.run_cycle(loop.repo, threading.Event())
 
