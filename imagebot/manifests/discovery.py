@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -358,10 +358,12 @@ def discover(
     kustomizations: dict[str, Kustomization] = {}
     argo: list[ArgoDoc] = []
     parsed = 0
-    every_file_cached = True
+    if cache is not None and blobs is not None and cache.last is not None:
+        again = _last_answer(cache, walk, blobs, default_namespace, repo_urls)
+        if again is not None:
+            return again
     for rel, path in walk.files:
-        folder, _, basename = rel.rpartition("/")
-        chart_values = folder in walk.charts and basename.startswith("values")
+        chart_values = _chart_values(rel, walk.charts)
         known = blobs.get(rel) if blobs is not None else None
         cached = cache.entries.get((rel, known, chart_values)) if cache and known else None
         if cached is not None:
@@ -369,7 +371,6 @@ def discover(
             _merge(result, index, pending, rel, cached, kustomizations)
             argo.extend(cached.argo)
             continue
-        every_file_cached = False
         try:
             data = _read_bounded(Path(path), max_file_bytes)
         except OSError as exc:
@@ -385,18 +386,11 @@ def discover(
             kept[(rel, blob, chart_values)] = found
         _merge(result, index, pending, rel, found, kustomizations)
         argo.extend(found.argo)
-    made_from = (tuple(kept), tuple(walk.skipped), default_namespace, tuple(repo_urls))
+    made_from = _made_from(kept, walk, default_namespace, repo_urls)
     if cache is not None:
         cache.entries = kept
         cache.files_parsed = parsed
-        # Argo CD sites read files outside this walk's cache (sources, .argocd-source files):
-        # a repository with Argo CD documents is always discovered afresh.
-        cache.reused = (
-            every_file_cached and not argo and cache.last is not None and cache.last[0] == made_from
-        )
-        if cache.reused:
-            assert cache.last is not None
-            return _copy(cache.last[1])
+        cache.reused = False
     index.finish()
     for draft in pending:
         result.sites.append(draft.finish(index))
@@ -421,6 +415,52 @@ def discover(
     if cache is not None:
         cache.last = (made_from, _copy(result))
     return result
+
+
+def _last_answer(
+    cache: DiscoveryCache,
+    walk: _Walk,
+    blobs: Mapping[str, str],
+    default_namespace: str | None,
+    repo_urls: Sequence[str],
+) -> Discovery | None:
+    """The previous discovery's answer (a copy) when every file of *walk* is in the cache
+    under the blob Git reports and nothing else it was made from changed; else None.
+
+    Argo CD sites read files outside this walk's cache (sources, .argocd-source files): a
+    repository with Argo CD documents is always discovered afresh."""
+    assert cache.last is not None
+    keys = []
+    for rel, _ in walk.files:
+        known = blobs.get(rel)
+        if known is None:
+            return None
+        key = (rel, known, _chart_values(rel, walk.charts))
+        found = cache.entries.get(key)
+        if found is None or found.argo:
+            return None
+        keys.append(key)
+    if cache.last[0] != _made_from(keys, walk, default_namespace, repo_urls):
+        return None
+    cache.files_parsed = 0
+    cache.reused = True
+    return _copy(cache.last[1])
+
+
+def _chart_values(rel: str, charts: set[str]) -> bool:
+    """Whether *rel* is a ``values*`` file of a chart (read as chart values)."""
+    folder, _, basename = rel.rpartition("/")
+    return folder in charts and basename.startswith("values")
+
+
+def _made_from(
+    keys: Iterable[tuple[str, str, bool]],
+    walk: _Walk,
+    default_namespace: str | None,
+    repo_urls: Sequence[str],
+) -> tuple[object, ...]:
+    """What a discovery's answer depends on besides the files' results (its cache key)."""
+    return (tuple(keys), tuple(walk.skipped), default_namespace, tuple(repo_urls))
 
 
 def _copy(found: Discovery) -> Discovery:

@@ -262,7 +262,8 @@ def duplicate_keys(doc: Node, path: Path) -> list[tuple[str, list[int]]]:
         found: Node | None = None
         lines: list[int] = []
         for k, value in node.value:
-            if isinstance(k, ScalarNode) and k.value == key and k.tag != MERGE_TAG:
+            # value first: a string compared with a collection's list is simply unequal
+            if k.value == key and k.tag != MERGE_TAG and isinstance(k, ScalarNode):
                 lines.append(k.start_mark.line + 1)
                 if found is None:
                     found = value

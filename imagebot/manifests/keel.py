@@ -7,7 +7,7 @@ into the policy that picks the same tag, written against the tag in the file::
     keel.sh/policy: all          semver:*
     keel.sh/policy: major        semver:>=1.4.2            (running 1.4.2 or v1.4.2)
     keel.sh/policy: minor        semver:^1.4.2             (0.x: semver:>=0.4.2, <1.0.0-0)
-    keel.sh/policy: patch        semver:~1.4.2
+    keel.sh/policy: patch        semver:>=1.4.2, <1.5.0-0
     keel.sh/policy: force        glob:<running tag>        (with or without keel.sh/match-tag)
     keel.sh/policy: glob:v1.*    glob:v1.*
     keel.sh/policy: regexp:^v1   regex:^v1
@@ -180,8 +180,8 @@ def _translate(name: str, tag: str | None) -> str:
     current = f"{major}.{minor}.{patch}"
     if name == "major":
         return f"semver:>={current}"
-    if name == "patch":
-        return f"semver:~{current}"
+    if name == "patch":  # explicit: Masterminds reads ~0.0.0 as any 0.x version
+        return f"semver:>={current}, <{major}.{minor + 1}.0-0"
     if major == 0:  # Keel's minor keeps the major version, which ^0.x would not
         return f"semver:>={current}, <1.0.0-0"
     return f"semver:^{current}"

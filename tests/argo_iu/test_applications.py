@@ -451,3 +451,31 @@ spec:
 
     assert site.policy == "semver:~1.0"
     assert "annotations" in site.source
+
+
+def test_a_repository_with_applications_is_discovered_afresh_by_a_cache_of_unchanged_files(
+    tmp_path: Path,
+):
+    """An application's sites depend on files outside the walked set (its source's
+    ``.argocd-source-*`` file): discovery's last answer is not reused for it."""
+    from imagebot.manifests.discovery import DiscoveryCache, blob_id
+
+    root = tree(
+        tmp_path,
+        {
+            "apps/web.yaml": application(
+                "web", {"image-list": "web=registry.example.com/team/web:~1.0"}, kustomize_source()
+            ),
+            "web/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+            "web/deployment.yaml": DEPLOYMENT,
+        },
+    )
+    blobs = {p.relative_to(root).as_posix(): blob_id(p.read_bytes()) for p in root.rglob("*.yaml")}
+    cache = DiscoveryCache()
+    discover(root, repo_urls=[URL], blobs=blobs, cache=cache)
+
+    again = discover(root, repo_urls=[URL], blobs=blobs, cache=cache)
+
+    assert not cache.reused
+    assert cache.files_parsed == 0  # each file still came from the cache
+    assert again.to_dict() == discover(root, repo_urls=[URL]).to_dict()

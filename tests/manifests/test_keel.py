@@ -45,8 +45,9 @@ def sites(annotations: dict[str, str], **kwargs: object):
         ("major", "v1.4.2", "semver:>=1.4.2"),
         ("minor", "1.4.2", "semver:^1.4.2"),
         ("minor", "0.4.2", "semver:>=0.4.2, <1.0.0-0"),
-        ("patch", "1.4.2", "semver:~1.4.2"),
-        ("patch", "1.4", "semver:~1.4.0"),
+        ("patch", "1.4.2", "semver:>=1.4.2, <1.5.0-0"),
+        ("patch", "1.4", "semver:>=1.4.0, <1.5.0-0"),
+        ("patch", "0.0.0", "semver:>=0.0.0, <0.1.0-0"),  # not ~0.0.0: any 0.x in Masterminds
         ("minor", "latest", "semver:*"),
         ("force", "latest", "glob:latest"),
         ("force", "1.4.2", "glob:1.4.2"),
@@ -81,7 +82,7 @@ def test_never_names_keel_but_automates_nothing():
 
 def test_the_policy_is_read_from_labels_when_no_annotation_names_one():
     wd = sites({}, labels={"keel.sh/policy": "patch", "keel.sh/trigger": "poll"})["wd"]
-    assert (wd.policy, wd.automated) == ("semver:~0.1.2", True)
+    assert (wd.policy, wd.automated) == ("semver:>=0.1.2, <0.2.0-0", True)
 
 
 def test_an_annotation_policy_wins_over_a_label_policy():
