@@ -137,26 +137,8 @@ def command(
                 "files": found.files_read,
                 "images": len(found.sites),
                 "config": config_path,
-                "flux": [
-                    {
-                        "setting": d.setting,
-                        "value": d.value,
-                        "source": d.source,
-                        "applied": d.applied,
-                    }
-                    for d in decisions
-                    if d.tool == "flux"
-                ],
-                "argocd": [
-                    {
-                        "setting": d.setting,
-                        "value": d.value,
-                        "source": d.source,
-                        "applied": d.applied,
-                    }
-                    for d in decisions
-                    if d.tool == "argocd"
-                ],
+                "flux": [d.to_dict() for d in decisions if d.tool == "flux"],
+                "argocd": [d.to_dict() for d in decisions if d.tool == "argocd"],
                 "notes": setting_notes,
             }
         )

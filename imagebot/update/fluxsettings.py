@@ -63,6 +63,10 @@ class Decision:
     applied: bool = True
     tool: str = "flux"  # whose configuration asked: "flux" | "argocd"
 
+    def to_dict(self) -> dict[str, Any]:
+        """``setting``, ``value``, ``source``, ``applied`` (``check --output json``)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "tool"}
+
     def __str__(self) -> str:
         verb = "from" if self.applied else "not applied, from"
         return f"{self.setting}: {self.value} ({verb} {self.source})"

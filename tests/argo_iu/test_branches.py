@@ -39,49 +39,30 @@ def request(text: str, app: str = "web", origin: str = "apps/web.yaml:1") -> Bra
 
 
 @pytest.mark.slow
-def test_a_base_and_target_branch_puts_the_commit_on_the_target_branch(
+@pytest.mark.parametrize(
+    ("asked", "written"),
+    [
+        ("main:image-updates", "image-updates"),  # base:target, a branch made from base
+        (":image-updates", "image-updates"),  # :target, made from the branch read
+        ("deploy", "deploy"),  # the branch checked out and written
+    ],
+)
+def test_the_commit_lands_on_the_branch_git_branch_names(
     tmp_path: Path,
     example_registry: RegistryServer,  # noqa: F811
+    asked: str,
+    written: str,
 ):
-    remote = remote_from(tmp_path, example_asking_for("main:image-updates"))
+    remote = remote_from(tmp_path, example_asking_for(asked))
     main = remote.tip()
+    if written == asked:
+        git(remote.path, "branch", written, "main")
 
     result = scan(tmp_path, example_registry, HOSTS, "--repo", remote.url)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert remote.tip() == main
-    assert_wrote_exactly(remote, main, EXPECTED, "image-updates")
-
-
-@pytest.mark.slow
-def test_a_target_alone_is_made_from_the_branch_read(
-    tmp_path: Path,
-    example_registry: RegistryServer,  # noqa: F811
-):
-    remote = remote_from(tmp_path, example_asking_for(":image-updates"))
-    main = remote.tip()
-
-    result = scan(tmp_path, example_registry, HOSTS, "--repo", remote.url)
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert remote.tip() == main
-    assert_wrote_exactly(remote, main, EXPECTED, "image-updates")
-
-
-@pytest.mark.slow
-def test_a_branch_alone_is_the_branch_checked_out_and_written(
-    tmp_path: Path,
-    example_registry: RegistryServer,  # noqa: F811
-):
-    remote = remote_from(tmp_path, example_asking_for("deploy"))
-    main = remote.tip()
-    git(remote.path, "branch", "deploy", "main")
-
-    result = scan(tmp_path, example_registry, HOSTS, "--repo", remote.url)
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert remote.tip() == main
-    assert_wrote_exactly(remote, main, EXPECTED, "deploy")
+    assert_wrote_exactly(remote, main, EXPECTED, written)
 
 
 @pytest.mark.slow
