@@ -108,6 +108,12 @@ def test_a_templated_target_names_the_branch_after_the_changes(
     )
     assert branches(remote) == [named, "main"]
     assert_wrote_exactly(remote, main, EXPECTED, named)
+    tip = remote.tip(named)
+
+    again = scan(tmp_path, example_registry, HOSTS, "--repo", remote.url)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (branches(remote), remote.tip(named)) == ([named, "main"], tip)
 
 
 @pytest.mark.slow
