@@ -57,6 +57,9 @@ class Change:
 
     files: Mapping[str, bytes]
     message: str
+    #: In branch mode, the bot's branch for this change when it is named after the change
+    #: (an Argo CD ``git-branch`` template) instead of ``push_branch``; never the base.
+    branch: str | None = None
 
 
 C = TypeVar("C", bound=Change)
@@ -509,12 +512,14 @@ class Workspace:
             change = compute(base)
             if change is None or not change.files:
                 return Published(None, base, target, change, False, attempt)
+            named = change.branch if mode == "branch" else None
+            target = named or target
             sha = self.create_commit(change.files, change.message, commit, parent=base)
             if sha is None:
                 return Published(None, base, target, change, False, attempt)
             self._refuse_local_changes(base, sha)
             try:
-                pushed = self._deliver(sha, mode)
+                pushed = self._deliver(sha, mode, named)
             except PushRejected as exc:
                 log.info("%s (attempt %d of %d)", exc, attempt, attempts)
                 continue
@@ -527,18 +532,18 @@ class Workspace:
             hint="another writer is pushing often; the next run will try again",
         )
 
-    def _deliver(self, sha: str, mode: WriteMode) -> bool | None:
+    def _deliver(self, sha: str, mode: WriteMode, named: str | None = None) -> bool | None:
         if mode == "direct":
             if self.remote_name:
                 self._push(sha, self.remote_branch, None)
             self.advance(sha)
             return self.remote_name is not None
-        target = self.bot_branch
+        target = named or self.bot_branch
         if self.remote_name:
             existing = self.remote_tip(target)
             if existing and commits.same_commit(self.git, existing, sha):
                 return None
-            self._require_bot_branch(target)
+            self._require_bot_branch(target, named=named)
             self._push(sha, target, existing or "")
             return True
         existing = self.git.rev(f"refs/heads/{target}")
@@ -590,7 +595,9 @@ class Workspace:
                 hint="push or drop them, then run again",
             )
 
-    def _require_bot_branch(self, target: str) -> None:
+    def _require_bot_branch(self, target: str, *, named: str | None = None) -> None:
+        """*target* is the bot's branch (``push_branch``, or *named*: the one a change names)
+        and no branch people work on: the base, the remote's, the remote's default."""
         protected = {self.branch, self.remote_branch}
         if self.remote_name:
             head = self.git.run(
@@ -598,7 +605,7 @@ class Workspace:
             ).text
             if head:
                 protected.add(head.removeprefix(f"refs/remotes/{self.remote_name}/"))
-        if target != self.bot_branch or target in protected:
+        if target not in (self.bot_branch, named) or target in protected:
             raise GitError(
                 f"{self.git.where}: refusing to force-push {target}: only the bot's own "
                 f"branch ({self.bot_branch}) is ever force-pushed"

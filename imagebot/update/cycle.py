@@ -43,7 +43,12 @@ from imagebot.update.changes import (
     pull_request_text,
     reusing_rewrites,
 )
-from imagebot.update.fluxsettings import FluxSettings, flux_message, flux_settings
+from imagebot.update.fluxsettings import (
+    FluxSettings,
+    argo_branch_name,
+    flux_message,
+    flux_settings,
+)
 from imagebot.update.resolve import Problem, Progress, Resolution, Resolved, resolve
 from imagebot.update.runner import Runner
 
@@ -327,6 +332,10 @@ class UpdateCycle:
                 repository=repo.display_name,
                 branch=ws.branch,
             )
+        branch = None
+        if flux.branch_template is not None and changeset.applied and repo.write_mode == "branch":
+            branch, branch_notes = argo_branch_name(flux.branch_template, changeset.applied)
+            notes = notes + branch_notes
         locks = [r for r in rolled_back if r.locked and r.file in changeset.files]
         if locks:
             message = _lock_message(message, locks)
@@ -336,6 +345,7 @@ class UpdateCycle:
         return CycleChange(
             files=changeset.files,
             message=message,
+            branch=branch,
             discovery=discovery,
             resolved=resolved,
             changeset=changeset,

@@ -26,15 +26,16 @@ checkout branch, interval   ``spec.git.checkout.ref.branch`` and ``spec.interval
 Argo CD Image Updater's ``git-branch`` (:func:`argo_branch_settings`) sets the branches the
 same way, after the automations: ``branch`` is the checkout branch, ``base:target`` checks out
 *base* and pushes *target* (branch mode), ``:target`` pushes *target* from the branch read.
-A *target* that is a template over the changes (``{{range .Images}}...``) is not rendered:
-the cycle writes in branch mode to imagebot's own ``push_branch``, and says so. One branch
-is written per repository: when applications ask for different ones, the first (by file and
-line) is used and a note names the others.
+A *target* that is a template over the changes (``{{range .Images}}...``) is rendered for
+each commit (:func:`argo_branch_name`; when it cannot be, the commit goes to imagebot's own
+``push_branch``, with a note). One branch setting is used per repository: when applications
+ask for different ones, the first (by file and line) is used and a note names the others.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,9 @@ class FluxSettings:
     decisions: list[Decision] = field(default_factory=list)
     #: What a cycle report should say about these settings (conflicting requests).
     notes: list[str] = field(default_factory=list)
+    #: An Argo CD ``git-branch`` whose target is a template over the changes: each change
+    #: goes to the branch it renders (:func:`argo_branch_name`), in branch mode.
+    branch_template: BranchRequest | None = None
 
     @property
     def active(self) -> bool:
@@ -240,18 +244,10 @@ def argo_branch_settings(
             )
         elif first.templated:
             repo = dataclasses.replace(repo, write_mode="branch")
-            settings.notes.append(
-                f"{first.origin}: git-branch {first.text!r}: imagebot does not render a branch "
-                f"name templated over the changes; it pushes to its own branch "
-                f"(push_branch {repo.push_branch}), never to the branch it reads"
-            )
+            settings.branch_template = first
             settings.decisions.append(
                 Decision(
-                    "write mode",
-                    f"branch {repo.push_branch} (imagebot's own: a branch name templated over "
-                    "the changes is not rendered)",
-                    named,
-                    tool="argocd",
+                    "write mode", f"branch {target} (rendered per change)", named, tool="argocd"
                 )
             )
         elif not valid_branch_name(target):
@@ -276,6 +272,59 @@ def argo_branch_settings(
                 Decision("write mode", f"branch {target}", named, tool="argocd")
             )
     settings.repo = repo
+
+
+#: Git's limit on a branch name, to which the tool cuts a rendered one.
+MAX_BRANCH_NAME = 255
+
+
+def _argo_image_name(res: Resolution) -> str:
+    """The image's name without its registry, as the tool's ``.Name`` gives it."""
+    written = res.site.image.written_name if res.site.image else res.site.container
+    head, _, rest = written.partition("/")
+    return rest if rest and ("." in head or ":" in head or head == "localhost") else written
+
+
+def argo_branch_name(
+    request: BranchRequest, applied: Sequence[Resolution]
+) -> tuple[str | None, list[str]]:
+    """The branch *request*'s templated target names for *applied*, rendered as the tool
+    renders it (``.Images`` with ``.Name``, ``.Alias``, ``.OldTag``, ``.NewTag``; ``.SHA256``
+    of the changes; ``.AppName``, ``.AppNamespace``), cut to 255 characters; None and a note
+    when it cannot be rendered or is no branch name (imagebot's own ``push_branch`` is used)."""
+    images = []
+    for res in applied:
+        name = _argo_image_name(res)
+        images.append(
+            {
+                "Name": name,
+                "Alias": res.site.container if res.site.container != name else "",
+                "OldTag": res.site.tag or res.site.digest or "",
+                "NewTag": res.new_tag or res.new_digest or "",
+            }
+        )
+    changes = "\n".join(f"{i['Name']}:{i['OldTag']}:{i['NewTag']}" for i in images)
+    namespace, _, app = request.app.rpartition("/")
+    data = {
+        "Images": images,
+        "SHA256": hashlib.sha256(changes.encode()).hexdigest(),
+        "AppName": app,
+        "AppNamespace": namespace,
+    }
+    assert request.target is not None
+    why = ""
+    try:
+        name = render(request.target, data)[:MAX_BRANCH_NAME]
+    except TemplateError as exc:
+        why = str(exc)
+    else:
+        if valid_branch_name(name):
+            return name, []
+        why = f"it renders {name!r}, which is not a branch name"
+    return None, [
+        f"{request.origin}: git-branch {request.text!r}: {why}; the commit goes to imagebot's "
+        "own push_branch"
+    ]
 
 
 # --- the commit message, as Flux renders it ----------------------------------------------
@@ -506,6 +555,7 @@ def flux_message(
 __all__ = [
     "Decision",
     "FluxSettings",
+    "argo_branch_name",
     "argo_branch_settings",
     "flux_message",
     "flux_settings",

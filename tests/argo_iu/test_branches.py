@@ -15,7 +15,7 @@ from imagebot.manifests.argocd import BranchRequest
 from imagebot.update.fluxsettings import flux_settings
 from tests.argo_iu.support import assert_wrote_exactly, remote_from, scan, tree_files
 from tests.argo_iu.test_example import EXAMPLE, EXPECTED, HOSTS, example_registry  # noqa: F401
-from tests.gitops.helpers import git
+from tests.gitops.helpers import Remote, git
 from tests.harness import RegistryServer
 from tests.update.helpers import run_cli
 
@@ -31,6 +31,10 @@ def example_asking_for(branch: str, *, only: str | None = None) -> dict[str, byt
             data = data.replace(b"git-branch: main\n", f"git-branch: {branch!r}\n".encode())
             files[path] = data.replace(b"  branch: main\n", f"  branch: {branch!r}\n".encode())
     return files
+
+
+def branches(remote: Remote) -> list[str]:
+    return git(remote.path, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
 
 
 def request(text: str, app: str = "web", origin: str = "apps/web.yaml:1") -> BranchRequest:
@@ -87,7 +91,7 @@ def test_applications_asking_for_different_branches_use_the_first_and_name_the_o
 
 
 @pytest.mark.slow
-def test_a_templated_target_is_written_to_imagebots_own_branch_and_said(
+def test_a_templated_target_names_the_branch_after_the_changes(
     tmp_path: Path,
     example_registry: RegistryServer,  # noqa: F811
 ):
@@ -98,9 +102,38 @@ def test_a_templated_target_is_written_to_imagebots_own_branch_and_said(
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert remote.tip() == main
+    named = (
+        "image-updater-heptio-images/ks-guestbook-demo-0.2-heptio-images/ks-guestbook-demo-0.3"
+        "-stefanprodan/podinfo-6.5.4-stefanprodan/podinfo-6.6.1"
+    )
+    assert branches(remote) == [named, "main"]
+    assert_wrote_exactly(remote, main, EXPECTED, named)
+    tip = remote.tip(named)
+
+    again = scan(tmp_path, example_registry, HOSTS, "--repo", remote.url)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (branches(remote), remote.tip(named)) == ([named, "main"], tip)
+
+
+@pytest.mark.slow
+def test_a_template_that_names_no_branch_writes_imagebots_own_branch_and_says_why(
+    tmp_path: Path,
+    example_registry: RegistryServer,  # noqa: F811
+):
+    remote = remote_from(tmp_path, example_asking_for("main:{{.Nope}}"))
+    main = remote.tip()
+
+    result = scan(tmp_path, example_registry, HOSTS, "--repo", remote.url)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert branches(remote) == ["imagebot/main", "main"]
     assert_wrote_exactly(remote, main, EXPECTED, "imagebot/main")
     said = " ".join(result.stdout.split())
-    assert "imagebot does not render a branch name templated over the changes" in said, said
+    assert (
+        "git-branch 'main:{{.Nope}}': it renders '<no value>', which is not a branch name; the "
+        "commit goes to imagebot's own push_branch"
+    ) in said, said
 
 
 def test_check_says_which_branch_an_application_asks_for(tmp_path: Path):

@@ -3,12 +3,13 @@ force-pushed with a lease; a user's branch never is."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from imagebot.errors import ConfigError, GitError, PushRejected
-from imagebot.gitops import Workspace, bot_branch_name
+from imagebot.gitops import Change, Workspace, bot_branch_name
 from tests.gitops.helpers import BOT, FILES, Remote, Writer, bump, git
 
 BOT_BRANCH = "imagebot/main"
@@ -120,6 +121,31 @@ def test_the_remotes_default_branch_is_never_a_bot_branch(remote: Remote, state_
         pytest.raises(GitError, match="refusing to force-push main"),
     ):
         ws.publish(lambda base: bump(ws.root), BOT, mode="branch")
+    assert remote.count() == 1
+
+
+def named(change: Change | None, branch: str) -> Change | None:
+    return None if change is None else replace(change, branch=branch)
+
+
+def test_a_change_naming_its_branch_goes_there_in_branch_mode(
+    remote: Remote, state_dir: Path
+) -> None:
+    main = remote.tip()
+    with Workspace.remote(remote.url, state_dir) as ws:
+        published = ws.publish(lambda base: named(bump(ws.root), "updates-2.0"), BOT, mode="branch")
+    assert (published.branch, published.pushed) == ("updates-2.0", True)
+    assert remote.tip("updates-2.0") == published.sha
+    assert remote.tip(BOT_BRANCH) is None
+    assert remote.tip() == main
+
+
+def test_a_change_naming_the_base_branch_is_refused(remote: Remote, state_dir: Path) -> None:
+    with (
+        Workspace.remote(remote.url, state_dir) as ws,
+        pytest.raises(GitError, match="refusing to force-push main"),
+    ):
+        ws.publish(lambda base: named(bump(ws.root), "main"), BOT, mode="branch")
     assert remote.count() == 1
 
 
