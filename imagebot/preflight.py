@@ -43,6 +43,9 @@ def preflight(config: Config, *, environ: Mapping[str, str] = os.environ) -> lis
         if registry.password_file:
             attempt(f"{key}.password_file", partial(_readable, registry.password_file))
 
+    if config.state.url_env:
+        attempt("state.url_env", partial(config.state.resolved_url, environ))
+
     names: dict[str, int] = {}
     for index, repo in enumerate(config.repositories):
         key = f"repositories[{index}]"

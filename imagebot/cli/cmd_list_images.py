@@ -118,11 +118,11 @@ def _add_latest(
     config: Config, found: Discovery, rows: list[dict[str, Any]], *, progress: bool = False
 ) -> bool:
     """Resolve every site as an update cycle would (without writing); True if any failed."""
-    from imagebot.store import Store, store_path
+    from imagebot.store import open_store
     from imagebot.update import Runner, resolve
 
     with (
-        Store.open(store_path(config)) as store,
+        open_store(config) as store,
         Runner(config, store) as runner,
         registry_progress(progress) as report,
     ):

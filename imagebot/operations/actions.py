@@ -440,12 +440,12 @@ def record_history(mode: str) -> Callable[[Config, Outcome, Workspace], None]:
     """After a commit: the image changes go into the history, with *mode*."""
 
     def record(config: Config, outcome: Outcome, ws: Workspace) -> None:
-        from imagebot.store import Store, store_path
+        from imagebot.store import open_store
         from imagebot.update import history
 
         if outcome.edited is None or not outcome.edited.resolutions:
             return
-        with Store.open(store_path(config)) as store:
+        with open_store(config) as store:
             history.record(
                 store,
                 outcome.edited.resolutions,

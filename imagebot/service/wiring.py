@@ -47,7 +47,7 @@ from imagebot.service.types import (
     ScanOutcome,
     failure_kind,
 )
-from imagebot.store import Store, store_path
+from imagebot.store import Store, open_store
 from imagebot.update import CycleReport, Resolution, Runner, UpdateCycle, resolve
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ class ServiceState:
         """Remember *tags* as seen for *image*; return those not seen before, or None when
         the image was never seen (nothing to compare with)."""
         with self.store.transaction() as db:
+            db.lock("service_seen_tags", image)  # replicas scanning at once: one sees news
             row = db.execute(
                 "SELECT tags FROM service_seen_tags WHERE image = ?", (image,)
             ).fetchone()
@@ -374,7 +375,7 @@ def open_service(
     *routes* (or a function of the open store and the registry runner returning them) are
     served on the service's port after the built-in routes: the mount point for the web
     pages."""
-    store = Store.open(store_path(config))
+    store = open_store(config)
     runner: Runner | None = None
     service: Service | None = None
     try:
