@@ -492,6 +492,15 @@ class StateConfig:
         "Environment variable holding that URL instead (a Kubernetes Secret).", default=None
     )
     pool_size: int = doc("Most connections to PostgreSQL per process.", default=8)
+    stalled_after: Duration = doc(
+        "A replica whose job queue heartbeat is this old is taken for dead: any other "
+        "replica queues its scans and cycles again.",
+        default=Duration(60),
+    )
+    poll_interval: Duration = doc(
+        "How often each replica looks for queued jobs when no notification woke it.",
+        default=Duration(5),
+    )
 
     def __post_init__(self) -> None:
         if self.url is not None and self.url_env is not None:
@@ -500,6 +509,8 @@ class StateConfig:
             raise FieldError("url", "expected a postgresql:// URL")
         if not 1 <= self.pool_size <= 100:
             raise FieldError("pool_size", "expected a whole number from 1 to 100")
+        if self.stalled_after < 3:
+            raise FieldError("stalled_after", "expected at least 3s")
 
     def resolved_url(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The database URL, or None for the SQLite store; ConfigError when url_env names

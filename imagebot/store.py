@@ -318,6 +318,15 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        "scheduled work claimed by one replica per interval (service/queue.py)",
+        """
+        CREATE TABLE service_claims (
+            key    TEXT PRIMARY KEY,  -- scan:<image repository> | cycle:<repository name>
+            due_at REAL NOT NULL      -- Unix time the next scheduled run is due
+        );
+        """,
+    ),
 ]
 
 

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.routing import BaseRoute
@@ -46,6 +47,9 @@ from imagebot.service.types import (
     ScanImages,
 )
 from imagebot.service.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from imagebot.service.queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +73,10 @@ class Service:
         scan_workers_per_host: int = 2,
         cycle_workers: int = 4,
         routes: Sequence[BaseRoute] = (),
+        queue: JobQueue | None = None,
     ) -> None:
         self.config = config
+        self.queue = queue
         settings = config.service
         self.metrics = metrics or Metrics(blocked_alert_after=float(settings.blocked_alert_after))
         self._store_ready = store_ready
@@ -98,7 +104,10 @@ class Service:
             on_cycle_done=self._cycle_done,
             scan_workers_per_host=scan_workers_per_host,
             cycle_workers=cycle_workers,
+            queue=queue,
         )
+        if queue is not None:
+            self.metrics.watch_queue(queue.stats)
         self.endpoint = Endpoint(
             settings.listen,
             receivers=receivers,
@@ -121,6 +130,8 @@ class Service:
     def start(self) -> None:
         """Listen, start the timers and the first sync; returns at once."""
         install_redaction()
+        if self.queue is not None:
+            self.queue.start()
         self.endpoint.start()
         self.scheduler.start()
         log.info(
@@ -158,6 +169,8 @@ class Service:
             drained = threading.Event()
             self._notify_pool.submit(drained.set)
             drained.wait(max(0.0, deadline - time.monotonic()))
+        if self.queue is not None:
+            self.queue.stop(max(1.0, deadline - time.monotonic()))
         self.endpoint.stop()
         self.scheduler.close_pools()
         self._notify_pool.close()

@@ -1,0 +1,244 @@
+"""Several ``imagebot run`` replicas on one PostgreSQL store share the work.
+
+Real processes, a real PostgreSQL (``postgres`` fixture), the local registry behind a
+counting proxy (every tag list request is seen), bare Git remotes. Each replica has its own
+port and state directory (clones), as pods do; only the database is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagebot.store import Store
+from imagebot.update import history
+from tests.gitops.helpers import Remote, make_remote, use_isolated_git
+from tests.harness import LoopbackProxy, RegistryServer, free_port
+from tests.harness.postgres import PostgresServer
+from tests.update.helpers import automated, deployment
+
+from .e2e import IMAGEBOT, BotProcess, Launcher, metric_sum, wait_until, write_config
+
+pytestmark = pytest.mark.slow
+
+REPLICAS = 3
+REPOSITORIES = 4
+IMAGES = 6
+PER_REPOSITORY = 3  # workloads per repository, each on another image: each image in 2 repos
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        use_isolated_git(patch, tmp_path_factory.mktemp("git-home"))
+        yield
+
+
+class GroupLauncher(Launcher):
+    """Replicas in process groups of their own: :meth:`kill_group` is a pod killed (the
+    process and its git children die at once)."""
+
+    def start(self, config: Path, port: int, *, log_format: str = "human") -> BotProcess:
+        log_path = config.with_name(f"{config.stem}-{len(self.started)}.log")
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [IMAGEBOT, "--log-format", log_format, "run", "--config", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=self.env,
+                cwd=config.parent,
+                start_new_session=True,
+            )
+        bot = BotProcess(process, port, log_path)
+        self.started.append(bot)
+        return bot
+
+    @staticmethod
+    def kill_group(bot: BotProcess) -> None:
+        os.killpg(bot.process.pid, signal.SIGKILL)
+        bot.process.wait()
+
+
+def replica_config(
+    where: Path, url: str, remotes: list[Remote], *, stalled_after: str = "4s"
+) -> tuple[Path, int]:
+    port = free_port()
+    where.mkdir(parents=True, exist_ok=True)
+    path = write_config(
+        where / "imagebot.yaml",
+        state=where / "state",
+        port=port,
+        repositories=[
+            {"url": r.url, "name": f"fleet{i}", "branch": "main"} for i, r in enumerate(remotes)
+        ],
+        interval="1h",
+        cycle_interval="1h",
+        tag_cache_ttl="1h",
+        shutdown_timeout="5s",
+    )
+    data: dict[str, Any] = json.loads(path.read_text())
+    data["state"] = {"url": url, "stalled_after": stalled_after, "poll_interval": "0.5s"}
+    path.write_text(json.dumps(data, indent=2))
+    return path, port
+
+
+def images_in(remote: Remote, count: int) -> list[str]:
+    """The image of each workload w0, w1, ... on the remote's main branch."""
+    return [
+        next(line.split("#")[0].split()[-1]
+             for line in remote.read(f"apps/w{k}.yaml").decode().splitlines()
+             if "image:" in line)
+        for k in range(count)
+    ]  # fmt: skip
+
+
+@dataclass
+class Fleet:
+    remotes: list[Remote]
+    before: list[int]
+    images: list[str]
+    proxy: LoopbackProxy
+    url: str
+    bots: list[BotProcess]
+    metrics: str
+    readyz: list[int]
+
+
+@pytest.fixture(scope="module")
+def shared(
+    tmp_path_factory: pytest.TempPathFactory,
+    registry: RegistryServer,
+    postgres: PostgresServer,
+) -> Iterator[Fleet]:
+    """Three replicas start together over four repositories using six images (each in two
+    repositories); every workload is one tag behind. Recorded once they all caught up."""
+    tmp = tmp_path_factory.mktemp("replicas")
+    names = [f"scaleout/shared{i}" for i in range(IMAGES)]
+    for name in names:
+        registry.push(name, ["1.0.0", "1.0.1"])
+    proxy = LoopbackProxy(registry.host)
+    images = [f"{proxy.host}/{name}" for name in names]
+    remotes = []
+    for r in range(REPOSITORIES):
+        files = {
+            f"apps/w{k}.yaml": deployment(
+                f"w{k}",
+                f"{images[(r + k) % IMAGES]}:1.0.0",
+                annotations=automated("semver:~1.0"),
+            )
+            for k in range(PER_REPOSITORY)
+        }
+        where = tmp / f"git{r}"
+        where.mkdir()
+        remotes.append(make_remote(where, files))
+    before = [remote.count() for remote in remotes]
+    url = postgres.new_database("replicas")
+    launcher = GroupLauncher(tmp / "home")
+    try:
+        bots = []
+        for n in range(REPLICAS):
+            config, port = replica_config(tmp / f"replica{n}", url, remotes)
+            bots.append(launcher.start(config, port))
+        for bot in bots:
+            bot.wait_ready(60)
+
+        def caught_up() -> bool:
+            return all(
+                all(image.endswith(":1.0.1") for image in images_in(remote, PER_REPOSITORY))
+                for remote in remotes
+            )
+
+        logs = lambda: "\n---\n".join(b.logs() for b in bots)  # noqa: E731
+        assert wait_until(caught_up, 90, step=0.2), logs()
+        # Let any duplicate work show itself before counting.
+        wait_until(lambda: False, 2)
+        readyz = [bot.get("/readyz").status_code for bot in bots]
+        metrics = bots[0].metrics()
+        for bot in bots:
+            assert bot.terminate(timeout=30) == 0, bot.logs()
+        yield Fleet(remotes, before, images, proxy, url, bots, metrics, readyz)
+    finally:
+        launcher.close()
+        proxy.stop()
+
+
+def test_every_due_update_is_committed_exactly_once(shared: Fleet):
+    for remote, before in zip(shared.remotes, shared.before, strict=True):
+        assert remote.count() == before + 1, remote.subjects()
+
+
+def test_each_image_repository_is_listed_once_fleet_wide(shared: Fleet):
+    for image in shared.images:
+        path = image.partition("/")[2]
+        listed = shared.proxy.requests_to(rf"^/v2/{re.escape(path)}/tags/list")
+        assert len(listed) == 1, (image, listed)
+
+
+def test_the_history_has_one_row_per_update(shared: Fleet):
+    with Store.open(shared.url) as store:
+        rows = history.entries(store)
+    assert len(rows) == REPOSITORIES * PER_REPOSITORY
+    assert len({(r.repository, r.workload) for r in rows}) == len(rows)
+
+
+def test_every_replica_is_ready_with_the_database(shared: Fleet):
+    assert shared.readyz == [200] * REPLICAS
+
+
+def test_metrics_show_the_shared_queue(shared: Fleet):
+    assert "imagebot_queue_jobs" in shared.metrics
+    assert "imagebot_queue_oldest_waiting_seconds" in shared.metrics
+    assert metric_sum(shared.metrics, "imagebot_queue_jobs", state="waiting") >= 0
+
+
+def test_a_replica_killed_mid_cycle_leaves_its_work_to_another(
+    tmp_path: Path, registry: RegistryServer, postgres: PostgresServer
+):
+    name = "scaleout/killed"
+    registry.push(name, ["1.0.0", "1.0.1"])
+    image = f"{registry.host}/{name}"
+    where = tmp_path / "git"
+    where.mkdir()
+    remote = make_remote(
+        where,
+        {"apps/w0.yaml": deployment("w0", f"{image}:1.0.0", annotations=automated("semver:~1.0"))},
+    )
+    marker = tmp_path / "push-started"
+    hook = remote.path / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\ncat >/dev/null\ntouch '{marker}'\nsleep 5\n")
+    hook.chmod(0o755)
+    before = remote.count()
+    url = postgres.new_database("killed")
+    launcher = GroupLauncher(tmp_path / "home")
+    try:
+        first_config, first_port = replica_config(tmp_path / "a", url, [remote])
+        first = launcher.start(first_config, first_port)
+        assert wait_until(marker.exists, 60), first.logs()
+        launcher.kill_group(first)  # mid-push: the pod is gone, its push with it
+        marker.unlink()
+        hook.write_text("#!/bin/sh\ncat >/dev/null\n")
+        assert remote.count() == before
+
+        second_config, second_port = replica_config(tmp_path / "b", url, [remote])
+        second = launcher.start(second_config, second_port)
+        done = lambda: images_in(remote, 1) == [f"{image}:1.0.1"]  # noqa: E731
+        assert wait_until(done, 60, step=0.2), second.logs()
+        assert "stalled" in second.logs()
+        assert second.terminate(timeout=30) == 0, second.logs()
+    finally:
+        launcher.close()
+
+    assert remote.count() == before + 1
+    with Store.open(url) as store:
+        rows = history.entries(store)
+    assert [(r.old_tag, r.new_tag) for r in rows] == [("1.0.0", "1.0.1")]
