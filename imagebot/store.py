@@ -364,6 +364,7 @@ class Store:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self._lock = threading.RLock()
+        self._held: set[str] = set()
         self.path: Path | str = path
 
     @property
@@ -474,6 +475,25 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    #: Whether other processes share this store (replicas): :meth:`try_lock` then holds
+    #: across them.
+    shared = False
+
+    def try_lock(self, key: str) -> Callable[[], None] | None:
+        """Take the lock named *key* if nobody holds it: its release function, else None.
+        For work that one process should do while the others wait for its result (listing
+        an image repository). SQLite: within this process; PostgreSQL: fleet-wide."""
+        with self._lock:
+            if key in self._held:
+                return None
+            self._held.add(key)
+
+        def release() -> None:
+            with self._lock:
+                self._held.discard(key)
+
+        return release
 
     @property
     def schema_version(self) -> int:

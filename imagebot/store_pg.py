@@ -13,6 +13,7 @@ never appears in a message (:func:`redact`).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +26,8 @@ from imagebot.store import MIGRATIONS, Migration, PostgresDialect, Session, Stor
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
 
 #: pg_advisory_xact_lock key held while migrating ("imagebot" in ASCII).
 MIGRATION_LOCK = 0x696D616765626F74
@@ -70,6 +73,8 @@ class PostgresStore(Store):
         self._lock = threading.RLock()
         self._local = threading.local()
         self._keys: dict[str, list[str]] = {}
+        self._held: set[str] = set()
+        self._lock_connection: psycopg.Connection[Any] | None = None
         self.path = url
         self.dialect = PostgresDialect(self._primary_key)
 
@@ -123,8 +128,51 @@ class PostgresStore(Store):
         pool.open(wait=False)
         return cls(pool, url)
 
+    shared = True
+
     def close(self) -> None:
         self._pool.close()
+        with self._lock:
+            if self._lock_connection is not None:
+                self._lock_connection.close()
+                self._lock_connection = None
+
+    def try_lock(self, key: str) -> Callable[[], None] | None:
+        """A session advisory lock on one connection kept for them (many keys may be held
+        at once); a key held in this process counts as held. When that connection fails,
+        the lock is granted without the database (the work is only done twice)."""
+        import psycopg
+
+        with self._lock:
+            if key in self._held:
+                return None
+            try:
+                if self._lock_connection is None or self._lock_connection.closed:
+                    self._lock_connection = psycopg.connect(
+                        str(self.path), autocommit=True, connect_timeout=CONNECT_TIMEOUT
+                    )
+                row = self._lock_connection.execute(
+                    "SELECT pg_try_advisory_lock(hashtextextended(%s, 1))", (key,)
+                ).fetchone()
+                if not (row and row[0]):
+                    return None
+            except psycopg.Error as exc:
+                log.warning("%s: cannot take the lock %s: %s", self.location, key, exc)
+                self._lock_connection = None
+            self._held.add(key)
+            connection = self._lock_connection
+
+        def release() -> None:
+            with self._lock:
+                self._held.discard(key)
+                if connection is None or connection.closed:
+                    return
+                try:
+                    connection.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 1))", (key,))
+                except psycopg.Error as exc:
+                    log.warning("%s: cannot release the lock %s: %s", self.location, key, exc)
+
+        return release
 
     # --- connections --------------------------------------------------------------
 
