@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "discovery": "bench.discovery",
     "rewrite": "bench.rewrite",
     "cycle": "bench.cycle",
+    "replicas": "bench.replicas",
 }
 
 
