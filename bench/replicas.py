@@ -28,38 +28,22 @@ from typing import Any
 from bench.common import Row, table
 
 REPO = Path(__file__).resolve().parent.parent
-PER_REPOSITORY = 3
-
-
-def _fleet(root: Path, images: list[str], repos: int) -> list[Any]:
-    from tests.gitops.helpers import make_remote
-    from tests.update.helpers import automated, deployment
-
-    remotes = []
-    for r in range(repos):
-        files = {
-            f"apps/w{k}.yaml": deployment(
-                f"w{k}",
-                f"{images[(r * PER_REPOSITORY + k) % len(images)]}:1.0.0",
-                annotations=automated("semver:~1.0"),
-            )
-            for k in range(PER_REPOSITORY)
-        }
-        where = root / f"git{r}"
-        where.mkdir(parents=True)
-        remotes.append(make_remote(where, files))
-    return remotes
 
 
 def _run(
     root: Path, images: list[str], repos: int, replicas: int, url: str | None, proxy: Any
 ) -> tuple[float, int]:
     """Seconds until every repository is updated, and tag lists served meanwhile."""
-    from tests.service.e2e import wait_until
-    from tests.service.test_replicas import GroupLauncher, images_in, replica_config
+    from tests.service.e2e import Launcher, wait_until
+    from tests.service.test_replicas import (
+        PER_REPOSITORY,
+        automated_fleet,
+        images_in,
+        replica_config,
+    )
 
-    remotes = _fleet(root / "remotes", images, repos)
-    launcher = GroupLauncher(root / "home")
+    remotes = automated_fleet(root / "remotes", images, repos)
+    launcher = Launcher(root / "home", own_groups=True)
     listed_before = len(proxy.requests_to(r"/tags/list"))
     try:
         configs = []
@@ -116,7 +100,7 @@ def rows(argv: list[str]) -> list[Row]:
                     registry.push(name, ["1.0.0", "1.0.1"])
                 proxy = LoopbackProxy(registry.host)
                 images = [f"{proxy.host}/{name}" for name in names]
-                size = f"{args.repos} repos x {PER_REPOSITORY} workloads, {args.images} images"
+                size = f"{args.repos} repos x 3 workloads, {args.images} images"
 
                 def measure(replicas: int, shared: bool) -> tuple[float, int]:
                     runs = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -143,11 +144,14 @@ class BotProcess:
 
 
 class Launcher:
-    """Starts ``imagebot run`` processes and kills any still running at teardown."""
+    """Starts ``imagebot run`` processes and kills any still running at teardown. With
+    *own_groups*, each process leads a process group of its own, so :meth:`kill_group` kills
+    it with its git children at once (a pod killed)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, own_groups: bool = False) -> None:
         self.home = home
         self.env = process_env(home)
+        self.own_groups = own_groups
         self.started: list[BotProcess] = []
 
     def start(self, config: Path, port: int, *, log_format: str = "human") -> BotProcess:
@@ -160,10 +164,16 @@ class Launcher:
                 stderr=log,
                 env=self.env,
                 cwd=config.parent,
+                start_new_session=self.own_groups,
             )
         bot = BotProcess(process, port, log_path)
         self.started.append(bot)
         return bot
+
+    @staticmethod
+    def kill_group(bot: BotProcess) -> None:
+        os.killpg(bot.process.pid, signal.SIGKILL)
+        bot.process.wait()
 
     def close(self) -> None:
         for bot in self.started:

@@ -8,10 +8,7 @@ port and state directory (clones), as pods do; only the database is shared.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +23,7 @@ from tests.harness import LoopbackProxy, RegistryServer, free_port
 from tests.harness.postgres import PostgresServer
 from tests.update.helpers import automated, deployment
 
-from .e2e import IMAGEBOT, BotProcess, Launcher, metric_sum, wait_until, write_config
+from .e2e import BotProcess, Launcher, metric_sum, wait_until, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -41,32 +38,6 @@ def _isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         use_isolated_git(patch, tmp_path_factory.mktemp("git-home"))
         yield
-
-
-class GroupLauncher(Launcher):
-    """Replicas in process groups of their own: :meth:`kill_group` is a pod killed (the
-    process and its git children die at once)."""
-
-    def start(self, config: Path, port: int, *, log_format: str = "human") -> BotProcess:
-        log_path = config.with_name(f"{config.stem}-{len(self.started)}.log")
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [IMAGEBOT, "--log-format", log_format, "run", "--config", str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                env=self.env,
-                cwd=config.parent,
-                start_new_session=True,
-            )
-        bot = BotProcess(process, port, log_path)
-        self.started.append(bot)
-        return bot
-
-    @staticmethod
-    def kill_group(bot: BotProcess) -> None:
-        os.killpg(bot.process.pid, signal.SIGKILL)
-        bot.process.wait()
 
 
 def replica_config(
@@ -90,6 +61,25 @@ def replica_config(
     data["state"] = {"url": url, "stalled_after": stalled_after, "poll_interval": "0.5s"}
     path.write_text(json.dumps(data, indent=2))
     return path, port
+
+
+def automated_fleet(root: Path, images: list[str], repos: int) -> list[Remote]:
+    """*repos* bare remotes of PER_REPOSITORY automated Deployments (w0, w1, ...) at 1.0.0,
+    on *images* in turn."""
+    remotes = []
+    for r in range(repos):
+        files = {
+            f"apps/w{k}.yaml": deployment(
+                f"w{k}",
+                f"{images[(r + k) % len(images)]}:1.0.0",
+                annotations=automated("semver:~1.0"),
+            )
+            for k in range(PER_REPOSITORY)
+        }
+        where = root / f"git{r}"
+        where.mkdir(parents=True)
+        remotes.append(make_remote(where, files))
+    return remotes
 
 
 def images_in(remote: Remote, count: int) -> list[str]:
@@ -128,22 +118,10 @@ def shared(
         registry.push(name, ["1.0.0", "1.0.1"])
     proxy = LoopbackProxy(registry.host)
     images = [f"{proxy.host}/{name}" for name in names]
-    remotes = []
-    for r in range(REPOSITORIES):
-        files = {
-            f"apps/w{k}.yaml": deployment(
-                f"w{k}",
-                f"{images[(r + k) % IMAGES]}:1.0.0",
-                annotations=automated("semver:~1.0"),
-            )
-            for k in range(PER_REPOSITORY)
-        }
-        where = tmp / f"git{r}"
-        where.mkdir()
-        remotes.append(make_remote(where, files))
+    remotes = automated_fleet(tmp, images, REPOSITORIES)
     before = [remote.count() for remote in remotes]
     url = postgres.new_database("replicas")
-    launcher = GroupLauncher(tmp / "home")
+    launcher = Launcher(tmp / "home", own_groups=True)
     try:
         bots = []
         for n in range(REPLICAS):
@@ -219,7 +197,7 @@ def test_a_replica_killed_mid_cycle_leaves_its_work_to_another(
     hook.chmod(0o755)
     before = remote.count()
     url = postgres.new_database("killed")
-    launcher = GroupLauncher(tmp_path / "home")
+    launcher = Launcher(tmp_path / "home", own_groups=True)
     try:
         first_config, first_port = replica_config(tmp_path / "a", url, [remote])
         first = launcher.start(first_config, first_port)
