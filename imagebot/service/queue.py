@@ -85,6 +85,7 @@ class JobQueue:
         self._closed = False
         self._app: procrastinate.App | None = None
         self._tasks: dict[str, Any] = {}
+        self._worker: asyncio.Task[None] | None = None
 
     # --- setup ----------------------------------------------------------------------
 
@@ -102,8 +103,17 @@ class JobQueue:
         if self._failed is not None:
             raise self._failed
 
+    def pause(self) -> None:
+        """Take no more jobs (shutting down); jobs running here go on. A job that ends
+        after this (perhaps cut short at a safe point) is queued again for the others."""
+        self._closed = True
+        loop, worker = self._loop, self._worker
+        if loop is not None and worker is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(worker.cancel)
+
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop fetching jobs; jobs running here finish on their threads (see Service)."""
+        """Stop the worker and its event loop (after :meth:`pause` and the jobs' end)."""
         self._closed = True
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
@@ -184,6 +194,13 @@ class JobQueue:
             raise RuntimeError("the job queue is not started")
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
+    def _queue_again(self, kind: str, key: str, flags: list[str]) -> None:
+        queueing_lock = f"{kind}:{key}" + (":" + "+".join(flags) if flags else "")
+        try:
+            self._call(self._defer(kind, key, flags, queueing_lock))
+        except Exception as exc:
+            log.warning("%s %s: could not queue it again while stopping: %s", kind, key, exc)
+
     async def _defer(self, kind: str, key: str, flags: list[str], queueing_lock: str) -> bool:
         from procrastinate import exceptions
 
@@ -237,9 +254,10 @@ class JobQueue:
                     update_heartbeat_interval=max(0.5, self.stalled_after / 6),
                     stalled_worker_timeout=self.stalled_after,
                     delete_jobs="successful",
-                    shutdown_graceful_timeout=1.0,
+                    shutdown_graceful_timeout=None,  # Service.stop bounds the wait
                 )
             )
+            self._worker = worker
             reaper = asyncio.create_task(self._reap(app))
             self._ready.set()
             stop = asyncio.create_task(self._stop.wait())
@@ -270,6 +288,8 @@ class JobQueue:
                 self._running[name] = self._running.get(name, 0) + 1
             try:
                 self._work[kind](key, frozenset(flags))
+                if self._closed:
+                    self._queue_again(kind, key, flags)
             finally:
                 with self._idle:
                     self._running[name] -= 1

@@ -238,6 +238,8 @@ class Scheduler:
             self._started = False
         self.scans.close()
         self.cycles.close()
+        if self.queue is not None:
+            self.queue.pause()
 
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
