@@ -327,6 +327,15 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        "registry request rates shared by the processes of a store (Store.reserve_request)",
+        """
+        CREATE TABLE registry_rates (
+            host    TEXT PRIMARY KEY,  -- the host contacted (a mirror when one is set)
+            next_at REAL NOT NULL      -- Unix time: the theoretical next request (GCRA)
+        );
+        """,
+    ),
 ]
 
 
@@ -540,6 +549,33 @@ class Store:
                 f"this imagebot knows ({len(migrations)})",
                 hint="upgrade imagebot, or point it at another store (state_dir or state.url)",
             )
+
+    # ----------------------------------------------------------------------------------
+    # Registry request rate shared by every process of the store
+    # ----------------------------------------------------------------------------------
+
+    def reserve_request(
+        self, host: str, rate: float, burst: float, *, now: float | None = None
+    ) -> float:
+        """Reserve the next request to *host* under *rate* requests per second with bursts
+        of *burst*, for every process sharing the store: the seconds to wait before sending
+        it (a generic cell rate algorithm: ``next_at`` is when the next request would be
+        due at the steady rate; a request may start up to ``burst - 1`` intervals early)."""
+        now = time.time() if now is None else now
+        interval = 1.0 / rate
+        with self.transaction() as db:
+            db.lock("registry_rates", host)
+            row = db.execute(
+                "SELECT next_at FROM registry_rates WHERE host = ?", (host,)
+            ).fetchone()
+            due = float(row[0]) if row is not None else now
+            start = max(now, due - (max(1.0, burst) - 1) * interval)
+            db.execute(
+                "INSERT INTO registry_rates (host, next_at) VALUES (?, ?) "
+                "ON CONFLICT (host) DO UPDATE SET next_at = excluded.next_at",
+                (host, max(due, now) + interval),
+            )
+        return start - now
 
     # ----------------------------------------------------------------------------------
     # Tag cache

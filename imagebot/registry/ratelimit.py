@@ -17,6 +17,11 @@ on this machine or a private network       no rate cap      8
 =========================================  ===============  ==================
 
 A 429 still pauses every request to its host, whatever the rate.
+
+Replicas sharing a PostgreSQL store share the rate too (``shared`` below,
+:meth:`imagebot.store.Store.reserve_request`): each request reserves its start in the
+database, so the fleet as a whole keeps to the rate (bursts of one second's worth). The
+concurrency cap and a 429's pause stay per process.
 """
 
 from __future__ import annotations
@@ -75,6 +80,9 @@ class HostLimiter:
     sleep: Sleep = asyncio.sleep
     #: Called with the seconds a request waited for the rate or a pause (metrics).
     on_wait: Callable[[float], None] | None = None
+    #: (rate, burst) -> seconds to wait: the rate shared with other processes, in place of
+    #: this process's own bucket (blocking: run on a thread).
+    shared: Callable[[float, float], float] | None = None
     _tokens: float = field(init=False)
     _stamp: float = field(init=False)
     _paused_until: float = field(init=False, default=0.0)
@@ -107,6 +115,12 @@ class HostLimiter:
                     continue
                 if self.rate is None:
                     break
+                if self.shared is not None:
+                    wait = await asyncio.to_thread(self.shared, self.rate, self._capacity)
+                    if wait > 0:
+                        slept = True
+                        await self.sleep(wait)
+                    break
                 self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
                 if self._tokens >= 1:
@@ -137,8 +151,10 @@ class Limiters:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         on_wait: Callable[[str, float], None] | None = None,
+        shared: Callable[[str, float, float], float] | None = None,
     ):
         self._config = config
+        self._shared = shared
         self._clock = clock
         self._sleep = sleep
         self._on_wait = on_wait
@@ -176,12 +192,14 @@ class Limiters:
         if limiter is None:
             rate, concurrency = self.limits(host)
             on_wait = self._on_wait
+            shared = self._shared
             limiter = HostLimiter(
                 rate,
                 concurrency,
                 clock=self._clock,
                 sleep=self._sleep,
                 on_wait=(lambda seconds: on_wait(host, seconds)) if on_wait else None,
+                shared=(lambda rate, burst: shared(host, rate, burst)) if shared else None,
             )
             self._hosts[host] = limiter
         return limiter

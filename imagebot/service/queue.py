@@ -254,7 +254,7 @@ class JobQueue:
                     update_heartbeat_interval=max(0.5, self.stalled_after / 6),
                     stalled_worker_timeout=self.stalled_after,
                     delete_jobs="successful",
-                    shutdown_graceful_timeout=None,  # Service.stop bounds the wait
+                    shutdown_graceful_timeout=86400.0,  # Service.stop bounds the wait
                 )
             )
             self._worker = worker

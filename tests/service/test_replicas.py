@@ -33,6 +33,7 @@ IMAGES = 6
 PER_REPOSITORY = 3  # workloads per repository; repository r uses images r, r+1, r+2
 HOOKED = 1  # the image a webhook announces a new tag of: used by repositories 0 and 1
 HOOK_SECRET = "replicas-hook-secret-5b1e"
+RATE = 3  # requests per second the registry's config allows (bursts of 3)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,7 +44,12 @@ def _isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 def replica_config(
-    where: Path, url: str | None, remotes: list[Remote], *, stalled_after: str = "4s"
+    where: Path,
+    url: str | None,
+    remotes: list[Remote],
+    *,
+    stalled_after: str = "4s",
+    registries: dict[str, Any] | None = None,
 ) -> tuple[Path, int]:
     """A replica's config: its own port and state directory, the shared database *url*
     (None: the SQLite store in its state directory), a generic webhook receiver."""
@@ -61,6 +67,7 @@ def replica_config(
         tag_cache_ttl="1h",
         shutdown_timeout="5s",
         webhooks={"generic": {"type": "generic", "secret": HOOK_SECRET}},
+        registries=registries,
     )
     data: dict[str, Any] = json.loads(path.read_text())
     if url is not None:
@@ -146,7 +153,9 @@ def shared(
     try:
         bots = []
         for n in range(replicas):
-            config, port = replica_config(tmp / f"replica{n}", url, remotes)
+            config, port = replica_config(
+                tmp / f"replica{n}", url, remotes, registries={proxy.host: {"rate_limit": RATE}}
+            )
             bots.append(launcher.start(config, port))
         for bot in bots:
             bot.wait_ready(60)
@@ -217,6 +226,15 @@ def test_each_image_repository_is_listed_once_fleet_wide(shared: Fleet):
 def test_the_webhook_lists_its_image_once_more_and_the_cycles_reuse_that_list(shared: Fleet):
     assert shared.lists_before_hook == 1
     assert shared.lists_after_hook == 2
+
+
+def test_the_replicas_together_keep_the_registrys_rate_within_one_burst(shared: Fleet):
+    starts = sorted(seen.at for seen in shared.proxy.seen)
+    assert len(starts) > 2 * RATE
+    for i, first in enumerate(starts):
+        within_a_second = [t for t in starts[i:] if t - first < 1.0]
+        # RATE a second after a burst of RATE; one more for a request sent late
+        assert len(within_a_second) <= 2 * RATE + 1, starts
 
 
 def test_the_history_has_one_row_per_update(shared: Fleet):

@@ -223,3 +223,19 @@ def test_a_query_inside_a_transaction_sees_what_it_wrote(store: Store):
             ("ghcr.io/org/app", '["1"]', "[]", T0),
         )
         assert store.query("SELECT COUNT(*) FROM tag_cache")[0][0] == 1
+
+
+def test_two_processes_share_a_registry_rate_with_one_burst(store_location: str):
+    """Two stores on one location are two replicas: at 2 requests/s with bursts of 2, the
+    first two requests go at once, then one every half second, whoever asks."""
+    with Store.open(store_location) as one, Store.open(store_location) as other:
+        waits = [
+            store.reserve_request("ghcr.io", 2.0, 2.0, now=T0)
+            for store in (one, other, one, other, one)
+        ]
+        later = other.reserve_request("ghcr.io", 2.0, 2.0, now=T0 + 10)
+        elsewhere = one.reserve_request("quay.io", 2.0, 2.0, now=T0)
+
+    assert waits == [0.0, 0.0, 0.5, 1.0, 1.5]
+    assert later == 0.0
+    assert elsewhere == 0.0
