@@ -489,6 +489,15 @@ class Store:
     #: across them.
     shared = False
 
+    def ping(self, timeout: float = 3.0) -> bool:
+        """Whether the store answers (readiness); False rather than an error, within about
+        *timeout* seconds for a database server."""
+        try:
+            self.query("SELECT 1")
+        except sqlite3.Error:
+            return False
+        return True
+
     def try_lock(self, key: str) -> Callable[[], None] | None:
         """Take the lock named *key* if nobody holds it: its release function, else None.
         For work that one process should do while the others wait for its result (listing

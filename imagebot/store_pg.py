@@ -137,6 +137,18 @@ class PostgresStore(Store):
                 self._lock_connection.close()
                 self._lock_connection = None
 
+    def ping(self, timeout: float = 3.0) -> bool:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self._pool.connection(timeout=timeout) as connection:
+                connection.execute("SELECT 1")
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("%s: the state store does not answer: %s", self.location, exc)
+            return False
+        return True
+
     def try_lock(self, key: str) -> Callable[[], None] | None:
         """A session advisory lock on one connection kept for them (many keys may be held
         at once); a key held in this process counts as held. When that connection fails,

@@ -321,8 +321,7 @@ class Wiring:
             }
 
     def store_ready(self) -> bool:
-        self.store.query("SELECT 1")
-        return True
+        return self.store.ping()
 
 
 def applied_update(res: Resolution) -> AppliedUpdate:

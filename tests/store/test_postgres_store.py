@@ -13,7 +13,7 @@ from imagebot.preflight import preflight
 from imagebot.store import MIGRATIONS, PostgresDialect, Store, store_path
 from imagebot.store_pg import redact
 from tests.cli.ux_support import run
-from tests.harness.postgres import PostgresServer
+from tests.harness.postgres import PostgresServer, start_postgres
 
 
 def dialect() -> PostgresDialect:
@@ -160,3 +160,14 @@ def test_store_migrate_on_the_default_sqlite_store(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     assert "imagebot.sqlite3" in result.stdout
     assert (tmp_path / "state" / "imagebot.sqlite3").exists()
+
+
+def test_readiness_says_no_once_the_database_is_gone():
+    server = start_postgres()
+    try:
+        store = Store.open(server.new_database())
+        assert store.ping() is True
+    finally:
+        server.stop()
+    assert store.ping(timeout=1) is False
+    store.close()
