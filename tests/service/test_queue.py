@@ -14,6 +14,8 @@ from tests.harness.postgres import PostgresServer
 
 from .e2e import wait_until
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def url(postgres: PostgresServer) -> str:
