@@ -153,6 +153,7 @@ class RegistryClient:
             sleep=self.retry.sleep,
             on_wait=observer.rate_limit_wait if observer else None,
             shared=store.reserve_request if store is not None and store.shared else None,
+            shared_lock=store.try_lock if store is not None and store.shared else None,
         )
         self.credentials = credentials or CredentialResolver(config)
         self.page_size = page_size

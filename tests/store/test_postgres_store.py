@@ -171,3 +171,30 @@ def test_readiness_says_no_once_the_database_is_gone():
         server.stop()
     assert store.ping(timeout=1) is False
     store.close()
+
+
+def test_two_replicas_share_a_hosts_concurrency_cap(postgres: PostgresServer):
+    import asyncio
+
+    from imagebot.registry.ratelimit import HostLimiter
+
+    url = postgres.new_database()
+    with Store.open(url) as one, Store.open(url) as other:
+        first = HostLimiter(None, 1, shared_slot=lambda n: one.try_lock(f"slot:ghcr.io:{n}"))
+        second = HostLimiter(None, 1, shared_slot=lambda n: other.try_lock(f"slot:ghcr.io:{n}"))
+        order: list[str] = []
+
+        async def enter_second() -> None:
+            async with second.slot():
+                order.append("second in")
+
+        async def go() -> None:
+            async with first.slot():
+                waiting = asyncio.create_task(enter_second())
+                await asyncio.sleep(0.3)  # time enough to get in, were it free
+                order.append("first out")
+            await waiting
+
+        asyncio.run(go())
+
+    assert order == ["first out", "second in"]
