@@ -43,7 +43,7 @@ def _run(
     )
 
     remotes = automated_fleet(root / "remotes", images, repos)
-    launcher = Launcher(root / "home", own_groups=True)
+    launcher = Launcher(root / "home")
     listed_before = len(proxy.requests_to(r"/tags/list"))
     try:
         configs = []

@@ -169,7 +169,7 @@ class JobQueue:
         """The whole fleet's queue (for /metrics)."""
         rows = self.store.query(
             "SELECT j.task_name, j.status, COUNT(*), "
-            "MIN(EXTRACT(EPOCH FROM (now() - COALESCE(j.scheduled_at, e.at)))) "
+            "MAX(EXTRACT(EPOCH FROM (now() - COALESCE(j.scheduled_at, e.at)))) "
             "FROM procrastinate_jobs j LEFT JOIN procrastinate_events e "
             "ON e.job_id = j.id AND e.type = 'deferred' "
             "WHERE j.status IN ('todo', 'doing') GROUP BY j.task_name, j.status"

@@ -7,6 +7,7 @@ Used by the end-to-end service tests. Each :class:`BotProcess` is the service st
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -144,14 +145,11 @@ class BotProcess:
 
 
 class Launcher:
-    """Starts ``imagebot run`` processes and kills any still running at teardown. With
-    *own_groups*, each process leads a process group of its own, so :meth:`kill_group` kills
-    it with its git children at once (a pod killed)."""
+    """Starts ``imagebot run`` processes and kills any still running at teardown."""
 
-    def __init__(self, home: Path, *, own_groups: bool = False) -> None:
+    def __init__(self, home: Path) -> None:
         self.home = home
         self.env = process_env(home)
-        self.own_groups = own_groups
         self.started: list[BotProcess] = []
 
     def start(self, config: Path, port: int, *, log_format: str = "human") -> BotProcess:
@@ -164,20 +162,41 @@ class Launcher:
                 stderr=log,
                 env=self.env,
                 cwd=config.parent,
-                start_new_session=self.own_groups,
             )
         bot = BotProcess(process, port, log_path)
         self.started.append(bot)
         return bot
 
     @staticmethod
-    def kill_group(bot: BotProcess) -> None:
-        os.killpg(bot.process.pid, signal.SIGKILL)
+    def kill_pod(bot: BotProcess) -> None:
+        """SIGKILL the process and all its descendants at once, as a pod's end does (git
+        runs in sessions of its own, so its process group alone would leave pushes going):
+        each is stopped as it is found, so none starts another, then all are killed."""
+        tree = [bot.process.pid]
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+            tree += [child for child in _children(pid) if child not in tree]
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         bot.process.wait()
 
     def close(self) -> None:
         for bot in self.started:
             bot.kill()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def write_config(

@@ -25,9 +25,13 @@ def url(postgres: PostgresServer) -> str:
 class Replica:
     """A JobQueue whose cycles record their keys and may be held until released."""
 
-    def __init__(self, url: str, *, stalled_after: float, hold: bool = False) -> None:
+    def __init__(
+        self, url: str, *, stalled_after: float, hold: bool = False, concurrency: int = 4
+    ) -> None:
         self.store = Store.open(url)
-        self.queue = JobQueue(url, self.store, stalled_after=stalled_after, poll_interval=0.2)
+        self.queue = JobQueue(
+            url, self.store, stalled_after=stalled_after, poll_interval=0.2, concurrency=concurrency
+        )
         self.ran: list[str] = []
         self.started = threading.Event()
         self.release = threading.Event()
@@ -106,3 +110,27 @@ def test_a_stalled_job_whose_twin_waits_is_failed_and_the_twin_runs_once(
         )
     )
     assert statuses == ["failed"]  # the twin succeeded and was deleted
+
+
+def test_stats_count_waiting_and_running_jobs_and_the_oldest_wait(
+    url: str, replicas: list[Replica]
+):
+    busy = Replica(url, stalled_after=60, hold=True, concurrency=1)
+    replicas.append(busy)
+    assert busy.queue.stats().oldest_wait == 0
+    busy.queue.defer("cycle", "fleet")
+    assert busy.started.wait(30)
+    busy.queue.defer("cycle", "fleet")
+    busy.queue.defer("scan", "ghcr.io/org/app")
+    with busy.store.transaction() as db:  # the scan has waited a minute
+        db.execute(
+            "UPDATE procrastinate_events SET at = now() - interval '60 seconds' "
+            "WHERE type = 'deferred' AND job_id = (SELECT id FROM procrastinate_jobs "
+            "WHERE task_name = 'imagebot.scan')"
+        )
+
+    stats = busy.queue.stats()
+
+    assert stats.running == {"cycle": 1}
+    assert stats.waiting == {"cycle": 1, "scan": 1}
+    assert 60 <= stats.oldest_wait < 3600

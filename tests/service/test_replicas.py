@@ -149,7 +149,7 @@ def shared(
     url = None
     if backend == "postgresql":
         url = request.getfixturevalue("postgres").new_database("replicas")
-    launcher = Launcher(tmp / "home", own_groups=True)
+    launcher = Launcher(tmp / "home")
     try:
         bots = []
         for n in range(replicas):
@@ -275,12 +275,12 @@ def test_a_replica_killed_mid_cycle_leaves_its_work_to_another(
     hook.chmod(0o755)
     before = remote.count()
     url = postgres.new_database("killed")
-    launcher = Launcher(tmp_path / "home", own_groups=True)
+    launcher = Launcher(tmp_path / "home")
     try:
         first_config, first_port = replica_config(tmp_path / "a", url, [remote])
         first = launcher.start(first_config, first_port)
         assert wait_until(marker.exists, 60), first.logs()
-        launcher.kill_group(first)  # mid-push: the pod is gone, its push with it
+        launcher.kill_pod(first)  # mid-push: the pod is gone, its push with it
         marker.unlink()
         hook.write_text("#!/bin/sh\ncat >/dev/null\n")
         assert remote.count() == before
