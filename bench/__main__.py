@@ -5,9 +5,10 @@ Options go to every benchmark chosen, e.g. ``python -m bench registry_tags --rep
 ``rows(argv) -> list[Row]`` (see :mod:`bench.common`) and ``main(argv)`` to run it alone
 (``python -m bench.policy``); add one by listing its module in :data:`BENCHMARKS`.
 
-The table of every row is printed, and written to ``bench/results.md`` when every benchmark
-ran at full size (no names, no ``--quick``), so the file always shows one complete run. The
-exit status is 1 when a benchmark failed or a row missed its target.
+The table of every row is printed. A run without options (at full size) also writes the rows
+of the benchmarks it ran to ``bench/results.json`` and regenerates ``bench/results.md`` from
+it: ``python -m bench cycle`` replaces the cycle rows and keeps every other benchmark's from
+its last run. The exit status is 1 when a benchmark failed or a row missed its target.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import importlib
 import sys
 import traceback
 
-from bench.common import RESULTS, Row, table, write_results
+from bench.common import RESULTS, Row, load_rows, save_rows, table
 
 #: Benchmark name -> module (each with ``rows(argv)``), in the order the table shows them.
 BENCHMARKS: dict[str, str] = {
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "rewrite": "bench.rewrite",
     "cycle": "bench.cycle",
     "replicas": "bench.replicas",
+    "web": "bench.web",
 }
 
 
@@ -38,6 +40,7 @@ def main(argv: list[str]) -> int:
         print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
         return 2
     collected: list[Row] = []
+    by_name: dict[str, list[Row]] = {}
     broken: list[str] = []
     for name in names:
         print(f"== {name}", flush=True)
@@ -49,9 +52,12 @@ def main(argv: list[str]) -> int:
             continue
         print(table(rows), flush=True)
         collected += rows
-    if names == list(BENCHMARKS) and "--quick" not in options and not broken:
-        write_results(collected)
-        print(f"== all benchmarks: written to {RESULTS}\n\n{table(collected)}", end="")
+        by_name[name] = rows
+    if not options and by_name:
+        stored = load_rows()
+        stored.update(by_name)
+        save_rows(stored, list(BENCHMARKS))
+        print(f"== {', '.join(by_name)}: written to {RESULTS}\n\n{table(collected)}", end="")
     missed = [row.case for row in collected if row.within_target is False]
     if missed:
         print(f"missed the target: {', '.join(missed)}")

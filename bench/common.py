@@ -11,6 +11,8 @@ A benchmark module exposes ``rows(argv) -> list[Row]`` and is listed in
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import resource
 import statistics
 import time
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("results.md")
+#: The same rows as data, by benchmark, so that a run of some benchmarks keeps the others'.
+RESULTS_DATA = Path(__file__).with_name("results.json")
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,27 @@ def write_results(rows: Sequence[Row], path: Path = RESULTS) -> None:
     path.write_text(
         "# Benchmark results\n\n"
         "Written by `./dev bench` (`python -m bench`); ratios are imagebot / floor, measured in\n"
-        "the same run on the same input. Do not edit by hand.\n\n" + table(rows)
+        "the same run on the same input (`python -m bench NAME ...` replaces the rows of the\n"
+        "benchmarks named, keeping the others, from `bench/results.json`). Do not edit by hand.\n\n"
+        + table(rows)
     )
+
+
+def load_rows(path: Path = RESULTS_DATA) -> dict[str, list[Row]]:
+    """The rows last written, by benchmark name (none when the file is missing)."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {name: [Row(**fields) for fields in rows] for name, rows in data.items()}
+
+
+def save_rows(by_name: dict[str, list[Row]], order: Sequence[str]) -> None:
+    """Write ``results.json`` and ``results.md``, the benchmarks in *order*."""
+    names = [n for n in order if n in by_name]
+    RESULTS_DATA.write_text(
+        json.dumps({n: [dataclasses.asdict(r) for r in by_name[n]] for n in names}, indent=1) + "\n"
+    )
+    write_results([row for n in names for row in by_name[n]])
 
 
 def median_of(rounds: int, fn: Callable[[], object], *, cpu: bool = False) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import re
 import types
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from imagebot.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CONFIG_ENV = "IMAGEBOT_CONFIG"
 DEFAULT_MAX_RESPONSE_SIZE = 16 * 1024 * 1024
@@ -325,6 +328,20 @@ class RepositoryConfig:
         default=None,
     )
     notify: list[NotifyConfig] = doc("Notification targets.", default_factory=list)
+    divergence_after: Duration = doc(
+        "With a reconciler receiver (service.webhooks of type flux or argocd): a change on the "
+        "branch that no reconciler has reported applied this long after it landed makes its "
+        "workload diverged (list-images --latest, the Deploy view, metrics, one notification "
+        "when it starts and one when it clears).",
+        default=Duration(15 * 60),
+    )
+    on_rollback: Literal["lock", "ignore"] = doc(
+        "When a person's commit sets an image imagebot updated back to an earlier tag (a git "
+        "revert, a manual edit): lock the workload in imagebot's next commit, with the message "
+        "'rolled back by AUTHOR in SHA: SUBJECT', instead of applying the newer tag again "
+        "(lock); or apply it again (ignore).",
+        default="lock",
+    )
     default_namespace: str | None = doc(
         "The namespace a namespaced workload without metadata.namespace lands in when no "
         "kustomization's namespace: covers its file (the namespace it is applied to), as "
@@ -349,15 +366,26 @@ class RepositoryConfig:
 class WebhookReceiverConfig:
     """One webhook receiver, served at POST /hooks/<name>."""
 
-    type: Literal["dockerhub", "harbor", "quay", "github", "gitlab", "distribution", "generic"] = (
-        doc(
-            "Payload format of the sender (distribution: a CNCF Distribution registry's "
-            "notifications endpoint)."
-        )
+    type: Literal[
+        "dockerhub",
+        "harbor",
+        "quay",
+        "github",
+        "gitlab",
+        "distribution",
+        "generic",
+        "flux",
+        "argocd",
+    ] = doc(
+        "Payload format of the sender (distribution: a CNCF Distribution registry's "
+        "notifications endpoint; flux: Flux notification-controller events, provider type "
+        "generic or generic-hmac; argocd: Argo CD notifications with the README's template). "
+        "flux and argocd report what reached the cluster."
     )
     secret: str | None = doc(
-        "HMAC key (GitHub, generic signed) or shared token (Docker Hub and Quay: ?token= in "
-        "the URL; Harbor, GitLab, distribution: the Authorization header; generic: either). "
+        "HMAC key (GitHub, generic signed, flux generic-hmac) or shared token (Docker Hub and "
+        "Quay: ?token= in the URL; Harbor, GitLab, distribution: the Authorization header; "
+        "generic, flux: either; argocd: the X-Imagebot-Token header). "
         "Required (one of secret, secret_file, secret_env).",
         default=None,
     )
@@ -375,6 +403,9 @@ class WebhookReceiverConfig:
 class ServiceConfig:
     """Settings for `imagebot run`."""
 
+    #: Old key -> its new name: still read, with a warning (`_convert_dataclass`).
+    RENAMED: typing.ClassVar[dict[str, str]] = {"blocked_alert_after": "behind_alert_after"}
+
     listen: str = doc("Address and port of the HTTP endpoint.", default="0.0.0.0:8080")
     interval: Interval = doc(
         "Default polling interval for registries (every interval setting: at least 1s).",
@@ -387,8 +418,10 @@ class ServiceConfig:
     shutdown_timeout: Duration = doc(
         "How long SIGTERM waits for a cycle in flight before abandoning it.", default=Duration(30)
     )
-    blocked_alert_after: Duration = doc(
-        "A workload with an update available but blocked this long is counted as diverged.",
+    behind_alert_after: Duration = doc(
+        "A workload with an update available but blocked this long (locked, not matching its "
+        "policy, failing) is counted as behind (imagebot_workloads_behind). Formerly "
+        "blocked_alert_after, still read with a warning.",
         default=Duration(86400),
     )
     max_body_bytes: int = doc("Largest webhook body accepted.", default=1 << 20)
@@ -535,6 +568,65 @@ def _database_url(text: str) -> bool:
 
 
 @dataclass(frozen=True)
+class VerifierConfig:
+    """Keys that may sign images (the key in ``verifiers:`` is the name policies refer to)."""
+
+    public_keys: list[str] = doc(
+        "cosign public keys as PEM text (ECDSA P-256 or Ed25519): a signature by any of them "
+        "counts.",
+        default_factory=list,
+    )
+    public_key_files: list[str] = doc(
+        "Files holding cosign public keys (PEM), e.g. cosign.pub.", default_factory=list
+    )
+
+    def __post_init__(self) -> None:
+        if not self.public_keys and not self.public_key_files:
+            raise FieldError("public_keys", "a verifier needs public_keys or public_key_files")
+
+
+@dataclass(frozen=True)
+class GatesConfig:
+    """Supply-chain gates every automated image passes unless its policy says otherwise."""
+
+    min_age: str | None = doc(
+        "Minimum age of a candidate tag's digest before it is written, e.g. 3d or 12h "
+        "(policies: minAge, imagebot.io/min-age.<container>).",
+        default=None,
+    )
+    age_source: Literal["seen", "created"] = doc(
+        "Where the age counts from: seen (when imagebot first saw the tag's digest; cannot "
+        "be backdated) or created (the image config's created time, which its author sets).",
+        default="seen",
+    )
+    platforms: list[str] = doc(
+        "Platforms every candidate must offer, e.g. [linux/amd64, linux/arm64] (policies: "
+        "platforms, imagebot.io/platforms.<container>).",
+        default_factory=list,
+    )
+    verify: str | None = doc(
+        "Name of a verifier (under verifiers:) whose keys must have signed every candidate "
+        "(policies: verify, imagebot.io/verify.<container>).",
+        default=None,
+    )
+
+    def __post_init__(self) -> None:
+        from imagebot.errors import PolicyError
+        from imagebot.policy.gates import parse_age, parse_platforms
+
+        try:
+            if self.min_age is not None:
+                parse_age(self.min_age)
+        except PolicyError as exc:
+            raise FieldError("min_age", str(exc)) from None
+        try:
+            if self.platforms:
+                parse_platforms(self.platforms)
+        except PolicyError as exc:
+            raise FieldError("platforms", str(exc)) from None
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration file."""
 
@@ -576,9 +668,22 @@ class Config:
         "The state store on PostgreSQL, for several replicas (default: SQLite in state_dir).",
         default_factory=StateConfig,
     )
+    gates: GatesConfig = doc(
+        "Supply-chain gates applied to every site (minimum age, platforms, signatures).",
+        default_factory=GatesConfig,
+    )
+    verifiers: dict[str, VerifierConfig] = doc(
+        "Named sets of cosign public keys, for gates.verify and policies' verify.",
+        default_factory=dict,
+    )
 
     #: Where the config was read from (not a YAML key).
     source: str | None = field(default=None, compare=False, metadata={"internal": True})
+
+    def __post_init__(self) -> None:
+        if self.gates.verify is not None and self.gates.verify not in self.verifiers:
+            known = ", ".join(sorted(self.verifiers)) or "none configured"
+            raise FieldError("gates", f"verify: no verifier {self.gates.verify!r} ({known})")
 
     def registry(self, host: str) -> RegistryConfig:
         """Settings for *host*, or the defaults when it is not configured."""
@@ -795,8 +900,21 @@ def _convert_dataclass(value: Any, tp: Any, where: _Where) -> Any:
     hints = typing.get_type_hints(tp)
     fields = {f.name: f for f in dataclasses.fields(tp) if not f.metadata.get("internal")}
     kwargs = {}
+    renamed: dict[str, str] = getattr(tp, "RENAMED", {})
     for key, raw in value.items():
         child = where.child(value, key)
+        if isinstance(key, str) and key in renamed:
+            new = renamed[key]
+            if new in value:
+                raise child.error(f"give only {new!r} (the new name of {key!r})")
+            log.warning(
+                "%s: %s is deprecated: call it %s",
+                f"{where.file}:{child.line()}" if child.line() else where.file,
+                child.key,
+                new,
+            )
+            kwargs[new] = _convert(raw, hints[new], child)
+            continue
         if not isinstance(key, str) or key not in fields:
             hint = _closest(str(key), list(fields))
             raise child.error("unknown key", hint)

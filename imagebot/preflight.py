@@ -5,7 +5,8 @@ The schema (:mod:`imagebot.config`) checks what a file says. These check what it
 where every later failure would come too late (a pod that starts, then fails its first
 cycle, or drops webhooks): every secret resolvable (``secret`` *or* ``secret_env``, never
 both; each ``*_env`` variable set and not empty; each ``*_file`` readable), the Git key and
-known-hosts files readable, commit and pull request templates using only known fields
+known-hosts files readable, the verifiers' public keys readable and usable (cosign ECDSA
+P-256 or Ed25519 PEM), commit and pull request templates using only known fields
 (``{subjekt}`` is an error), branch names valid ref names, and repository names distinct.
 
 Each problem is a :class:`~imagebot.errors.ConfigError` naming the file and key; none of
@@ -45,6 +46,8 @@ def preflight(config: Config, *, environ: Mapping[str, str] = os.environ) -> lis
 
     if config.state.url_env:
         attempt("state.url_env", partial(config.state.resolved_url, environ))
+    for name in config.verifiers:
+        attempt(f"verifiers.{name}", partial(_keys, config, name))
 
     names: dict[str, int] = {}
     for index, repo in enumerate(config.repositories):
@@ -128,6 +131,15 @@ def _repository(
             attempt(f"{key}.notify[{number}].url_file", partial(_readable, target.url_file))
     if repo.url:
         attempt(f"{key}.url", lambda: parse_remote_url(repo.url or ""))
+
+
+def _keys(config: Config, name: str) -> None:
+    """The verifier's public keys read and parsed (ECDSA P-256 or Ed25519 PEM)."""
+    from imagebot.registry.cosign import load_verifier
+
+    entry = config.verifiers[name]
+    base = Path(config.source).parent if config.source else Path.cwd()
+    load_verifier(name, entry.public_keys, entry.public_key_files, base=base)
 
 
 def _env(name: str, environ: Mapping[str, str]) -> None:

@@ -70,6 +70,8 @@ class Cursor(Protocol):
 
     def fetchall(self) -> list[Any]: ...
 
+    def __iter__(self) -> Iterator[Any]: ...
+
 
 class Dialect:
     """How SQL written for SQLite reads on a backend; SQLite's own is the identity."""
@@ -315,6 +317,70 @@ MIGRATIONS: list[Migration] = [
             user       TEXT,
             time       REAL NOT NULL,
             PRIMARY KEY (repository, workload, container, tag)
+        );
+        """,
+    ),
+    Migration(
+        "supply-chain gates: when each tag's digest was first seen, signature verdicts",
+        """
+        CREATE TABLE tag_first_seen (
+            repository TEXT NOT NULL,    -- image repository, e.g. ghcr.io/org/app
+            tag        TEXT NOT NULL,
+            digest     TEXT NOT NULL,    -- the digest the tag pointed at
+            first_seen REAL NOT NULL,    -- Unix time imagebot first saw the tag at this digest
+            PRIMARY KEY (repository, tag)
+        );
+        CREATE TABLE signature_verdicts (
+            repository TEXT NOT NULL,    -- the image the signature must name
+            digest     TEXT NOT NULL,    -- the signed manifest (index) digest
+            keys       TEXT NOT NULL,    -- fingerprint of the verifier's key set
+            signer     TEXT NOT NULL,    -- which key signed
+            detail     TEXT NOT NULL,
+            checked_at REAL NOT NULL,
+            PRIMARY KEY (repository, digest, keys)
+        );
+        """,
+    ),
+    Migration(
+        "reconciler reports: what reached the cluster, each change's applied state",
+        """
+        ALTER TABLE history ADD COLUMN applied_at REAL;        -- a reconciler applied a
+                                                               -- revision containing the commit
+        ALTER TABLE history ADD COLUMN applied_revision TEXT;  -- that revision
+        ALTER TABLE history ADD COLUMN applied_by TEXT;        -- "Kustomization flux-system/apps"
+        ALTER TABLE history ADD COLUMN failed_at REAL;         -- a reconciler failed on a
+                                                               -- revision containing it
+        ALTER TABLE history ADD COLUMN failure TEXT;           -- what it said
+        CREATE TABLE reconciler_reports (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            time       REAL NOT NULL,     -- Unix time received
+            receiver   TEXT NOT NULL,     -- service.webhooks name
+            source     TEXT NOT NULL,     -- flux | argocd
+            object     TEXT NOT NULL,     -- "Kustomization flux-system/apps"
+            revision   TEXT NOT NULL,     -- commit id (maybe abbreviated), lowercase
+            outcome    TEXT NOT NULL,     -- applied | failed
+            reason     TEXT,
+            message    TEXT,
+            repository TEXT               -- the repository whose checkout has the revision;
+                                          -- NULL until one has (then matched)
+        );
+        CREATE INDEX reconciler_reports_pending ON reconciler_reports (repository, time);
+        """,
+    ),
+    Migration(
+        "divergence: when each change landed on the branch reconcilers read",
+        """
+        ALTER TABLE history ADD COLUMN landed_at REAL;   -- Unix time the commit was first seen
+                                                         -- on the branch (NULL: not yet, or
+                                                         -- no reconciler receiver then)
+        """,
+    ),
+    Migration(
+        "service markers: when something was first switched on",
+        """
+        CREATE TABLE service_markers (
+            name TEXT PRIMARY KEY,   -- e.g. 'reconcilers': a flux or argocd receiver
+            time REAL NOT NULL       -- Unix time the service first ran with it
         );
         """,
     ),
@@ -694,6 +760,49 @@ class Store:
                     created.isoformat() if created else None,
                     time.time(),
                 ),
+            )
+
+    # ----------------------------------------------------------------------------------
+    # Supply-chain gates: first sight of a tag's digest, valid signatures
+    # ----------------------------------------------------------------------------------
+
+    def first_seen(self, repository: str, tag: str, digest: str, now: datetime) -> datetime:
+        """When imagebot first saw *tag* point at *digest*, recording *now* when it had not
+        (a tag now at another digest than recorded starts again: a re-push is new)."""
+        stamp = now.timestamp()
+        with self.transaction() as db:
+            db.lock("tag_first_seen", repository, tag)  # replicas: one first sight
+            row = db.execute(
+                "SELECT digest, first_seen FROM tag_first_seen WHERE repository = ? AND tag = ?",
+                (repository, tag),
+            ).fetchone()
+            if row is not None and row[0] == digest:
+                return datetime.fromtimestamp(row[1], UTC)
+            db.execute(
+                "INSERT INTO tag_first_seen (repository, tag, digest, first_seen) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (repository, tag) DO UPDATE SET "
+                "digest = excluded.digest, first_seen = excluded.first_seen",
+                (repository, tag, digest, stamp),
+            )
+        return datetime.fromtimestamp(stamp, UTC)
+
+    def valid_signature(self, repository: str, digest: str, keys: str) -> tuple[str, str] | None:
+        """``(signer, detail)`` of a valid signature found before for this digest and keys."""
+        rows = self.query(
+            "SELECT signer, detail FROM signature_verdicts "
+            "WHERE repository = ? AND digest = ? AND keys = ?",
+            (repository, digest, keys),
+        )
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def put_valid_signature(
+        self, repository: str, digest: str, keys: str, signer: str, detail: str
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO signature_verdicts "
+                "(repository, digest, keys, signer, detail, checked_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (repository, digest, keys, signer, detail, time.time()),
             )
 
 

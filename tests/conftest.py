@@ -33,6 +33,13 @@ def _start(tmp_path_factory: pytest.TempPathFactory, auth: str) -> Iterator[Regi
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_state_in_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the machine's own state store (``~/.local/state/imagebot``):
+    one left by another imagebot version would decide the outcome."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """A registry without authentication."""

@@ -26,7 +26,7 @@ import click
 from ruamel.yaml.nodes import MappingNode, Node
 
 from imagebot.cli.common import local_checkout, output_option, print_json, read_checkout
-from imagebot.config import CONFIG_ENV, Config, load_config
+from imagebot.config import CONFIG_ENV, Config, RepositoryConfig, load_config
 from imagebot.errors import ConfigError, InvalidInput
 from imagebot.manifests import Discovery, ImageSite
 from imagebot.manifests import yamlsource as ys
@@ -105,7 +105,8 @@ def command(
     """Validate every image annotation, marker and policy file, offline.
 
     Prints one `file:line: message` per problem (`file:line: warning: message` for a marker
-    naming a policy that does not exist, left alone as Flux does). Exit status: 0 when
+    naming a policy that does not exist, left alone as Flux does), and a `flux:` line per
+    setting a Flux ImageUpdateAutomation gives (or imagebot's config keeps). Exit status: 0 when
     everything is usable, 1 when something is not (or, with --strict, on warnings), 2 for
     usage errors (no such directory or config file).
     """
@@ -117,6 +118,7 @@ def command(
     findings += manifest_findings(root.resolve(), found, shown)
     findings = sorted(set(findings), key=lambda f: (f.kind != "config", f.path, f.line or 0))
     warnings = sorted(set(manifest_warnings(found, shown)))
+    decisions = _flux_decisions(root, settings, found)
     failed = bool(findings) or (strict and bool(warnings))
     skipped = [(shown(issue.file), issue.line, issue.message) for issue in found.skipped]
 
@@ -133,6 +135,15 @@ def command(
                 "files": found.files_read,
                 "images": len(found.sites),
                 "config": config_path,
+                "flux": [
+                    {
+                        "setting": d.setting,
+                        "value": d.value,
+                        "source": d.source,
+                        "applied": d.applied,
+                    }
+                    for d in decisions
+                ],
             }
         )
     else:
@@ -140,6 +151,8 @@ def command(
             click.echo(str(finding))
         for warning in warnings:
             click.echo(warning.as_warning())
+        for decision in decisions:
+            click.echo(f"flux: {decision}")
         if verbose:
             for path, line, message in skipped:
                 where = f"{path}:{line}" if line else path
@@ -154,6 +167,15 @@ def command(
             verdict += f", {len(warnings)} warning(s){' (--strict)' if strict else ''}"
         click.echo(f"imagebot check: {summary}: {verdict}", err=True)
     raise SystemExit(1 if failed else 0)
+
+
+def _flux_decisions(root: Path, settings: RepositoryConfig | None, found: Discovery) -> list[Any]:
+    """Which settings the repository's ImageUpdateAutomation objects give a cycle, and
+    which ones imagebot's config keeps (imagebot's config wins where it says something)."""
+    from imagebot.update.fluxsettings import flux_settings
+
+    repo = settings or RepositoryConfig(path=str(root))
+    return list(flux_settings(repo, found.automations).decisions)
 
 
 def _check_config(config_path: str | None, findings: list[Finding]) -> Config:
@@ -248,6 +270,7 @@ class _Doc:
     annotations: dict[str, Annotation]
     block_line: int | None
     depth: int
+    labels: dict[str, Annotation] = field(default_factory=dict)  # Keel reads them too
 
 
 def _site_problems(path: Path, sites: list[ImageSite]) -> list[dict[str, Any]]:
@@ -335,13 +358,15 @@ def _documents(path: Path) -> list[_Doc]:
 
 
 def _doc(node: Node, depth: int) -> _Doc:
-    block = ys.get(ys.get(node, "metadata"), "annotations")
+    metadata = ys.get(node, "metadata")
+    block = ys.get(metadata, "annotations")
     return _Doc(
         first=node.start_mark.line + 1,
         last=node.end_mark.line + 1,
         annotations=read_annotations(block),
         block_line=block.start_mark.line + 1 if isinstance(block, MappingNode) else None,
         depth=depth,
+        labels=read_annotations(ys.get(metadata, "labels")),
     )
 
 
@@ -352,9 +377,9 @@ def _innermost(docs: list[_Doc], line: int) -> _Doc | None:
 
 def _workload_errors(doc: _Doc, sites: list[ImageSite]) -> list[str]:
     """The workload-wide annotation errors, as discovery's annotation reader finds them."""
-    if not doc.annotations:
+    if not doc.annotations and not doc.labels:
         return []
-    policies = AnnotationPolicies(doc.annotations, [s.container for s in sites])
+    policies = AnnotationPolicies(doc.annotations, [s.container for s in sites], labels=doc.labels)
     for site in sites:
         policies.for_container(site.container, site.image)
     return list(policies.errors)
@@ -366,6 +391,9 @@ def _annotation_line(doc: _Doc, error: str, container: str) -> int | None:
     named = [key for key in doc.annotations if key in error]
     if named:
         return doc.annotations[max(named, key=len)].line
+    labelled = [key for key in doc.labels if f"label {key}" in error]
+    if labelled:
+        return doc.labels[max(labelled, key=len)].line
     if error.startswith("container "):
         name = error[len("container ") :].partition(":")[0]
         for key in (

@@ -36,7 +36,7 @@ from imagebot.cli.common import (
 )
 from imagebot.config import load_config
 from imagebot.errors import InvalidInput
-from imagebot.operations.explain import Explanation, TagInfo, explain
+from imagebot.operations.explain import Explanation, TagInfo, explain, gate_lines
 from imagebot.operations.workloads import checkout
 from imagebot.policy import Verdict
 
@@ -180,6 +180,11 @@ def _print_one(console: Any, item: Explanation, now: datetime, *, everything: bo
             listed += f" (listed {ago(item.listed_at, now)}"
             listed += ", from cache)" if item.from_cache else ")"
         facts.add_row("registry", Text(listed))
+    if res.gates is not None:
+        facts.add_row("gates", Text(res.gates.describe()))
+    for tag, line in gate_lines(res):
+        passed = res.gate_reports[tag].passed
+        facts.add_row(f"gate {tag}", Text(line, style="green" if passed else "yellow"))
     for note in item.notes:
         facts.add_row("note", Text(note, style="yellow"))
     print_table(console, Padding(facts, (0, 0, 0, 2)))

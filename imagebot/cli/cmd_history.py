@@ -90,7 +90,8 @@ def _print_table(rows: list[HistoryEntry], wide: bool) -> None:
 
 def _columns(rows: list[HistoryEntry], wide: bool) -> list[str]:
     """Like ``kubectl get``: the mode and file only with ``--wide`` (the commit column shows
-    a pull request or an unpushed commit), the repository when there is more than one."""
+    a pull request, an unpushed commit, or one a reconciler applied or failed on), the
+    repository when there is more than one."""
     if wide:
         return list(COLUMNS)
     hidden = {"MODE", "FILE"}
@@ -113,9 +114,13 @@ def _change(row: HistoryEntry) -> Text:
 
 
 def _commit(row: HistoryEntry) -> str:
+    """The commit, its pull request, and how far it got: not pushed, or what a reconciler
+    reported (applied to the cluster, failed there)."""
     commit = (row.commit or "-")[:12]
     if row.pull_request:
-        return f"{commit} {row.pull_request}"
+        commit = f"{commit} {row.pull_request}"
+    if row.state in ("applied", "failed"):
+        return f"{commit} ({row.state})"
     if row.commit and not row.pushed:
         return f"{commit} (not pushed)"
     return commit

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from imagebot.cli.common import (
+    ago,
     config_option,
     local_checkout,
     output_option,
@@ -29,8 +31,11 @@ from imagebot.cli.common import (
     stdout_console,
 )
 from imagebot.cli.tables import fitted_table, wide_option
-from imagebot.config import Config, load_config
+from imagebot.config import Config, RepositoryConfig, load_config
 from imagebot.manifests import Discovery, ImageSite
+
+if TYPE_CHECKING:
+    from imagebot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +87,7 @@ def command(
     columns = list(COLUMNS)
     failed = False
     if latest:
-        failed = _add_latest(config, found, rows, progress=output != "json")
+        failed = _add_latest(config, found, rows, settings, progress=output != "json")
         if not wide:  # like kubectl get: STATUS says locked, not automated or ignored
             columns = [c for c in columns if c[0] not in ("AUTOMATED", "LOCKED")]
         columns += LATEST_COLUMNS
@@ -115,11 +120,21 @@ _STATUS = {
 
 
 def _add_latest(
-    config: Config, found: Discovery, rows: list[dict[str, Any]], *, progress: bool = False
+    config: Config,
+    found: Discovery,
+    rows: list[dict[str, Any]],
+    settings: RepositoryConfig | None,
+    *,
+    progress: bool = False,
 ) -> bool:
-    """Resolve every site as an update cycle would (without writing); True if any failed."""
+    """Resolve every site as an update cycle would (without writing); True if any failed.
+    A container the service saw behind (a newer tag held back) says since when; with a
+    reconciler receiver configured, a workload whose change on the branch no reconciler
+    applied within ``divergence_after`` says since when it is diverged."""
+    from imagebot.operations.explain import held_text
     from imagebot.store import open_store
     from imagebot.update import Runner, resolve
+    from imagebot.update.reconcile import divergence
 
     with (
         open_store(config) as store,
@@ -127,6 +142,14 @@ def _add_latest(
         registry_progress(progress) as report,
     ):
         resolved = runner.run(resolve(found.sites, runner.scanner, manual=True, progress=report))
+        diverged: dict[str, float] = {}
+        behind: dict[tuple[str, str, str | None], datetime] = {}
+        if settings is not None and _reconcilers(config):
+            diverged = divergence(
+                store, settings.display_name, float(settings.divergence_after)
+            ).diverged
+        if settings is not None:
+            behind = _behind_since(store, settings.display_name)
     for row, res in zip(rows, resolved.resolutions, strict=True):
         if res.status == "update":
             row["latest"] = res.new_tag
@@ -136,9 +159,36 @@ def _add_latest(
             row["latest"] = None
         row["status"] = _STATUS[res.status]
         row["reason"] = res.reason
+        held = res.held if res.status != "update" else None
+        row["held"] = held.tag if held is not None else None
+        row["eligible_at"] = res.eligible_at.isoformat() if held and res.eligible_at else None
+        if held is not None:
+            row["status"] = f"{row['status']}; {held_text(held)}"
+        waiting = behind.get((row["workload"], row["container"], row["tag"]))
+        row["behind_since"] = waiting.isoformat() if waiting else None
+        if waiting is not None:
+            row["status"] += f", behind since {ago(waiting)}"
+        since = diverged.get(row["workload"])
+        row["diverged_since"] = datetime.fromtimestamp(since, UTC).isoformat() if since else None
+        if since is not None:
+            row["status"] += f", diverged since {ago(datetime.fromtimestamp(since, UTC))}"
         if res.problem is not None and not row["error"]:
             row["error"] = res.problem.message
     return bool(resolved.registry_errors)
+
+
+def _behind_since(store: Store, repository: str) -> dict[tuple[str, str, str | None], datetime]:
+    """(workload, container, current tag) -> since when a newer tag has waited, as the
+    service's Deploy view last saw it (nothing when it never ran on this state directory)."""
+    from imagebot.operations import fleet
+
+    total = fleet.query(store, repository=repository, per_page=1).total
+    rows = fleet.query(store, repository=repository, per_page=max(total, 1)).rows
+    return {(r.workload, r.container, r.current): r.behind_since for r in rows if r.behind_since}
+
+
+def _reconcilers(config: Config) -> bool:
+    return any(hook.type in ("flux", "argocd") for hook in config.service.webhooks.values())
 
 
 def _report_files(found: Discovery) -> None:

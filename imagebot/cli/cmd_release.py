@@ -38,7 +38,12 @@ from imagebot.reference import validate_digest, validate_tag
     metavar="sha256:...",
     help="The tag's digest, for references pinned by digest (default: asked from the registry).",
 )
-@click.option("--force", is_flag=True, help="Release even if the workload is locked or ignored.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Release even if the workload is locked or ignored, or the supply-chain gates hold "
+    "the tag (recorded in the history as release-forced).",
+)
 @click.option(
     "--check-tag/--no-check-tag",
     default=True,

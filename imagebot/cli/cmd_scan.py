@@ -129,6 +129,9 @@ def _print_text(report: CycleReport) -> None:
         click.echo(f"Commit {report.commit[:12]} {verb} {report.target}:")
         for res in report.applied:
             click.echo(f"  {change_line(res)}")
+        for item in report.rolled_back:
+            if item.locked:
+                click.echo(f"  locked {item.workload}: {item.message}")
         if report.pull_request:
             click.echo(f"Pull request: {report.pull_request}")
     else:

@@ -11,7 +11,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from imagebot.config import CommitConfig
 from imagebot.errors import GitError
@@ -32,13 +32,12 @@ def normalise_path(path: str) -> str:
     """A repository-relative path in git's form; ValueError for anything that escapes it."""
     if not isinstance(path, str) or not path or "\0" in path or "\n" in path or "\\" in path:
         raise ValueError(f"invalid repository path {path!r}")
-    pure = PurePosixPath(path)
     parts = path.split("/")
-    if pure.is_absolute() or any(p in ("", ".", "..") for p in parts):
+    if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"repository path {path!r} must be relative, without . or ..")
     if parts[0].lower() == ".git":
         raise ValueError(f"repository path {path!r} is inside .git")
-    return pure.as_posix()
+    return path  # relative, no empty, "." or ".." part: already as git writes it
 
 
 def tree_entries(git: Git, rev: str, paths: list[str]) -> dict[str, TreeEntry]:

@@ -248,9 +248,8 @@ class Workspace:
             validate_branch_name(branch)
         remote = parse_remote_url(url)
         auth = GitAuth.resolve(remote, credentials)
-        repos = Path(state_dir).expanduser().resolve() / "repos"
-        name = _clone_name(remote)
-        root = repos / name
+        root = clone_path(remote, state_dir)
+        repos, name = root.parent, root.name
         lock = WorkspaceLock(repos / f"{name}.lock", what=remote.display)
         lock.acquire(lock_timeout)
         try:
@@ -330,9 +329,13 @@ class Workspace:
         cache key: a file not listed must be read)."""
         return worktree.blobs(self.git)
 
-    def modified(self, paths: list[str]) -> list[str]:
-        """Those of *paths* with uncommitted changes in the checkout."""
-        return worktree.modified(self.git, [commits.normalise_path(p) for p in paths])
+    def modified(
+        self, paths: list[str], *, unchanged: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Those of *paths* with uncommitted changes in the checkout (*unchanged*: what
+        :meth:`blobs` said this cycle, which saves asking ``git status`` about most paths)."""
+        normalised = [commits.normalise_path(p) for p in paths]
+        return worktree.modified(self.git, normalised, unchanged=unchanged)
 
     # ---------------------------------------------------------------- syncing
 
@@ -649,6 +652,11 @@ def _upstream(git: Git, branch: str) -> tuple[str | None, str]:
     if "origin" in remotes:
         return "origin", branch
     return None, branch
+
+
+def clone_path(remote: RemoteURL, state_dir: Path | str) -> Path:
+    """Where the bot's clone of *remote* lives: ``state_dir/repos/<host-path>-<digest>``."""
+    return Path(state_dir).expanduser().resolve() / "repos" / _clone_name(remote)
 
 
 def _clone_name(remote: RemoteURL) -> str:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -71,8 +72,19 @@ def diff(git: Git, old: str, new: str) -> list[FileChange]:
     return changes
 
 
-def modified(git: Git, paths: list[str]) -> list[str]:
-    """Those of *paths* with uncommitted changes (staged, unstaged or untracked)."""
+def modified(
+    git: Git, paths: list[str], *, unchanged: Mapping[str, str] | None = None
+) -> list[str]:
+    """Those of *paths* with uncommitted changes (staged, unstaged or untracked).
+
+    *unchanged* (what :func:`blobs` returned this cycle: files whose checkout copy matches
+    the index) spares ``git status`` the paths it names that are also staged as in HEAD
+    (one ``git diff-index --cached``, not a pathspec per file); the rest are asked as ever."""
+    if unchanged is not None and paths:
+        staged = git.run("diff-index", "--cached", "--name-only", "-z", "HEAD", check=False)
+        if staged.returncode == 0:
+            differ = set(nul_split(staged.stdout))
+            paths = [p for p in paths if p not in unchanged or p in differ]
     if not paths:
         return []
     out = git.run(
@@ -84,17 +96,46 @@ def modified(git: Git, paths: list[str]) -> list[str]:
 def blobs(git: Git) -> dict[str, str]:
     """Git blob id of every tracked regular file whose checkout copy matches the index.
 
-    A file listed by ``git diff-files`` (changed, or only touched) is left out, so whatever
-    is left out is read from disk; the ids are exactly what the files hold."""
-    staged = git.run("ls-files", "--stage", "-z").stdout
-    dirty = set(nul_split(git.run("diff-files", "--name-only", "-z").stdout))
-    out: dict[str, str] = {}
-    for record in nul_split(staged):
+    A file ``git diff-files`` lists as changed is left out, so whatever is left out is read
+    from disk; the ids are exactly what the files hold. One it lists only because its stat
+    data changed (rewritten with the same bytes, touched) is hashed by ``git hash-object
+    --no-filters`` and kept when the bytes are the index's, so that it does not count as
+    changed until something refreshes the index."""
+    staged: dict[str, str] = {}
+    for record in nul_split(git.run("ls-files", "--stage", "-z").stdout):
         meta, _, path = record.partition("\t")
         mode, blob, stage = meta.split(" ")
-        if mode in ("100644", "100755") and stage == "0" and path not in dirty:
-            out[path] = blob
+        if mode in ("100644", "100755") and stage == "0":
+            staged[path] = blob
+    raw = list(nul_split(git.run("diff-files", "-z").stdout))
+    dirty = set(raw[1::2])
+    out = {path: blob for path, blob in staged.items() if path not in dirty}
+    touched = [
+        path
+        for meta, path in zip(raw[::2], raw[1::2], strict=True)
+        if path in staged and "\n" not in path and _stat_only(meta)
+    ]
+    if touched:
+        hashed = git.run(  # the bytes as they are, as discovery hashes them: no filters run
+            "hash-object",
+            "--no-filters",
+            "--stdin-paths",
+            input="\n".join(touched).encode(),
+            check=False,
+        )
+        ids = hashed.text.split() if hashed.returncode == 0 else []
+        if len(ids) == len(touched):
+            out.update((p, i) for p, i in zip(touched, ids, strict=True) if staged[p] == i)
     return out
+
+
+def _stat_only(meta: str) -> bool:
+    """A ``diff-files`` record of a file whose content Git did not look at (``0{40}`` on the
+    worktree side, same mode, modified): its bytes may well be the index's."""
+    fields = meta.lstrip(":").split(" ")
+    return (
+        len(fields) == 5 and fields[0] == fields[1] and fields[4] == "M" and set(fields[3]) == {"0"}
+    )
 
 
 def advance(git: Git, root: Path, journal_path: Path, branch: str, new: str, old: str) -> None:

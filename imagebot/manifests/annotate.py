@@ -797,6 +797,21 @@ def unset_policy(annotations: Mapping[str, object], name: str) -> list[Annotatio
     return [AnnotationEdit(key, None) for key in keys_for(name) if key in annotations]
 
 
+def lock_edits(
+    annotations: Mapping[str, object], message: str | None, user: str | None
+) -> list[AnnotationEdit]:
+    """Edits that lock a workload: ``locked: "true"`` with ``locked_msg`` *message* and
+    ``locked_user`` *user*; one left from an earlier lock is removed when not given, rather
+    than misattributed."""
+    edits = set_policy(annotations, "locked", "true")
+    for name, value in (("locked_msg", message), ("locked_user", user)):
+        if value is None:
+            edits += unset_policy(annotations, name)
+        else:
+            edits += set_policy(annotations, name, value)
+    return edits
+
+
 __all__ = [
     "POLICY_PREFIXES",
     "AnnotateResult",
@@ -808,6 +823,7 @@ __all__ = [
     "double_quoted",
     "find_workloads",
     "keys_for",
+    "lock_edits",
     "plain_ok",
     "render_value",
     "set_policy",

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from imagebot.errors import ImagebotError, PolicyError
+from imagebot.manifests.keel import KEEL, KeelPolicy, has_keel, keel_policy
 from imagebot.manifests.policycheck import check_policy
 from imagebot.policy.globs import compile_glob
 from imagebot.reference import ImageReference
@@ -37,9 +38,15 @@ _IMAGEBOT_KEYS = (
     "locked_user",
     "ignore",
     "approve.<container>",
+    "min-age.<container>",
+    "age-source.<container>",
+    "platforms.<container>",
+    "verify.<container>",
     "same-family",
     "tag.<container>",
 )
+#: imagebot.io keys that end in a container name.
+_PER_CONTAINER = ("tag.", "approve.", "min-age.", "age-source.", "platforms.", "verify.")
 _LEGACY_PREFIXES = (FLUX, WEAVE)
 _ARGO_IGNORED = ("write-back-method", "write-back-target", "git-branch", "git-repository")
 _ARGO_ALIAS_KEYS = ("update-strategy", "allow-tags", "ignore-tags")
@@ -72,8 +79,16 @@ class ContainerPolicy:
     lock_user: str | None = None
     #: Updates wait for a person's approval (``imagebot.io/approve.<container>: "true"``).
     approve: bool = False
+    #: Supply-chain gates (``imagebot.io/min-age.<c>``, ``age-source.<c>``, ``platforms.<c>``,
+    #: ``verify.<c>``); None where the annotation is absent.
+    min_age: str | None = None
+    age_source: str | None = None
+    platforms: tuple[str, ...] | None = None
+    verify: str | None = None
     ignored: bool = False
     source: str = "none"
+    #: Seconds between polls the workload asks for (Keel's ``keel.sh/pollSchedule``).
+    interval: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,8 +102,15 @@ class _ArgoImage:
 class AnnotationPolicies:
     """Reads one workload's annotations; ``errors`` apply to every container of it."""
 
-    def __init__(self, annotations: Mapping[str, Annotation], containers: Sequence[str]) -> None:
+    def __init__(
+        self,
+        annotations: Mapping[str, Annotation],
+        containers: Sequence[str],
+        labels: Mapping[str, Annotation] | None = None,
+    ) -> None:
         self.annotations = dict(annotations)
+        #: Labels are read for Keel only, which takes its keys from either.
+        self.labels = dict(labels or {})
         self.containers = list(containers)
         self.errors: list[str] = []
         self._argo: list[_ArgoImage] = []
@@ -119,7 +141,7 @@ class AnnotationPolicies:
             rest = None
             if key.startswith(IMAGEBOT):
                 rest = key[len(IMAGEBOT) :]
-                if rest not in _IMAGEBOT_KEYS and not rest.startswith(("tag.", "approve.")):
+                if rest not in _IMAGEBOT_KEYS and not rest.startswith(_PER_CONTAINER):
                     close = difflib.get_close_matches(rest, _IMAGEBOT_KEYS, n=1, cutoff=0.6)
                     hint = f" (did you mean {IMAGEBOT}{close[0]}?)" if close else ""
                     self._error(f"unknown annotation {key}{hint}")
@@ -131,7 +153,8 @@ class AnnotationPolicies:
                 rest = "tag." + key[len(FILTER) :]
             if (
                 rest is not None
-                and rest.startswith(("tag.", "approve."))
+                and rest.startswith(_PER_CONTAINER)
+                and (rest.startswith(("tag.", "approve.")) or key.startswith(IMAGEBOT))
                 and key.startswith((IMAGEBOT, FLUX, WEAVE, FILTER))
             ):
                 container = rest.partition(".")[2]
@@ -212,13 +235,7 @@ class AnnotationPolicies:
             spec = raw.strip()
             if not spec:
                 continue
-            alias, eq, rest = spec.partition("=")
-            if not eq:
-                alias, rest = "", spec
-            name, constraint = rest.strip(), None
-            colon = name.rfind(":")
-            if colon > name.rfind("/"):
-                name, constraint = name[:colon], name[colon + 1 :].strip() or None
+            alias, name, constraint = split_image_spec(spec)
             try:
                 ref = ImageReference.parse(name)
                 if ref.tag or ref.digest:
@@ -226,7 +243,7 @@ class AnnotationPolicies:
             except (ImagebotError, ValueError):
                 self._error(f"annotation {ARGO}image-list: cannot read image {spec!r}")
                 continue
-            images.append(_ArgoImage(alias.strip() or None, name, ref.repository, constraint))
+            images.append(_ArgoImage(alias, name, ref.repository, constraint))
         return images
 
     def _argo_policy(self, image: ImageReference | None, result: ContainerPolicy) -> bool:
@@ -270,7 +287,7 @@ class AnnotationPolicies:
         ignore = options.get("ignore-tags")
         globs = [g.strip() for g in ignore.split(",") if g.strip()] if ignore else []
         try:
-            result.filter = _combine_filter(allow_re, globs)
+            result.filter = combine_filter(allow_re, globs)
         except PolicyError as exc:
             self._error(f"{ARGO}{entry.alias}.ignore-tags: {exc}")
             return False
@@ -281,9 +298,35 @@ class AnnotationPolicies:
 
     # --- per container -------------------------------------------------------------------
 
-    def for_container(self, container: str, image: ImageReference | None) -> ContainerPolicy:
-        """The policy for *container*. Read ``errors`` once every container has been asked:
-        problems found on the way are the whole workload's."""
+    def _keel_values(self, block: Mapping[str, Annotation], what: str) -> dict[str, str]:
+        values = {}
+        for key, ann in block.items():
+            if key.startswith((KEEL, "keel.observer/")):
+                if not ann.is_string:
+                    self._error(
+                        f"{what} {key}: {ann.value} is not a string (Kubernetes rejects it); "
+                        f'write "{ann.value}"'
+                    )
+                values[key] = ann.value
+        return values
+
+    def _keel(self, container: str, image: ImageReference | None, init: bool) -> KeelPolicy | None:
+        """What Keel's keys say about *container*, None when the workload has none."""
+        annotations = self._keel_values(self.annotations, "annotation")
+        labels = self._keel_values(self.labels, "label")
+        if not annotations and not labels:
+            return None
+        tag = image.tag if image is not None else None
+        keel = keel_policy(annotations, labels, container, tag, init=init)
+        for message in keel.errors:
+            self._error(message)
+        return keel if has_keel(annotations, labels) or keel.approve or keel.interval else None
+
+    def for_container(
+        self, container: str, image: ImageReference | None, *, init: bool = False
+    ) -> ContainerPolicy:
+        """The policy for *container* (*init*: an init container). Read ``errors`` once every
+        container has been asked: problems found on the way are the whole workload's."""
         result = ContainerPolicy()
         policy_source = None
         text = self._text(f"{IMAGEBOT}tag.{container}")
@@ -297,7 +340,17 @@ class AnnotationPolicies:
                 policy_source, result.policy = found
         if policy_source is None and self._argo_policy(image, result):
             policy_source = ARGO
-        if policy_source != ARGO:
+        keel = self._keel(container, image, init)
+        if keel is not None:
+            result.interval = keel.interval
+            result.approve = keel.approve
+            if policy_source is None and keel.named and not self._flag("automated")[1]:
+                # imagebot's and Flux v1's keys win over Keel's, as they do over Argo's.
+                result.policy = keel.policy
+                result.automated = result.automated_explicit = keel.automated
+                result.same_family = keel.same_family
+                policy_source = KEEL
+        if policy_source not in (ARGO, KEEL):
             automated, explicit, automated_source = self._flag("automated")
             result.automated, result.automated_explicit = automated, explicit
             if policy_source is None and automated_source is not None:
@@ -305,7 +358,8 @@ class AnnotationPolicies:
         result.locked, _, _ = self._flag("locked")
         result.lock_message = self._string("locked_msg")
         result.lock_user = self._string("locked_user")
-        result.approve = self._text(f"{IMAGEBOT}approve.{container}") == "true"
+        result.approve = result.approve or self._text(f"{IMAGEBOT}approve.{container}") == "true"
+        self._gates(container, result)
         ignore = self._text(IMAGEBOT + "ignore")
         if ignore is None:
             legacy_ignore = self._legacy("ignore")
@@ -333,8 +387,53 @@ class AnnotationPolicies:
                 self._error(f"container {container}: policy {result.policy!r}: {problem}")
         return result
 
+    def _gates(self, container: str, result: ContainerPolicy) -> None:
+        """The supply-chain gate annotations of *container*, checked as they are read."""
+        from imagebot.policy.gates import AGE_SOURCES, parse_age, parse_platforms
 
-def _combine_filter(allow: str | None, ignore: Sequence[str]) -> str | None:
+        min_age = self._text(f"{IMAGEBOT}min-age.{container}")
+        if min_age is not None:
+            try:
+                parse_age(min_age)
+                result.min_age = min_age.strip()
+            except PolicyError as exc:
+                self._error(f"annotation {IMAGEBOT}min-age.{container}: {exc}")
+        source = self._text(f"{IMAGEBOT}age-source.{container}")
+        if source is not None:
+            if source not in AGE_SOURCES:
+                self._error(
+                    f'annotation {IMAGEBOT}age-source.{container}: expected "seen" or '
+                    f'"created", got {source!r}'
+                )
+            else:
+                result.age_source = source
+        platforms = self._text(f"{IMAGEBOT}platforms.{container}")
+        if platforms is not None:
+            try:
+                result.platforms = parse_platforms(platforms)
+            except PolicyError as exc:
+                self._error(f"annotation {IMAGEBOT}platforms.{container}: {exc}")
+        verify = self._text(f"{IMAGEBOT}verify.{container}")
+        if verify is not None:
+            if not verify.strip():
+                self._error(f"annotation {IMAGEBOT}verify.{container}: name a verifier")
+            else:
+                result.verify = verify.strip()
+
+
+def split_image_spec(spec: str) -> tuple[str | None, str, str | None]:
+    """An ``image-list`` entry ``[alias=]image[:constraint]`` into (alias, image, constraint)."""
+    alias, eq, rest = spec.partition("=")
+    if not eq:
+        alias, rest = "", spec
+    name, constraint = rest.strip(), None
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        name, constraint = name[:colon], name[colon + 1 :].strip() or None
+    return alias.strip() or None, name, constraint
+
+
+def combine_filter(allow: str | None, ignore: Sequence[str]) -> str | None:
     """One searched regex: tags matching *allow* and none of the *ignore* wildcards."""
     if not ignore:
         return allow

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -35,6 +35,7 @@ from imagebot.manifests.annotations import (
     AnnotationPolicies,
     ContainerPolicy,
 )
+from imagebot.manifests.argocd import ArgoDoc, application_sites, read_docs
 from imagebot.manifests.models import Discovery, FileIssue, ImageSite, Part, Role
 from imagebot.manifests.namespaces import (
     KUSTOMIZATION_FILES,
@@ -43,6 +44,7 @@ from imagebot.manifests.namespaces import (
     kustomize_namespaces,
     read_kustomization,
 )
+from imagebot.manifests.podspecs import pod_specs
 from imagebot.manifests.policyfiles import PolicyIndex
 from imagebot.reference import ImageReference, is_valid_digest
 
@@ -54,16 +56,6 @@ DEFAULT_INCLUDE = ("**/*.yaml", "**/*.yml", "**/Kustomization")
 #: real manifests (CRD bundles, whole-platform installs) are a few MiB.
 DEFAULT_MAX_FILE_BYTES = 8 << 20
 
-#: Pod spec location per workload kind.
-POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
 CONTAINER_SECTIONS = ("initContainers", "containers")
 
 #: Flux v1's name for an image at the top of a HelmRelease's values.
@@ -87,6 +79,8 @@ _KUSTOMIZE_FIELDS: tuple[tuple[str, Role], ...] = (
 )
 
 _COMPOSE_FILE = re.compile(r"^(?:docker-)?compose(?:[.-][^/]*)?\.ya?ml$")
+#: Compose's ``${VAR:-default}`` / ``${VAR-default}`` as a whole value, the default plain.
+_COMPOSE_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-(?P<default>[^${}]*)\}")
 _MARKER = re.compile(r'#[ \t]*\{[ \t]*"\$imagepolicy"[ \t]*:[ \t]*"([^"\\]*)"[ \t]*\}')
 _MARKER_FIELDS: dict[str | None, Role] = {
     None: "image",
@@ -131,7 +125,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 @dataclass
 class _Walk:
-    files: list[tuple[str, Path]] = field(default_factory=list)
+    files: list[tuple[str, str]] = field(default_factory=list)  # (shown, path on disk)
     skipped: list[FileIssue] = field(default_factory=list)
     charts: set[str] = field(default_factory=set)
 
@@ -156,22 +150,18 @@ def _walk(
         return any(rx.match(rel) for rx in excludes)
 
     def scan(top: Path, prefix: str, inc: list[re.Pattern[str]], use_exclude: bool) -> None:
-        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-            here = Path(dirpath)
-            rel_dir = here.relative_to(top).as_posix()
-            rel_dir = "" if rel_dir == "." else rel_dir
-            if "Chart.yaml" in filenames:
+        for rel_dir, dirs, files in _tree(top):
+            if any(f.name == "Chart.yaml" for f in files):
                 walk.charts.add(prefix + rel_dir)
-            dirnames.sort()
             keep = []
-            for d in dirnames:
-                rel = f"{rel_dir}/{d}" if rel_dir else d
-                if d == ".git" or (use_exclude and (excluded(rel) or excluded(rel + "/"))):
+            for d in sorted(dirs, key=lambda e: e.name):
+                rel = f"{rel_dir}/{d.name}" if rel_dir else d.name
+                if d.name == ".git" or (use_exclude and (excluded(rel) or excluded(rel + "/"))):
                     continue
-                if (here / d).is_symlink():
+                if d.is_symlink():
                     # Never followed: inside the repository its target is read at its own
                     # path; outside, it is not ours to read (or to rewrite).
-                    if not _is_within((here / d).resolve(), root):
+                    if not _is_within(Path(d.path).resolve(), root):
                         walk.skipped.append(
                             FileIssue(
                                 prefix + rel,
@@ -181,8 +171,9 @@ def _walk(
                         )
                     continue
                 keep.append(d)
-            dirnames[:] = keep
-            for name in sorted(filenames):
+            dirs[:] = keep
+            for entry in sorted(files, key=lambda e: e.name):
+                name = entry.name
                 rel = f"{rel_dir}/{name}" if rel_dir else name
                 if not any(rx.match(rel) for rx in inc):
                     continue
@@ -192,9 +183,8 @@ def _walk(
                 if shown in seen:
                     continue
                 seen.add(shown)
-                path = here / name
-                if path.is_symlink():
-                    target = path.resolve()
+                if entry.is_symlink():
+                    target = Path(entry.path).resolve()
                     where = (
                         "outside the repository"
                         if not _is_within(target, root)
@@ -202,9 +192,9 @@ def _walk(
                     )
                     walk.skipped.append(FileIssue(shown, None, f"symlink to a file {where}"))
                     continue
-                if not path.is_file():
+                if not entry.is_file():
                     continue
-                walk.files.append((shown, path))
+                walk.files.append((shown, entry.path))
 
     scan(root, "", includes, True)
     default_includes = [glob_regex(p) for p in DEFAULT_INCLUDE]
@@ -233,6 +223,34 @@ def _walk(
     return walk
 
 
+def _tree(top: Path) -> Iterator[tuple[str, list[os.DirEntry[str]], list[os.DirEntry[str]]]]:
+    """``os.walk(top)`` (top-down, symlinks not followed, unreadable directories left out)
+    with each directory's entries rather than names: the type of an entry comes with the
+    listing, so telling files, directories and symlinks apart costs no system call.
+
+    Yields (the directory's posix path relative to *top*, "" for *top*, its subdirectories,
+    its other entries); the caller prunes the walk by editing the subdirectories in place."""
+    pending = [(str(top), "")]
+    while pending:
+        here, rel_dir = pending.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        dirs: list[os.DirEntry[str]] = []
+        files: list[os.DirEntry[str]] = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()  # follows a symlink, as os.walk does
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(entry)
+        yield rel_dir, dirs, files
+        for d in reversed(dirs):
+            pending.append((d.path, f"{rel_dir}/{d.name}" if rel_dir else d.name))
+
+
 def _rel_prefix(path: Path, root: Path) -> str:
     rel = path.relative_to(root).as_posix()
     return "" if rel == "." else rel + "/"
@@ -248,9 +266,10 @@ def _chart_template(rel: str, charts: set[str]) -> bool:
 
 #: Bytes one of which any file with an image site or a policy document contains (``image:``,
 #: ``images:``, ``$imagepolicy``, ``ImagePolicy``, ``ImageRepository``, Helm values'
-#: ``repository`` + ``tag``, Flux v1's ``repository.fluxcd.io/``). Files without any are only
-#: checked to be YAML, not composed.
-_SITE_WORDS = (b"image", b"Image", b"repository")
+#: ``repository`` + ``tag``, Flux v1's ``repository.fluxcd.io/``), an Argo CD document, or a
+#: Flux ``Kustomization`` (its ``spec.path`` tells same-named policies apart). Files without
+#: any are only checked to be YAML, not composed.
+_SITE_WORDS = (b"image", b"Image", b"repository", b"argoproj.io", FLUX_KUSTOMIZE_API.encode())
 
 
 def may_hold_sites(data: bytes) -> bool:
@@ -269,8 +288,11 @@ class _FileResult:
     policies: PolicyIndex
     issues: list[FileIssue]  # errors found in the file
     skipped: FileIssue | None = None  # a template, not read
+    notes: list[FileIssue] = field(default_factory=list)  # places left unread, not errors
     read: bool = True
     kustomization: Kustomization | None = None  # namespace and includes, for namespaces.py
+    #: Argo CD ``Application`` / ``ImageUpdater`` documents, for :mod:`.argocd`.
+    argo: list[ArgoDoc] = field(default_factory=list)
 
 
 @dataclass
@@ -283,6 +305,12 @@ class DiscoveryCache:
 
     entries: dict[tuple[str, str, bool], _FileResult] = field(default_factory=dict)
     files_parsed: int = 0
+    #: The latest discovery's answer and what it was made from: every file's key in walk
+    #: order, the walk's own issues and the default namespace. A discovery that finds all of
+    #: them again, every file from the cache, returns a copy of it (the same sites) without
+    #: finishing the sites again; ``reused`` says whether the latest discovery did.
+    last: tuple[object, Discovery] | None = None
+    reused: bool = False
 
 
 def _first_template_line(text: str) -> int | None:
@@ -303,8 +331,14 @@ def discover(
     cache: DiscoveryCache | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     default_namespace: str | None = None,
+    repo_urls: Sequence[str] = (),
 ) -> Discovery:
     """Every image site under *root*, with its policy; problems are collected, not raised.
+
+    Argo CD Image Updater's configuration (``Application`` annotations, ``ImageUpdater``
+    objects) adds a site per image it follows (:mod:`.argocd`); *repo_urls* are this
+    repository's URLs, to tell an application whose source is here from one elsewhere
+    (none known: a source path that exists here counts as here).
 
     Files over *max_file_bytes* are skipped unread, and said so. A site without
     ``metadata.namespace`` is given the namespace of a kustomization that includes its file,
@@ -322,18 +356,23 @@ def discover(
     pending: list[_Draft] = []
     kept: dict[tuple[str, str, bool], _FileResult] = {}
     kustomizations: dict[str, Kustomization] = {}
+    argo: list[ArgoDoc] = []
     parsed = 0
+    if cache is not None and blobs is not None and cache.last is not None:
+        again = _last_answer(cache, walk, blobs, default_namespace, repo_urls)
+        if again is not None:
+            return again
     for rel, path in walk.files:
-        folder, _, basename = rel.rpartition("/")
-        chart_values = folder in walk.charts and basename.startswith("values")
+        chart_values = _chart_values(rel, walk.charts)
         known = blobs.get(rel) if blobs is not None else None
         cached = cache.entries.get((rel, known, chart_values)) if cache and known else None
         if cached is not None:
             kept[(rel, known, chart_values)] = cached  # type: ignore[index]
             _merge(result, index, pending, rel, cached, kustomizations)
+            argo.extend(cached.argo)
             continue
         try:
-            data = _read_bounded(path, max_file_bytes)
+            data = _read_bounded(Path(path), max_file_bytes)
         except OSError as exc:
             result.errors.append(FileIssue(rel, None, f"cannot read: {exc.strerror}"))
             continue
@@ -346,18 +385,112 @@ def discover(
         if cache is not None:
             kept[(rel, blob, chart_values)] = found
         _merge(result, index, pending, rel, found, kustomizations)
+        argo.extend(found.argo)
+    made_from = _made_from(kept, walk, default_namespace, repo_urls)
     if cache is not None:
         cache.entries = kept
         cache.files_parsed = parsed
+        cache.reused = False
     index.finish()
     for draft in pending:
         result.sites.append(draft.finish(index))
     result.errors.extend(index.errors)
+    _limit_to_update_paths(result, index)
     result.sites.sort(key=lambda s: (s.file, s.line, s.container))
     covered = kustomize_namespaces(kustomizations, result.files)
     for site in result.sites:
         site.default_namespace = covered.get(site.file, default_namespace)
+    if argo:
+        found_sites = application_sites(
+            argo,
+            root=root,
+            sites=result.sites,
+            kustomizations=kustomizations,
+            charts=walk.charts,
+            repo_urls=repo_urls,
+            max_file_bytes=max_file_bytes,
+        )
+        result.sites.extend(found_sites)
+    if cache is not None:
+        cache.last = (made_from, _copy(result))
     return result
+
+
+def _last_answer(
+    cache: DiscoveryCache,
+    walk: _Walk,
+    blobs: Mapping[str, str],
+    default_namespace: str | None,
+    repo_urls: Sequence[str],
+) -> Discovery | None:
+    """The previous discovery's answer (a copy) when every file of *walk* is in the cache
+    under the blob Git reports and nothing else it was made from changed; else None.
+
+    Argo CD sites read files outside this walk's cache (sources, .argocd-source files): a
+    repository with Argo CD documents is always discovered afresh."""
+    assert cache.last is not None
+    keys = []
+    for rel, _ in walk.files:
+        known = blobs.get(rel)
+        if known is None:
+            return None
+        key = (rel, known, _chart_values(rel, walk.charts))
+        found = cache.entries.get(key)
+        if found is None or found.argo:
+            return None
+        keys.append(key)
+    if cache.last[0] != _made_from(keys, walk, default_namespace, repo_urls):
+        return None
+    cache.files_parsed = 0
+    cache.reused = True
+    return _copy(cache.last[1])
+
+
+def _chart_values(rel: str, charts: set[str]) -> bool:
+    """Whether *rel* is a ``values*`` file of a chart (read as chart values)."""
+    folder, _, basename = rel.rpartition("/")
+    return folder in charts and basename.startswith("values")
+
+
+def _made_from(
+    keys: Iterable[tuple[str, str, bool]],
+    walk: _Walk,
+    default_namespace: str | None,
+    repo_urls: Sequence[str],
+) -> tuple[object, ...]:
+    """What a discovery's answer depends on besides the files' results (its cache key)."""
+    return (tuple(keys), tuple(walk.skipped), default_namespace, tuple(repo_urls))
+
+
+def _copy(found: Discovery) -> Discovery:
+    """A discovery with lists of its own (the sites and issues themselves are shared)."""
+    return Discovery(
+        list(found.sites),
+        list(found.skipped),
+        list(found.errors),
+        found.files_read,
+        list(found.files),
+        list(found.automations),
+    )
+
+
+def _limit_to_update_paths(result: Discovery, index: PolicyIndex) -> None:
+    """Flux writes a marker only under an ``ImageUpdateAutomation``'s ``spec.update.path``:
+    with automations in the repository, a marker outside all of them is left alone (a
+    warning, as for a marker naming no policy)."""
+    result.automations = list(index.automations)
+    usable = [a for a in index.automations if not a.error]
+    if not usable:
+        return
+    paths = ", ".join(sorted({"./" + a.update_path for a in usable}))
+    for site in result.sites:
+        if not site.source.startswith("marker:") or site.warning or site.error:
+            continue
+        if not any(a.covers(site.file) for a in usable):
+            site.warning = (
+                f"outside every ImageUpdateAutomation's spec.update.path ({paths}); "
+                "Flux leaves this marker alone, and so does imagebot"
+            )
 
 
 class _TooLarge(Exception):
@@ -405,9 +538,11 @@ def _read_sites(
         issue = FileIssue(rel, exc.line, exc.message)
         return _FileResult([], PolicyIndex(), [issue], read=False), 1
     local = PolicyIndex()
+    argo = read_docs(rel, source.docs) if b"argoproj.io" in data else []
     scanner = _FileScanner(rel, source, local, chart_values=chart_values, blob=blob)
     # the drafts keep their scalars' spans and values, not the node graph
-    return _FileResult(scanner.scan(), local, scanner.issues), 1
+    drafts = scanner.scan()
+    return _FileResult(drafts, local, scanner.issues, notes=scanner.notes, argo=argo), 1
 
 
 def _merge(
@@ -427,6 +562,7 @@ def _merge(
         return
     result.files_read += 1
     result.files.append(rel)
+    result.skipped.extend(found.notes)
     index.absorb(found.policies)
     pending.extend(found.drafts)
     result.errors.extend(found.issues)
@@ -482,6 +618,7 @@ def _scan_source(
     )
     drafts = scanner.scan()
     result.errors.extend(scanner.issues)
+    result.skipped.extend(scanner.notes)
     index.finish()
     result.sites = sorted(
         (d.finish(index) for d in drafts), key=lambda s: (s.file, s.line, s.container)
@@ -489,6 +626,7 @@ def _scan_source(
     for site in result.sites:
         site.default_namespace = default_namespace
     result.errors.extend(index.errors)
+    _limit_to_update_paths(result, index)
 
 
 # --- one file -----------------------------------------------------------------------------
@@ -508,6 +646,8 @@ class _Doc:
     annotations: dict[str, Annotation]
     prefix: tuple[str | int, ...] = ()
     line: int = 0  # of the document's first node, still known once the node is released
+    #: ``metadata.labels``: only Keel reads its keys there too.
+    labels: dict[str, Annotation] = field(default_factory=dict)
 
 
 class _DraftOptions(TypedDict, total=False):
@@ -543,6 +683,8 @@ class _Draft:
     annotation_policy: ContainerPolicy | None = None
     workload_errors: list[str] = field(default_factory=list)
     blob: str | None = None
+    #: An init container (Keel leaves those alone unless told).
+    init: bool = False
 
     def reference(
         self, name_hint: str | None = None, *, setter: bool = False
@@ -551,7 +693,7 @@ class _Draft:
 
         With *setter* (a marker naming a Flux policy, which overwrites whatever is there, as
         Flux does) a digest value that is not a valid digest reads as no digest."""
-        texts = {role: part.value for role, part in self.parts.items()}
+        texts = {role: part.text for role, part in self.parts.items()}
         registry = texts.get("registry")
         if "image" in texts:
             text = texts["image"] if registry is None else f"{registry}/{texts['image']}"
@@ -593,7 +735,7 @@ class _Draft:
         definition = None
         if self.marker is not None:
             ns, pname = self.marker
-            definition = index.lookup(ns, pname)
+            definition = index.lookup(ns, pname, self.file)
             if definition is None:
                 # Flux skips a marker whose policy it does not know; so does imagebot, aloud.
                 warning = (
@@ -652,12 +794,16 @@ class _Draft:
             if "image" in self.parts or "name" in self.parts
             else (self.fixed_name or hint),
             blob=self.blob,
+            api_version=self.doc.api,
         )
         cp = self.annotation_policy or ContainerPolicy()
         site.policy, site.filter, site.extract = cp.policy, cp.filter, cp.extract
         site.same_family, site.automated, site.source = cp.same_family, cp.automated, cp.source
         site.locked, site.lock_message, site.lock_user = cp.locked, cp.lock_message, cp.lock_user
         site.ignored, site.approve = cp.ignored, cp.approve
+        site.min_age, site.age_source = cp.min_age, cp.age_source
+        site.platforms, site.verify = cp.platforms, cp.verify
+        site.interval = cp.interval
         if self.marker is not None:
             # Flux v2 updates every marked value; only an explicit "automated: false"
             # annotation on the workload says otherwise.
@@ -670,9 +816,15 @@ class _Draft:
                 # default (an imagebot file's sameFamily, none for a Flux ImagePolicy).
                 site.same_family = cp.family if cp.family is not None else definition.same_family
                 site.approve = site.approve or definition.approve
+                # The workload's own gate annotations win over its policy file's.
+                site.min_age = site.min_age or definition.min_age
+                site.age_source = site.age_source or definition.age_source
+                site.platforms = site.platforms or definition.platforms
+                site.verify = site.verify or definition.verify
             if setter:
                 site.policy_image = policy_image
                 site.digest_reflection = definition.digest_reflection if definition else None
+                site.exclude = definition.exclusions if definition else ()
             if warning is not None:
                 site.policy = None
                 site.warning = warning
@@ -698,14 +850,24 @@ class _FileScanner:
         self.source = source
         self.index = index
         self.issues: list[FileIssue] = []
+        #: Things left unread on purpose (not errors): reported with the skipped files.
+        self.notes: list[FileIssue] = []
         #: Per document index: messages about duplicate keys on the way to an image.
         self.duplicates: dict[int, dict[str, None]] = {}
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def part(self, role: Role, doc: _Doc, path: tuple[str | int, ...], node: ScalarNode) -> Part:
+    def part(
+        self,
+        role: Role,
+        doc: _Doc,
+        path: tuple[str | int, ...],
+        node: ScalarNode,
+        inner: tuple[int, int] | None = None,
+    ) -> Part:
         start, end = ys.scalar_extent(self.source.text, node)
         return Part(
+            inner=inner,
             role=role,
             doc=doc.index,
             path=doc.prefix + path,
@@ -746,10 +908,14 @@ class _FileScanner:
             members = by_doc.get(id(doc), [])
             if not members:
                 continue
-            policies = AnnotationPolicies(doc.annotations, [d.container for d in members])
+            policies = AnnotationPolicies(
+                doc.annotations, [d.container for d in members], labels=doc.labels
+            )
             for draft in members:
                 image, _, _ = draft.reference()
-                draft.annotation_policy = policies.for_container(draft.container, image)
+                draft.annotation_policy = policies.for_container(
+                    draft.container, image, init=draft.init
+                )
             for draft in members:
                 draft.workload_errors = list(policies.errors)
         for draft in drafts:
@@ -789,11 +955,10 @@ class _FileScanner:
             annotations=read_annotations(ys.get(metadata, "annotations")),
             prefix=prefix,
             line=node.start_mark.line + 1,
+            labels=read_annotations(ys.get(metadata, "labels")),
         )
 
     def _sites(self, doc: _Doc) -> list[_Draft]:
-        if doc.kind in POD_SPEC_PATHS:
-            return self._workload(doc)
         if doc.kind in ("HelmRelease", "FluxHelmRelease"):
             if doc.api.startswith(FLUX1_HELM_APIS):
                 return self._helm_release(doc, flux_v1=True)
@@ -801,6 +966,9 @@ class _FileScanner:
                 return self._helm_release(doc, flux_v1=False)
             return []
         if doc.kind in ("Kustomization", "Component") and doc.api.startswith(FLUX_KUSTOMIZE_API):
+            path = ys.get_str(ys.get(doc.node, "spec"), "path")
+            if path is not None and not doc.prefix:
+                self.index.flux_paths.append((self.file, path))
             return self._kustomize_images(doc, ("spec", "images"))
         basename = self.file.rsplit("/", 1)[-1]
         if self.chart_values and not doc.kind and not doc.prefix:
@@ -811,14 +979,30 @@ class _FileScanner:
             not doc.kind and not doc.prefix and basename in KUSTOMIZATION_FILES
         ):
             return self._kustomize_images(doc, ("images",))
-        return []
+        return self._workload(doc)
 
     # --- workloads ---------------------------------------------------------------------------
 
     def _workload(self, doc: _Doc) -> list[_Draft]:
-        spec_path = POD_SPEC_PATHS[doc.kind]
+        """Containers and initContainers of every pod spec of the object (:mod:`.podspecs`).
+
+        A container name found in two pod specs of one object (a leader and a worker
+        template) is qualified by the pod spec's label (``workerTemplate.nginx``)."""
+        specs = pod_specs(doc.node, doc.kind, doc.api)
+        found: list[tuple[str, str, _Draft]] = []  # (plain name, label, draft)
+        for spec in specs:
+            for name, draft in self._pod_spec(doc, spec.path):
+                found.append((name, spec.label, draft))
+        labels: dict[str, set[str]] = {}
+        for name, label, _ in found:
+            labels.setdefault(name, set()).add(label)
+        for name, label, draft in found:
+            if len(labels[name]) > 1 and draft.container == name:
+                draft.container = f"{label}.{name}"
+        return [draft for _, _, draft in found]
+
+    def _pod_spec(self, doc: _Doc, spec_path: ys.Path) -> Iterator[tuple[str, _Draft]]:
         pod = ys.get_path(doc.node, spec_path)
-        drafts: list[_Draft] = []
         for section in CONTAINER_SECTIONS:
             # Seen even when the first of two lists has no image (and so no site).
             dups = graph.duplicate_keys(doc.node, (*spec_path, section))
@@ -826,7 +1010,7 @@ class _FileScanner:
                 message = _duplicates_message(dups)
                 if message not in self.duplicates.get(doc.index, {}):
                     self.duplicates.setdefault(doc.index, {})[message] = None
-                    drafts.append(self.draft(doc, dups[0][0], {}, errors=[message]))
+                    yield dups[0][0], self.draft(doc, dups[0][0], {}, errors=[message])
                 continue
             for i, container in enumerate(ys.seq(ys.get(pod, section))):
                 image = ys.get(container, "image")
@@ -835,14 +1019,13 @@ class _FileScanner:
                 name = ys.get_str(container, "name") or f"{section}[{i}]"
                 path: ys.Path = (*spec_path, section, i, "image")
                 if not isinstance(image, ScalarNode):
-                    drafts.append(self.draft(doc, name, {}, errors=["image is not a string"]))
+                    yield name, self.draft(doc, name, {}, errors=["image is not a string"])
                     continue
                 if ys.scalar_text(image) is None or image.value == "":
                     continue
-                drafts.append(
-                    self.draft(doc, name, {"image": self.part("image", doc, path, image)})
-                )
-        return drafts
+                draft = self.draft(doc, name, {"image": self.part("image", doc, path, image)})
+                draft.init = section == "initContainers"
+                yield name, draft
 
     # --- HelmRelease values --------------------------------------------------------------------
 
@@ -1024,13 +1207,29 @@ class _FileScanner:
         return drafts
 
     def _compose(self, doc: _Doc) -> list[_Draft]:
-        """Docker Compose ``services.<name>.image``."""
+        """Docker Compose ``services.<name>.image``; ``${VAR:-repo:tag}`` is read (and
+        written) through its default, a value set only from the environment is noted."""
         drafts = []
         for name, _, service in ys.items(ys.get(doc.node, "services")):
             image = _scalar(ys.get(service, "image"))
             if image is None or image.value == "":
                 continue
-            part = self.part("image", doc, ("services", name, "image"), image)
+            inner = None
+            if "$" in image.value:
+                found = _COMPOSE_DEFAULT.fullmatch(image.value)
+                if found is None or not found["default"]:
+                    self.notes.append(
+                        FileIssue(
+                            self.file,
+                            image.start_mark.line + 1,
+                            f"service {name}: image {image.value!r} comes from the environment "
+                            "(only a whole ${VAR:-repo:tag} has a default here to update); "
+                            "not read",
+                        )
+                    )
+                    continue
+                inner = (found.start("default"), found.end("default"))
+            part = self.part("image", doc, ("services", name, "image"), image, inner)
             drafts.append(self.draft(doc, name, {"image": part}, kind="ComposeService", name=name))
         return drafts
 

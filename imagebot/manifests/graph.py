@@ -244,7 +244,41 @@ def sharing(doc: Node, path: Path) -> str:
 def duplicate_keys(doc: Node, path: Path) -> list[tuple[str, list[int]]]:
     """Keys written more than once in a mapping on *path* (the last key included), each
     with the lines it is written on. Merged keys that a mapping's own key overrides are
-    YAML's merge rule, not duplicates."""
+    YAML's merge rule, not duplicates.
+
+    Every discovered site and every rewrite asks this, so the common case (each key on the
+    path written in the mapping itself) is one pass over each mapping's own pairs; a key
+    found only through a merge key takes :func:`_walk`, as :func:`steps` reads it."""
+    out: list[tuple[str, list[int]]] = []
+    node = doc
+    for key in path:
+        if isinstance(key, int):
+            if not isinstance(node, SequenceNode) or not 0 <= key < len(node.value):
+                return out
+            node = node.value[key]
+            continue
+        if not isinstance(node, MappingNode):
+            return out
+        found: Node | None = None
+        lines: list[int] = []
+        for k, value in node.value:
+            # value first: a string compared with a collection's list is simply unequal
+            if k.value == key and k.tag != MERGE_TAG and isinstance(k, ScalarNode):
+                lines.append(k.start_mark.line + 1)
+                if found is None:
+                    found = value
+        if found is None:
+            if any(isinstance(k, ScalarNode) and k.tag == MERGE_TAG for k, _ in node.value):
+                return _duplicate_keys_walked(doc, path)
+            return out
+        if len(lines) > 1:
+            out.append((str(key), lines))
+        node = found
+    return out
+
+
+def _duplicate_keys_walked(doc: Node, path: Path) -> list[tuple[str, list[int]]]:
+    """:func:`duplicate_keys` along the steps :func:`_walk` takes (through merge keys)."""
     out: list[tuple[str, list[int]]] = []
     for step in _walk(doc, path):
         if step.owner is None:

@@ -7,9 +7,12 @@ printed (``list-images --output json``), logged and stored without knowing about
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from imagebot.reference import ImageReference
+
+if TYPE_CHECKING:
+    from imagebot.manifests.argowrite import WriteTarget
 
 #: What a located scalar holds: a whole reference (``name[:tag][@digest]``), or one part of a
 #: split form (Helm values' ``repository`` + ``tag``, kustomize's ``newName`` + ``newTag``).
@@ -37,6 +40,20 @@ class Part:
     #: The YAML tag the scalar resolved to ("" when not known): the rewriter keeps a plain
     #: value's type without reading the file again.
     tag: str = ""
+    #: Where in ``value`` the reference sits when it is not the whole value: the default of
+    #: a Compose ``${VAR:-repo:tag}`` (characters; None: all of it).
+    inner: tuple[int, int] | None = None
+
+    @property
+    def text(self) -> str:
+        """The reference (or piece of one) the value holds."""
+        return self.value if self.inner is None else self.value[self.inner[0] : self.inner[1]]
+
+    def wrap(self, text: str) -> str:
+        """The whole value with *text* in place of :attr:`text`."""
+        if self.inner is None:
+            return text
+        return self.value[: self.inner[0]] + text + self.value[self.inner[1] :]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +116,13 @@ class ImageSite:
     ignored: bool = False
     #: Updates wait for a person's approval (annotation or policy file ``approve``).
     approve: bool = False
+    #: Supply-chain gates as its annotations or policy file write them (None: not said there,
+    #: the config's ``gates:`` apply): ``min_age`` (``3d``), ``age_source`` (``seen`` or
+    #: ``created``), ``platforms``, ``verify`` (a verifier's name). See ``policy/gates.py``.
+    min_age: str | None = None
+    age_source: str | None = None
+    platforms: tuple[str, ...] | None = None
+    verify: str | None = None
     source: str = "none"
     error: str | None = None
     parts: list[Part] = field(default_factory=list)
@@ -120,6 +144,18 @@ class ImageSite:
     #: Git blob id of the bytes the parts' offsets refer to: the rewriter splices at those
     #: offsets without reading the file again when its bytes still have this id.
     blob: str | None = None
+    #: Set for an image an Argo CD Image Updater configuration governs: the value is written
+    #: where that tool writes it (``.argocd-source-<app>.yaml``, a kustomization's
+    #: ``images:``, a Helm values file), by :mod:`imagebot.manifests.argowrite`, not spliced
+    #: into ``parts``; ``file`` is that target file, which may not exist yet.
+    writeback: WriteTarget | None = None
+    #: Seconds between polls of its image as the manifest asks (Keel's
+    #: ``keel.sh/pollSchedule``); imagebot's config (``images``, ``registries``) wins.
+    interval: float | None = None
+    #: Regexes whose tags are never chosen (a Flux ``ImageRepository``'s ``exclusionList``).
+    exclude: tuple[str, ...] = ()
+    #: The object's ``apiVersion`` ("" when it has none), for Flux's commit templates.
+    api_version: str = ""
 
     @property
     def workload(self) -> str:
@@ -198,7 +234,15 @@ class ImageSite:
             "warning": self.warning,
             "policy_image": self.policy_image,
             "digest_reflection": self.digest_reflection,
+            "writeback": self.writeback.to_dict() if self.writeback is not None else None,
+            "interval": self.interval,
             "parts": [p.to_dict() for p in self.parts],
+            "gates": {
+                "min_age": self.min_age,
+                "age_source": self.age_source,
+                "platforms": list(self.platforms) if self.platforms is not None else None,
+                "verify": self.verify,
+            },
         }
 
 
@@ -212,6 +256,8 @@ class Discovery:
     files_read: int = 0
     #: The files read (posix, relative to the root), in the order they were read.
     files: list[str] = field(default_factory=list)
+    #: Flux ``ImageUpdateAutomation`` objects found (``manifests.fluxautomation.Automation``).
+    automations: list[Any] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:

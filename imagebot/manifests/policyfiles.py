@@ -16,6 +16,10 @@ Two kinds of documents define them, found in any file the scan reads:
       extract: '$ts'                        # optional, Flux's template syntax
       sameFamily: true                      # optional, default true
       approve: true                         # optional: updates wait for a person's approval
+      minAge: 3d                            # optional gates (README: "Supply-chain gates")
+      ageSource: seen                       #   seen (default) or created
+      platforms: [linux/amd64, linux/arm64]
+      verify: release-keys                  #   a verifier named in the config
 
 * Flux v2's ``ImagePolicy`` and ``ImageRepository`` (``image.toolkit.fluxcd.io``), so the
   markers of a Flux v2 repository resolve as they do for Flux: with Flux's semantics, not
@@ -31,23 +35,45 @@ marker naming it shows the error instead of "no such policy".
 from __future__ import annotations
 
 import difflib
+import posixpath
 from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar
 
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from imagebot.errors import ImagebotError
+from imagebot.errors import ImagebotError, PolicyError
 from imagebot.manifests import yamlsource as ys
+from imagebot.manifests.fluxautomation import KIND as AUTOMATION_KIND
+from imagebot.manifests.fluxautomation import Automation, read_automation
 from imagebot.manifests.models import FileIssue
 from imagebot.manifests.policycheck import check_policy
+from imagebot.policy.filters import MAX_EXCLUSIONS
+from imagebot.policy.goregex import compile_go
 from imagebot.reference import ImageReference
 
 IMAGEBOT_API = "imagebot.io/v1"
 FLUX_IMAGE_GROUP = "image.toolkit.fluxcd.io/"
 
-_SPEC_KEYS = ("image", "policy", "filter", "extract", "sameFamily", "approve")
+_SPEC_KEYS = (
+    "image",
+    "policy",
+    "filter",
+    "extract",
+    "sameFamily",
+    "approve",
+    "minAge",
+    "ageSource",
+    "platforms",
+    "verify",
+)
 _METADATA_KEYS = ("name", "namespace", "labels", "annotations")
 #: Flux's ``ImagePolicy.spec.digestReflectionPolicy`` values.
 DIGEST_REFLECTION = ("Never", "IfNotPresent", "Always")
+
+
+#: What Flux's ``ImageRepository`` excludes when its ``exclusionList`` is not set: cosign
+#: signature tags (``sha256-<digest>.sig``).
+FLUX_DEFAULT_EXCLUSIONS = (r"^.*\.sig$",)
 
 
 @dataclass
@@ -64,11 +90,17 @@ class PolicyDef:
     extract: str | None = None
     same_family: bool = True
     approve: bool = False
+    min_age: str | None = None
+    age_source: str | None = None
+    platforms: tuple[str, ...] | None = None
+    verify: str | None = None
     image: str | None = None
     error: str | None = None
     repository_ref: tuple[str | None, str] | None = None
     #: Flux's ``spec.digestReflectionPolicy`` when it asks for digests (not ``Never``).
     digest_reflection: str | None = None
+    #: Its ``ImageRepository``'s ``spec.exclusionList``: tags matching one are never chosen.
+    exclusions: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -87,6 +119,7 @@ class _Repository:
     file: str
     line: int
     error: str | None = None
+    exclusions: tuple[str, ...] = FLUX_DEFAULT_EXCLUSIONS
 
 
 class _Invalid(Exception):
@@ -102,6 +135,12 @@ class PolicyIndex:
     policies: dict[tuple[str | None, str], list[PolicyDef]] = field(default_factory=dict)
     repositories: dict[tuple[str | None, str], list[_Repository]] = field(default_factory=dict)
     errors: list[FileIssue] = field(default_factory=list)
+    #: Flux ``Kustomization`` objects as (file, ``spec.path``): which cluster tree a file is in.
+    flux_paths: list[tuple[str, str]] = field(default_factory=list)
+    #: Flux ``ImageUpdateAutomation`` objects (where markers are written, how to commit).
+    automations: list[Automation] = field(default_factory=list)
+    #: {len(flux_paths): {file: trees}}: :meth:`_trees` answers, valid while no path is added.
+    _tree_cache: dict[int, dict[str, set[int]]] = field(default_factory=dict, repr=False)
 
     # --- collecting ----------------------------------------------------------------------
 
@@ -115,6 +154,16 @@ class PolicyIndex:
         if api.startswith(FLUX_IMAGE_GROUP) and kind == "ImagePolicy":
             self._add(self._flux_policy(file, doc))
             return True
+        if api.startswith(FLUX_IMAGE_GROUP) and kind == AUTOMATION_KIND:
+            automation = read_automation(file, doc)
+            if automation.error:
+                self.errors.append(FileIssue(file, automation.error_line, automation.error))
+            if automation.template_error:
+                self.errors.append(
+                    FileIssue(file, automation.template_line, automation.template_error)
+                )
+            self.automations.append(automation)
+            return True
         if api.startswith(FLUX_IMAGE_GROUP) and kind == "ImageRepository":
             repo = self._flux_repository(file, doc)
             if repo is not None:
@@ -125,6 +174,8 @@ class PolicyIndex:
     def absorb(self, other: PolicyIndex) -> None:
         """Add what *other* (one file's index, kept between scans) collected, as copies."""
         self.errors.extend(other.errors)
+        self.flux_paths.extend(other.flux_paths)
+        self.automations.extend(replace(a) for a in other.automations)
         for same in other.policies.values():
             for policy in same:
                 self._add(replace(policy))
@@ -136,11 +187,15 @@ class PolicyIndex:
             return
         same = self.policies.setdefault((policy.namespace, policy.name), [])
         same.append(policy)
-        if len(same) > 1:
-            places = ", ".join(p.where for p in same)
+        # The same name in several folders (one per cluster) is told apart by where a marker
+        # is (lookup); twice in one folder, never.
+        folder = posixpath.dirname(policy.file)
+        twins = [p for p in same if posixpath.dirname(p.file) == folder]
+        if len(twins) > 1:
+            places = ", ".join(p.where for p in twins)
             message = f"image policy {policy.key} is defined more than once ({places})"
             self.errors.append(FileIssue(policy.file, policy.line, message))
-            for p in same:
+            for p in twins:
                 p.error = message
 
     def _issue(self, file: str, exc: _Invalid, fallback_line: int) -> str:
@@ -192,6 +247,7 @@ class PolicyIndex:
             image_node = ys.get(spec, "image")
             if image_node is not None:
                 policy.image = _image_name(image_node, "spec.image")
+            _read_gates(spec, policy)
             self._check(policy, policy_node, "spec.policy")
         except _Invalid as exc:
             policy.error = self._issue(file, exc, line)
@@ -288,6 +344,9 @@ class PolicyIndex:
             if image is None:
                 raise _Invalid(spec or doc, "spec.image", "missing")
             repo.image = _image_name(image, "spec.image")
+            listed = ys.get(spec, "exclusionList")
+            if listed is not None:
+                repo.exclusions = _exclusions(listed)
         except _Invalid as exc:
             repo.error = self._issue(file, exc, line)
         return repo
@@ -301,21 +360,124 @@ class PolicyIndex:
                 if policy.repository_ref is None or policy.error:
                     continue
                 repos = _find(self.repositories, *policy.repository_ref)
+                if len(repos) > 1:
+                    # one per cluster's folder: the one in the policy's own cluster tree
+                    repos = [r] if (r := self.nearest(repos, policy.file)) else repos
                 if len(repos) == 1:
                     if repos[0].error:
                         policy.error = f"its ImageRepository is invalid: {repos[0].error}"
                     else:
                         policy.image = repos[0].image
+                        policy.exclusions = repos[0].exclusions
                 elif len(repos) > 1:
                     places = ", ".join(f"{r.file}:{r.line}" for r in repos)
                     policy.error = f"its ImageRepository is defined more than once ({places})"
 
-    def lookup(self, namespace: str, name: str) -> PolicyDef | None:
+    def lookup(self, namespace: str, name: str, file: str | None = None) -> PolicyDef | None:
+        """The policy a marker in *file* names: of several of that name (one per cluster's
+        folder), the one in the marker's cluster tree (:meth:`nearest`); a copy carrying an
+        error naming them all when that is still ambiguous."""
         found = _find(self.policies, namespace, name)
-        if len(found) > 1:
-            # several namespace-less policies of the same name: already an error on each
-            return found[0]
-        return found[0] if found else None
+        if len(found) <= 1:
+            return found[0] if found else None
+        chosen = self.nearest(found, file)
+        if chosen is not None:
+            return chosen
+        places = ", ".join(p.where for p in found)
+        where = f" and none is nearer to {file} than the others" if file else ""
+        return replace(
+            found[0],
+            error=(
+                f"defined more than once ({places}){where} (nearest folder, or the Flux "
+                "Kustomization whose path includes it)"
+            ),
+        )
+
+    def nearest(self, found: list[_Placed], file: str | None) -> _Placed | None:
+        """Of same-named policies, the one in *file*'s cluster tree: those sharing a Flux
+        ``Kustomization`` with it (its ``spec.path`` includes both, directly or through the
+        Kustomizations that include its file), then the one whose folder shares the most
+        leading folders with *file*'s; None when that leaves a tie."""
+        if file is None:
+            return None
+        trees = self._trees(file)
+        if trees:
+            sharing = [p for p in found if self._trees(p.file) & trees]
+            if len(sharing) == 1:
+                return sharing[0]
+            if sharing:
+                found = sharing
+        depths = [(_common_folders(p.file, file), p) for p in found]
+        best = max(d for d, _ in depths)
+        winners = [p for d, p in depths if d == best]
+        return winners[0] if len(winners) == 1 else None
+
+    def _trees(self, file: str) -> set[int]:
+        """Indices of the Flux Kustomizations that include *file*, transitively."""
+        cache = self._tree_cache
+        if len(cache) != 1 or len(self.flux_paths) not in cache:
+            cache.clear()
+            cache[len(self.flux_paths)] = {}
+        known = cache[len(self.flux_paths)]
+        if file not in known:
+            known[file] = self._find_trees(file)
+        return known[file]
+
+    def _find_trees(self, file: str) -> set[int]:
+        paths = [_flux_path(path) for _, path in self.flux_paths]
+        covering = {i for i, p in enumerate(paths) if _under(file, p)}
+        frontier = set(covering)
+        while frontier:
+            files = {self.flux_paths[i][0] for i in frontier}
+            more = {i for i, p in enumerate(paths) for f in files if _under(f, p)} - covering
+            covering |= more
+            frontier = more
+        return covering
+
+
+class _HasFile(Protocol):
+    file: str
+
+
+_Placed = TypeVar("_Placed", bound=_HasFile)
+
+
+def _exclusions(node: Node) -> tuple[str, ...]:
+    """``spec.exclusionList``: at most 25 regexes, each one Go can read."""
+    if not isinstance(node, SequenceNode):
+        raise _Invalid(node, "spec.exclusionList", "expected a list of regexes")
+    items = []
+    for i, item in enumerate(node.value):
+        key = f"spec.exclusionList[{i}]"
+        text = _string(item, key)
+        try:
+            compile_go(text, "exclusion regex")
+        except PolicyError as exc:
+            raise _Invalid(item, key, str(exc)) from None
+        items.append(text)
+    if len(items) > MAX_EXCLUSIONS:
+        raise _Invalid(node, "spec.exclusionList", f"at most {MAX_EXCLUSIONS} entries")
+    return tuple(items)
+
+
+def _flux_path(path: str) -> str:
+    """A Kustomization's ``spec.path`` relative to the repository root ("" for all of it)."""
+    norm = posixpath.normpath("/" + path.strip()).lstrip("/")
+    return "" if norm in (".", "") else norm
+
+
+def _under(file: str, folder: str) -> bool:
+    return folder == "" or file.startswith(folder + "/")
+
+
+def _common_folders(a: str, b: str) -> int:
+    left, right = posixpath.dirname(a).split("/"), posixpath.dirname(b).split("/")
+    count = 0
+    for x, y in zip(left, right, strict=False):
+        if x != y or not x:
+            break
+        count += 1
+    return count
 
 
 def _find(table: dict, namespace: str | None, name: str) -> list:
@@ -336,6 +498,40 @@ def _metadata(doc: Node) -> tuple[str | None, str]:
     ns_node = ys.get(metadata, "namespace")
     namespace = _string(ns_node, "metadata.namespace") if ns_node is not None else None
     return namespace, name
+
+
+def _read_gates(spec: Node, policy: PolicyDef) -> None:
+    """``minAge``, ``ageSource``, ``platforms`` and ``verify`` of an imagebot policy."""
+    from imagebot.errors import PolicyError
+    from imagebot.policy.gates import AGE_SOURCES, parse_age, parse_platforms
+
+    min_age = _optional_string(spec, "minAge")
+    if min_age is not None:
+        try:
+            parse_age(min_age)
+        except PolicyError as exc:
+            raise _Invalid(ys.get(spec, "minAge"), "spec.minAge", str(exc)) from None
+        policy.min_age = min_age.strip()
+    source = _optional_string(spec, "ageSource")
+    if source is not None:
+        if source not in AGE_SOURCES:
+            raise _Invalid(ys.get(spec, "ageSource"), "spec.ageSource", "expected seen or created")
+        policy.age_source = source
+    node = ys.get(spec, "platforms")
+    if node is not None:
+        if isinstance(node, SequenceNode):
+            items = [_string(item, "spec.platforms") for item in node.value]
+        else:
+            items = [_string(node, "spec.platforms")]
+        try:
+            policy.platforms = parse_platforms(items if len(items) != 1 else items[0])
+        except PolicyError as exc:
+            raise _Invalid(node, "spec.platforms", str(exc)) from None
+    verify = _optional_string(spec, "verify")
+    if verify is not None:
+        if not verify.strip():
+            raise _Invalid(ys.get(spec, "verify"), "spec.verify", "name a verifier")
+        policy.verify = verify.strip()
 
 
 def _string(node: Node | None, key: str) -> str:

@@ -126,9 +126,9 @@ def plan_values(edit: Edit) -> tuple[list[tuple[Part, str]], list[str], ImageRef
 
     if "image" in parts:
         part = parts["image"]
-        written_name, _, _ = _split_reference(part.value)
+        written_name, _, _ = _split_reference(part.text)
         target_name = written_name if new_name == current.written_name else name_rest
-        value = _join_reference(target_name, new_tag, new_digest)
+        value = part.wrap(_join_reference(target_name, new_tag, new_digest))
         if value != part.value:
             changes.append((part, value))
     else:
@@ -169,7 +169,7 @@ def _plan_setter(edit: Edit, new_tag: str | None, new_digest: str | None) -> lis
     for part in site.parts:
         value: str | None = None
         if part.role == "image":
-            written, tag, digest = _split_reference(part.value)
+            written, tag, digest = _split_reference(part.text)
             name = edit.new_name if edit.new_name is not None else written
             if new_digest is not None:
                 digest = new_digest
@@ -178,7 +178,7 @@ def _plan_setter(edit: Edit, new_tag: str | None, new_digest: str | None) -> lis
                     f"{site.reference_text} is pinned by digest: the new tag's digest is needed "
                     "to change it"
                 )
-            value = _join_reference(name, new_tag, digest)
+            value = part.wrap(_join_reference(name, new_tag, digest))
         elif part.role == "name" and edit.new_name is not None:
             value = edit.new_name
         elif part.role == "tag" and edit.new_tag is not None:

@@ -28,10 +28,18 @@ from imagebot.config import Config, RepositoryConfig
 from imagebot.errors import ImagebotError, InvalidInput, NotFound, PolicyError, RegistryError
 from imagebot.gitops import Workspace
 from imagebot.manifests import Edit, ImageSite, rewrite, scan_bytes
-from imagebot.manifests.annotate import WorkloadDoc, find_workloads, set_policy, unset_policy
+from imagebot.manifests.annotate import (
+    WorkloadDoc,
+    find_workloads,
+    lock_edits,
+    set_policy,
+    unset_policy,
+)
 from imagebot.manifests.annotations import ARGO, DEFAULT_POLICY, IMAGEBOT
 from imagebot.operations.change import Action, Edited, Outcome, edit_annotations, refuse
 from imagebot.operations.workloads import Target, pick_containers
+from imagebot.policy.gates import GateReport
+from imagebot.store import Store
 from imagebot.update import Resolution, Runner
 
 #: How long the registry may take to say whether a tag exists.
@@ -57,13 +65,7 @@ def reads_locked(message: str | None, user: str | None) -> Callable[[list[ImageS
 
 
 def _lock_edit(chosen: Target, content: bytes, message: str | None, user: str | None) -> Edited:
-    annotations = chosen.annotations
-    edits = set_policy(annotations, "locked", "true")
-    for name, value in (("locked_msg", message), ("locked_user", user)):
-        if value is None:
-            edits += unset_policy(annotations, name)
-        else:
-            edits += set_policy(annotations, name, value)
+    edits = lock_edits(chosen.annotations, message, user)
     return edit_annotations(
         chosen, content, edits, reads_locked(message, user), unchanged="already locked"
     )
@@ -273,28 +275,74 @@ class TagChecker:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.runner: Runner | None = None
+        self.store: Store | None = None
         self.answers: dict[tuple[str, str], str | RegistryError | TimeoutError] = {}
 
     def digest(self, site: ImageSite, tag: str) -> str | RegistryError | TimeoutError:
         assert site.image is not None
         key = (site.image.repository, tag)
         if key not in self.answers:
-            if self.runner is None:
-                self.runner = Runner(self.config)
-                self.runner.start()
-            client = self.runner.client
+            runner = self._start()
+            client = runner.client
             try:
-                self.answers[key] = self.runner.run(
+                self.answers[key] = runner.run(
                     asyncio.wait_for(client.get_digest(site.image, tag), CHECK_TIMEOUT)
                 )
             except (RegistryError, TimeoutError) as exc:
                 self.answers[key] = exc
         return self.answers[key]
 
+    def gates(self, site: ImageSite, tag: str) -> GateReport | None:
+        """The supply-chain gates' verdict on *tag* for *site* (None: no gate applies).
+        A registry that cannot answer makes every gate reject ("cannot decide")."""
+        from datetime import UTC, datetime
+
+        from imagebot.policy.gates import TagFacts, evaluate
+        from imagebot.update.gating import FactFinder, gates_for
+
+        assert site.image is not None
+        gates = gates_for(site, self.config)
+        if not gates.active:
+            return None
+        runner = self._start()
+        finder = FactFinder(runner.client, self.config, datetime.now(UTC))
+        image = site.image
+
+        async def check() -> GateReport:
+            try:
+                facts = await finder.facts(image, tag, gates)
+                platforms = await finder.current_platforms(site) if gates.keep_platforms else None
+            except RegistryError as exc:
+                facts, platforms = TagFacts(tag, error=exc.reason), None
+            return evaluate(
+                gates, facts, now=finder.now, current_platforms=platforms, current=site.tag
+            )
+
+        try:
+            return runner.run(asyncio.wait_for(check(), CHECK_TIMEOUT))
+        except TimeoutError:
+            return evaluate(gates, TagFacts(tag, error="no answer in time"), now=finder.now)
+
+    def _start(self) -> Runner:
+        """The registry runner, with the state store (first-seen times) when it opens."""
+        if self.runner is None:
+            from imagebot.store import open_store
+
+            try:
+                self.store = open_store(self.config)
+            except ImagebotError:
+                self.store = None  # the age gate then cannot decide, and says so
+            self.runner = Runner(self.config, self.store)
+            self.runner.start()
+        return self.runner
+
     def close(self) -> None:
         if self.runner is not None:
             self.runner.close()
             self.runner = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
 
 def _new_digest(
@@ -346,6 +394,7 @@ def _release_edit(
     force: bool,
     registry: TagChecker | None,
     reason: str = "released by hand",
+    config: Config | None = None,
 ) -> Edited:
     picked = [container] if container else []
     name = pick_containers(chosen, picked, False, allow_all=False)[0]
@@ -369,6 +418,7 @@ def _release_edit(
     if site.tag == tag and (digest is None or digest == site.digest):
         return Edited(content, subject=subject, unchanged=f"{name} already runs {tag}")
     notes: list[str] = []
+    forced_past_gates = _check_gates(chosen, site, tag, registry, force, notes, config)
     new_digest = _new_digest(chosen, site, tag, digest, registry, notes)
     result = rewrite(content, [Edit(site, tag, new_digest)])
     if result.errors:
@@ -411,7 +461,40 @@ def _release_edit(
         notes=notes,
         resolutions=[resolution],
         subject=subject,
+        forced_past_gates=forced_past_gates,
     )
+
+
+def _check_gates(
+    target: Target,
+    site: ImageSite,
+    tag: str,
+    registry: TagChecker | None,
+    force: bool,
+    notes: list[str],
+    config: Config | None,
+) -> bool:
+    """Refuse a tag the supply-chain gates hold, unless *force*; True when forced past them."""
+    from imagebot.update.gating import gates_for
+
+    shown = f"{site.image.familiar_name}:{tag}" if site.image is not None else tag
+    if registry is not None:
+        report = registry.gates(site, tag)
+        if report is None or report.passed:
+            return False
+        why = report.reason
+    elif config is not None and gates_for(site, config).explicit:
+        why = "the gates cannot be checked without asking the registry (--no-check-tag)"
+    else:
+        return False
+    if not force:
+        raise refuse(
+            target,
+            f"{shown} is held by the supply-chain gates: {why}",
+            hint="pass --force to release it anyway (the history records it as forced)",
+        )
+    notes.append(f"released with --force past the supply-chain gates: {why}")
+    return True
 
 
 def _release_message(
@@ -445,6 +528,7 @@ def record_history(mode: str) -> Callable[[Config, Outcome, Workspace], None]:
 
         if outcome.edited is None or not outcome.edited.resolutions:
             return
+        recorded = f"{mode}-forced" if outcome.edited.forced_past_gates else mode
         with open_store(config) as store:
             history.record(
                 store,
@@ -453,7 +537,7 @@ def record_history(mode: str) -> Callable[[Config, Outcome, Workspace], None]:
                 url=ws.url,
                 branch=ws.branch,
                 target=outcome.pushed_to or ws.branch,
-                mode=mode,
+                mode=recorded,
                 commit=outcome.commit,
                 pushed=outcome.pushed,
                 pull_request=outcome.pull_request,
@@ -493,6 +577,7 @@ def release(
             digest=digest,
             force=force,
             registry=registry,
+            config=config,
         )
 
     return Action(
@@ -533,6 +618,7 @@ def rollback(
             digest=None,
             force=True,
             registry=registry,
+            config=config,
             reason=message,
         )
         if released.content == content:

@@ -66,6 +66,9 @@ class Edited:
     subject: str | None = None
     #: Said when nothing changes ("demo:deployment/podinfo is already locked").
     unchanged: str = "nothing to change"
+    #: A release pushed past the supply-chain gates with ``--force``: the history says so
+    #: (mode ``release-forced``).
+    forced_past_gates: bool = False
 
 
 Edit = Callable[[Target, bytes], Edited]

@@ -2,7 +2,8 @@
 releases, rollbacks, approvals) and manual changes (the ``events`` table: every manual
 commit with who asked, and decisions that commit nothing, such as a rejection), as one
 timeline. An event whose commit is also in the history names the user of that history row
-instead of appearing twice.
+instead of appearing twice, except what a reconciler said about the commit ("Sync to
+cluster: WORKLOAD (sha)", :mod:`imagebot.update.reconcile`), which is an event of its own.
 
 :func:`record` is called after every manual commit (:mod:`imagebot.operations.change`) and
 for decisions that commit nothing (a rejected approval); it never fails the change it
@@ -33,6 +34,11 @@ _MODES = {
     "rollback": "rollback",
     "approval": "approved update",
 }
+
+
+#: Events about a commit that stand beside its history rows instead of naming their user:
+#: what reconcilers reported (:mod:`imagebot.update.reconcile`) and rollbacks people made.
+_OWN = "('sync', 'sync-failed', 'rolled-back')"
 
 
 @dataclass(frozen=True)
@@ -140,12 +146,13 @@ def timeline(
         "  SELECT time, repository, workload, mode AS kind, container, old_tag || "
         "   COALESCE('@' || substr(old_digest, 1, 19), '') AS a, new_tag || "
         "   COALESCE('@' || substr(new_digest, 1, 19), '') AS b, (SELECT e.user FROM events e "
-        "   WHERE e.commit_sha = h.commit_sha LIMIT 1) AS user, policy AS message, "
-        "   commit_sha, pull_request, url, id FROM history h"
+        f"   WHERE e.commit_sha = h.commit_sha AND e.action NOT IN {_OWN} LIMIT 1) AS user, "
+        "   policy AS message, commit_sha, pull_request, url, id FROM history h"
         "  UNION ALL"
         "  SELECT time, repository, workload, 'event:' || action, NULL, subject, NULL, user, "
         "   message, commit_sha, pull_request, NULL, id FROM events e WHERE e.commit_sha IS "
-        "   NULL OR NOT EXISTS (SELECT 1 FROM history h WHERE h.commit_sha = e.commit_sha)"
+        f"   NULL OR e.action IN {_OWN} OR NOT EXISTS (SELECT 1 FROM history h WHERE "
+        "   h.commit_sha = e.commit_sha)"
         f") AS merged{clause} ORDER BY time DESC, id DESC LIMIT ? OFFSET ?",
         [*params, limit, offset],
     )

@@ -7,10 +7,12 @@ downgrade; rejected by policy, prerelease, family, filter, latest, invalid) plus
 registry says about it: when it was built and for which platforms.
 
 Registries are asked as an update cycle asks them, plus the build time and platforms of the
-current and the chosen tag (one cached lookup each); what the state store already knows
-about other tags is shown for free. ``everything=True`` reads every tag's (a request or more
-per tag: Docker Hub counts manifest reads as pulls). Nothing is written. ``imagebot explain``
-prints the :class:`Explanation` list; the web's workload page shows it.
+current and the chosen tag and of the tags the supply-chain gates checked (one cached lookup
+each; each gate's verdict per checked tag is in ``resolution.gate_reports``); what the
+state store already knows about other tags is shown for free. ``everything=True`` reads
+every tag's (a request or more per tag: Docker Hub counts manifest reads as pulls). Nothing
+is written. ``imagebot explain`` prints the :class:`Explanation` list; the web's workload
+page shows it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from imagebot.errors import NotFound, RegistryError
 from imagebot.humanize import ago
 from imagebot.manifests import ImageSite
 from imagebot.policy import Verdict
+from imagebot.policy.gates import GateReport, show_time
 from imagebot.reference import ImageReference
 from imagebot.registry import ImageInfo, RegistryClient
 from imagebot.store import optional_store
@@ -212,7 +215,8 @@ async def _fill(
 ) -> None:
     """Registry details for the current and chosen tags (and every tag with --all)."""
     site = item.site
-    wanted = [t for t in (site.tag, item.chosen) if t is not None and t in listed]
+    checked = list(item.resolution.gate_reports)  # the gates read them already: cached
+    wanted = [t for t in (site.tag, item.chosen, *checked) if t is not None and t in listed]
     if everything:
         wanted += sorted(listed)
     wanted = list(dict.fromkeys(wanted))
@@ -290,6 +294,25 @@ def _notes(item: Explanation, listed: set[str]) -> None:
             item.notes.append(f"{info.tag}: {info.error}")
 
 
+def held_text(report: GateReport) -> str:
+    """``1.0.2 held, waits until 2026-12-06 14:00 UTC`` or ``1.0.2 held by the gates``."""
+    if report.until is not None:
+        return f"{report.tag} held, waits until {show_time(report.until)}"
+    return f"{report.tag} held by the gates"
+
+
+def gate_lines(res: Resolution) -> list[tuple[str, str]]:
+    """(tag, one line per gate) for every tag the gates checked, in the order checked."""
+    lines = []
+    for tag, report in res.gate_reports.items():
+        verdicts = [
+            f"{check.gate} {'ok' if check.passed else 'no'}: {check.detail}"
+            for check in report.checks
+        ]
+        lines.append((tag, "; ".join(verdicts) or "no gate"))
+    return lines
+
+
 def status_text(res: Resolution) -> str:
     """One line: would update to X / up to date / locked (would pick X) / not automated /
     ignored / no match / error."""
@@ -301,7 +324,8 @@ def status_text(res: Resolution) -> str:
             text += f" @{res.new_digest[:19]}…"
         return text
     if res.status == "up-to-date":
-        return "up to date"
+        held = res.held
+        return f"up to date; {held_text(held)}" if held is not None else "up to date"
     if res.status == "locked":
         lock = "locked"
         if site.lock_message:

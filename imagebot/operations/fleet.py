@@ -14,7 +14,8 @@ up-to-date         runs what its policy picks
 update             a newer tag qualifies and the bot will write it
 held               a newer tag qualifies but is held back: ``held_by`` locked,
                    approval (awaiting a person), family (newer tags of another
-                   family only), not-automated
+                   family only), not-automated, gates (a supply-chain gate holds
+                   the policy's pick; ``reason`` says which and until when)
 no-match           nothing qualifies under the policy
 not-automated      not automated and no tag policy: nothing to compare with
 ignored            ``ignore`` annotation
@@ -28,7 +29,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -85,10 +86,16 @@ class FleetRow:
     error: str | None = None
     updated_at: datetime | None = None
     newer: list[str] = field(default_factory=list)
+    #: Since when a newer tag has been waiting (held or failing): kept from save to save, so
+    #: a forgotten lock shows how old it is.
+    behind_since: datetime | None = None
+    #: Since when the workload's oldest change on the branch waits for a reconciler, once
+    #: past ``divergence_after`` (as of the last refresh): Git ahead of the cluster.
+    diverged_since: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("current_created", "latest_created", "updated_at"):
+        for key in _TIMES:
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
         return data
@@ -96,11 +103,14 @@ class FleetRow:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FleetRow:
         values = dict(data)
-        for key in ("current_created", "latest_created", "updated_at"):
+        for key in _TIMES:
             if values.get(key):
                 values[key] = datetime.fromisoformat(values[key])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+_TIMES = ("current_created", "latest_created", "updated_at", "behind_since", "diverged_since")
 
 
 def _created(store: Store | None, repository: str | None, tag: str | None) -> datetime | None:
@@ -137,6 +147,9 @@ def row_for(repository: str, res: Resolution, store: Store | None = None) -> Fle
                 "locked": "locked",
                 "not-automated": "not-automated",
             }[res.status]
+    if status == "up-to-date" and res.held is not None:
+        # The policy's pick waits at a supply-chain gate (too young, unsigned, a platform).
+        status, held_by = "held", "gates"
     if status == "up-to-date" and decision is not None and current is not None:
         key = natural_key(current)
         other = [v.tag for v in decision.verdicts if v.category == "family"]
@@ -193,9 +206,31 @@ def save_workload(store: Store, repository: str, workload: str, rows: Sequence[F
     _replace(store, "repository = ? AND workload = ?", (repository, workload), rows)
 
 
+def _behind(row: FleetRow) -> bool:
+    return row.behind > 0 and row.status in ("held", "update", "error")
+
+
 def _replace(store: Store, where: str, params: tuple[str, ...], rows: Sequence[FleetRow]) -> None:
     now = time.time()
     with store.transaction() as db:
+        before: dict[tuple[str, str, str, str], datetime] = {}
+        for (data,) in db.execute(f"SELECT data FROM fleet_status WHERE {where}", params):
+            old = FleetRow.from_dict(json.loads(data))
+            if old.behind_since is not None and _behind(old):
+                key = (old.repository, old.workload, old.container, old.file)
+                before[key] = old.behind_since
+        rows = [
+            replace(
+                row,
+                behind_since=before.get(
+                    (row.repository, row.workload, row.container, row.file),
+                    datetime.fromtimestamp(now, UTC),
+                ),
+            )
+            if _behind(row) and row.behind_since is None
+            else row
+            for row in rows
+        ]
         db.execute(f"DELETE FROM fleet_status WHERE {where}", params)
         db.executemany(
             "INSERT OR REPLACE INTO fleet_status (repository, workload, container, file, "
@@ -360,5 +395,27 @@ def refresh(config: Config, repo: RepositoryConfig, runner: Runner, store: Store
     resolved = runner.run(resolve(found.sites, runner.scanner, manual=True, explain=True))
     runner.run(_read_build_times(runner, resolved.resolutions, store))
     rows = rows_from(repo.display_name, resolved.resolutions, store)
+    rows = with_divergence(config, store, rows)
     save(store, repo.display_name, rows)
     return rows
+
+
+def with_divergence(config: Config, store: Store, rows: Iterable[FleetRow]) -> list[FleetRow]:
+    """*rows* with ``diverged_since`` as of now (set on the workloads diverged, cleared on
+    the others), when a reconciler receiver is configured; else *rows* as they are."""
+    from imagebot.update.reconcile import divergence
+
+    rows = list(rows)
+    if not any(hook.type in ("flux", "argocd") for hook in config.service.webhooks.values()):
+        return rows
+    repos = {repo.display_name: repo for repo in config.repositories}
+    diverged: dict[str, dict[str, float]] = {}
+    for name in {row.repository for row in rows} & set(repos):
+        after = float(repos[name].divergence_after)
+        diverged[name] = divergence(store, name, after).diverged
+    out = []
+    for row in rows:
+        since = diverged.get(row.repository, {}).get(row.workload)
+        moment = datetime.fromtimestamp(since, UTC) if since is not None else None
+        out.append(row if row.diverged_since == moment else replace(row, diverged_since=moment))
+    return out

@@ -193,6 +193,7 @@ def read_checkout(root: Path, settings: RepositoryConfig | None) -> Discovery:
         policy_dirs=settings.policy_dirs,
         max_file_bytes=settings.max_file_bytes,
         default_namespace=settings.default_namespace,
+        repo_urls=[settings.url] if settings.url else (),
     )
 
 
@@ -297,6 +298,13 @@ def find_target(
         hint = "pass --file to choose one" if len(ids) == 1 else "name the namespace as well"
         raise InvalidInput(f"{wanted} names more than one workload: {listed}", hint=hint)
     (path, workload), group = next(iter(groups.items()))
+    if any(site.writeback is not None for site in group):
+        origin = group[0].source.removeprefix("argocd-image-updater:")
+        raise InvalidInput(
+            f"{workload} is an Argo CD Application followed through Argo CD Image Updater "
+            f"settings ({origin}); imagebot does not lock, release or change it here",
+            hint="edit those settings, or the image where the application's source sets it",
+        )
     docs = [
         d
         for d in find_workloads((root / path).read_bytes(), path)

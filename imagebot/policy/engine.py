@@ -9,7 +9,10 @@ The pipeline for each candidate tag, each step able to reject it with a reason:
    compares (``filter``);
 4. the value must be of the current tag's family (``family``, see
    :mod:`imagebot.policy.families`);
-5. the policy itself must accept the value (``policy``, or ``prerelease`` for semver).
+5. the policy itself must accept the value (``policy``, or ``prerelease`` for semver);
+6. a tag the supply-chain gates held (``gate``: too young, unsigned, missing a platform;
+   :mod:`imagebot.policy.gates`) is out, with the gates' reason; the facts behind that
+   verdict are gathered by the registry stage, never here.
 
 Among what is left the best-ranked tag is chosen (:mod:`imagebot.policy.sorting`). It
 replaces the current tag only when it ranks above it; otherwise the current tag stays, even
@@ -21,7 +24,7 @@ never changes, whatever the policy says (the decision still tells what it would 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
@@ -59,6 +62,7 @@ CATEGORIES = (
     "filter",
     "latest",
     "invalid",
+    "gate",
 )
 
 
@@ -77,7 +81,8 @@ class Verdict:
     Categories: ``selected`` (the decision's tag), ``current`` (the current tag, replaced,
     or staying although outside the policy), ``older`` (qualifies, ranks below the
     selected tag), ``downgrade`` (qualifies, ranks below or level with the current tag);
-    rejected: ``policy``, ``prerelease``, ``family``, ``filter``, ``latest``, ``invalid``.
+    rejected: ``policy``, ``prerelease``, ``family``, ``filter``, ``latest``, ``invalid``,
+    ``gate`` (held by a supply-chain gate).
     """
 
     tag: str
@@ -183,7 +188,12 @@ class Policy:
         if self.filter is not None:
             value = self.filter.value(tag)
             if value is None:
-                reason = f"does not match the filter '{self.filter.pattern}'"
+                dropped = self.filter.excluded_by(tag)
+                reason = (
+                    f"excluded by the image repository's exclusion list ('{dropped}')"
+                    if dropped is not None
+                    else f"does not match the filter '{self.filter.pattern}'"
+                )
                 return _Screened(subject, Rejection("filter", reason))
             if value == "":
                 reason = f"extract '{self.filter.extract}' gives an empty value"
@@ -201,12 +211,15 @@ def parse_policy(
     filter: str | None = None,
     extract: str | None = None,
     same_family: bool = True,
+    exclude: Sequence[str] = (),
 ) -> Policy:
     """Parse a policy string (Flux v1 ``fluxcd.io/tag.*`` syntax plus Flux v2 sort policies).
 
     ``semver:<constraint>``, ``glob:<pattern>`` (or a bare pattern), ``regex:<re>`` /
     ``regexp:<re>``, ``alphabetical[:asc|:desc]``, ``numerical[:asc|:desc]``,
-    ``newest-build``. Raises :class:`PolicyError` (exit status 2) naming what is wrong.
+    ``newest-build``. *exclude*: regexes whose matching tags are dropped first (a Flux
+    ``ImageRepository``'s ``exclusionList``). Raises :class:`PolicyError` (exit status 2)
+    naming what is wrong.
     """
     if not isinstance(text, str):
         raise PolicyError(f"a policy must be a string, not {type(text).__name__}")
@@ -224,7 +237,7 @@ def parse_policy(
         )
     arg = arg.strip()
     rule = _rule(kind, arg, stripped)
-    tag_filter = make_filter(filter or None, extract or None)
+    tag_filter = make_filter(filter or None, extract or None, exclude)
     return Policy(rule.text, rule, tag_filter, same_family)
 
 
@@ -255,6 +268,7 @@ def decide(
     automated: bool = True,
     locked: bool = False,
     explain: bool = True,
+    held: Mapping[str, str] | None = None,
 ) -> Decision:
     """Choose the tag a workload on *current* should run, from the registry's *candidates*.
 
@@ -267,15 +281,31 @@ def decide(
     those verdicts are exactly what *explain* gives, at the cost of one pass over the tags
     (see :func:`_top`) instead of screening, ranking and sorting all of them. When nothing
     qualifies the full path runs, since the reason counts every rejection.
+
+    *held* maps tags the supply-chain gates rejected to the reason (step 6): they never
+    qualify, and their verdict says why. The current tag is never held (it already runs).
     """
+    if held:
+        candidates = [c for c in candidates if c.tag not in held or c.tag == current]
     decision = None if explain else _top(policy, candidates, current)
     if decision is None:
         decision = _decide(policy, _unique(candidates), current)
+    if held:
+        decision = _with_held(decision, held, current)
     if locked or not automated:
         why = "locked" if locked else "automation is off"
         would = f"; the policy would choose {decision.tag}" if decision.changed else ""
         return Decision(current, current, False, f"{why}: no change{would}", decision.verdicts)
     return decision
+
+
+def _with_held(decision: Decision, held: Mapping[str, str], current: str | None) -> Decision:
+    gated = [Verdict(tag, False, why, "gate") for tag, why in held.items() if tag != current]
+    names = {v.tag for v in gated}
+    verdicts = [v for v in decision.verdicts if v.tag not in names] + sorted(
+        gated, key=lambda v: natural_key(v.tag), reverse=True
+    )
+    return Decision(decision.tag, decision.current, decision.changed, decision.reason, verdicts)
 
 
 def _unique(candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -521,6 +551,7 @@ _SUMMARY = {
     "filter": "rejected by the filter",
     "latest": "'latest' (never chosen unless the policy is glob:latest)",
     "invalid": "not valid tag(s)",
+    "gate": "held by the supply-chain gates",
 }
 
 

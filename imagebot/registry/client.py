@@ -43,7 +43,7 @@ from imagebot.registry.bounded import origin, show_origin
 from imagebot.registry.credentials import CredentialResolver, Credentials
 from imagebot.registry.endpoints import Endpoint, is_loopback, resolve_endpoint
 from imagebot.registry.metadata import describe_manifest, parse_config_blob
-from imagebot.registry.models import MANIFEST_ACCEPT, ImageInfo, TagList
+from imagebot.registry.models import MANIFEST_ACCEPT, OCI_INDEX, ImageInfo, TagList
 from imagebot.registry.ratelimit import Limiters, Sleep
 from imagebot.safetext import printable
 
@@ -297,6 +297,45 @@ class RegistryClient:
         if self.store is not None:
             self.store.put_image(info.digest, info.media_type, info.platforms, info.created)
         return info
+
+    async def manifest(self, image: ImageReference, digest: str) -> tuple[str, dict[str, Any]]:
+        """Media type and JSON body of the manifest *digest* (checked against its digest)."""
+        endpoint = self.endpoint(image.domain)
+        return await self._get_manifest(endpoint, image.path, digest)
+
+    async def blob(self, image: ImageReference, digest: str) -> bytes:
+        """The blob *digest* (checked against its digest; capped like every answer)."""
+        endpoint = self.endpoint(image.domain)
+        return await self._get_blob(endpoint, image.path, digest)
+
+    async def referrers(
+        self, image: ImageReference, digest: str, artifact_type: str
+    ) -> list[dict[str, Any]] | None:
+        """The OCI 1.1 referrers of *digest* of *artifact_type* (descriptors), or None when
+        the registry has no referrers API (it answers 404 or 405 for it)."""
+        endpoint = self.endpoint(image.domain)
+        url = (
+            endpoint.url(image.path, f"referrers/{digest}")
+            + "?"
+            + urlencode({"artifactType": artifact_type})
+        )
+        response = await self._call(endpoint, "GET", url, image.path, accept=OCI_INDEX)
+        if response.status_code in (404, 405):
+            return None
+        self._check(response, endpoint, image.path, f"referrers of {digest}")
+        body = _json(response, f"referrers of {digest}", endpoint, image.path)
+        listed = body.get("manifests") if isinstance(body, dict) else None
+        if not isinstance(listed, list):
+            raise MalformedAnswer(
+                f"referrers of {digest} from {printable(str(response.url))} is no image index",
+                registry=endpoint.registry,
+                repository=image.path,
+            )
+        return [
+            entry
+            for entry in listed
+            if isinstance(entry, dict) and entry.get("artifactType") == artifact_type
+        ]
 
     # ----------------------------------------------------------------------------------
     # Tags

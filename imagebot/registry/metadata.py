@@ -63,19 +63,33 @@ def parse_time(value: Any) -> datetime | None:
     return None if when < _MEANINGLESS_BEFORE else when
 
 
+#: One word of a platform (os, architecture, variant) as registries write them; anything else
+#: (control characters, slashes, a kilobyte of text) is a hostile or broken answer.
+_PLATFORM_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 def format_platform(platform: Any) -> str | None:
+    """``os/architecture[/variant]``; None when absent, unknown (buildkit attestations) or
+    not made of plain words: such a platform counts as missing, so a platforms gate holds the
+    tag rather than trusting or printing it."""
     if not isinstance(platform, dict):
         return None
     os_name, arch = platform.get("os"), platform.get("architecture")
-    if not isinstance(os_name, str) or not isinstance(arch, str) or not os_name or not arch:
+    if not _is_word(os_name) or not _is_word(arch):
         return None
     if os_name == "unknown" or arch == "unknown":  # buildkit attestation manifests
         return None
     text = f"{os_name}/{arch}"
     variant = platform.get("variant")
-    if isinstance(variant, str) and variant:
+    if variant is not None and variant != "":
+        if not _is_word(variant):
+            return None
         text += f"/{variant}"
     return text
+
+
+def _is_word(value: object) -> bool:
+    return isinstance(value, str) and _PLATFORM_WORD.fullmatch(value) is not None
 
 
 def describe_manifest(media_type: str, body: dict[str, Any]) -> Described:
@@ -116,7 +130,7 @@ def _object(value: object) -> dict[str, Any]:
 
 def _describe_schema1(body: dict[str, Any]) -> Described:
     arch = body.get("architecture")
-    platforms = [f"linux/{arch}"] if isinstance(arch, str) and arch else []
+    platforms = [f"linux/{arch}"] if _is_word(arch) else []
     created = None
     history = body.get("history")
     if isinstance(history, list) and history and isinstance(history[0], dict):

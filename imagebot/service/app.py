@@ -23,7 +23,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -36,12 +36,18 @@ from imagebot.service.hooks import HookEvent, build_receivers
 from imagebot.service.http import Endpoint, Limits
 from imagebot.service.logs import install_redaction, log_update
 from imagebot.service.metrics import Metrics
-from imagebot.service.notify import Notifier
+from imagebot.service.notify import Notifier, summary
+from imagebot.service.reconcilers import ReconcilerReport
 from imagebot.service.scheduler import Scheduler
 from imagebot.service.types import (
+    CycleIntervalFor,
     CycleOutcome,
+    DivergenceOf,
     ImagesFor,
+    IntervalsFor,
     Readiness,
+    Reconcile,
+    Reconciled,
     ReposFor,
     RunCycle,
     ScanImages,
@@ -52,6 +58,14 @@ if TYPE_CHECKING:
     from imagebot.service.queue import JobQueue
 
 log = logging.getLogger(__name__)
+
+
+def divergence_check_interval(config: Config) -> float:
+    """How often divergence is looked at: a third of the shortest ``divergence_after``,
+    between 1 and 30 seconds (a query of the store; the notification is then at most that
+    late)."""
+    shortest = min((float(repo.divergence_after) for repo in config.repositories), default=900.0)
+    return min(30.0, max(1.0, shortest / 3))
 
 
 class Service:
@@ -67,7 +81,11 @@ class Service:
         run_cycle: RunCycle,
         images_for: ImagesFor,
         repos_for: ReposFor | None = None,
+        intervals_for: IntervalsFor | None = None,
+        cycle_interval_for: CycleIntervalFor | None = None,
         store_ready: Callable[[], bool] = lambda: True,
+        reconcile: Reconcile | None = None,
+        divergence: DivergenceOf | None = None,
         metrics: Metrics | None = None,
         environ: Mapping[str, str] = os.environ,
         scan_workers_per_host: int = 2,
@@ -78,8 +96,10 @@ class Service:
         self.config = config
         self.queue = queue
         settings = config.service
-        self.metrics = metrics or Metrics(blocked_alert_after=float(settings.blocked_alert_after))
+        self.metrics = metrics or Metrics(behind_alert_after=float(settings.behind_alert_after))
         self._store_ready = store_ready
+        self._reconcile = reconcile
+        self._divergence = divergence
         self._stopping = threading.Event()
         self._stopped = False
         self._http_client = httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
@@ -100,6 +120,8 @@ class Service:
             run_cycle=run_cycle,
             images_for=images_for,
             repos_for=repos_for,
+            intervals_for=intervals_for,
+            cycle_interval_for=cycle_interval_for,
             metrics=self.metrics,
             on_cycle_done=self._cycle_done,
             scan_workers_per_host=scan_workers_per_host,
@@ -112,6 +134,7 @@ class Service:
             settings.listen,
             receivers=receivers,
             on_event=self._on_hook,
+            on_report=self._on_report if reconcile is not None else None,
             metrics=self.metrics,
             readiness=self.readiness,
             max_body_bytes=settings.max_body_bytes,
@@ -124,6 +147,10 @@ class Service:
             routes=routes,
         )
         self._notify_pool = WorkerPool("imagebot-notify", 1)
+        if divergence is not None:
+            self.scheduler.every(
+                divergence_check_interval(config), self.check_divergence, "divergence"
+            )
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -248,6 +275,76 @@ class Service:
     def _on_hook(self, events: list[HookEvent]) -> list[str]:
         return self.scheduler.webhook(events)
 
+    def _on_report(self, reports: list[ReconcilerReport]) -> list[dict[str, object]]:
+        """A reconciler's reports: matched with imagebot's commits, told to people when a
+        change failed in the cluster. Returns what they were linked to (the HTTP answer)."""
+        assert self._reconcile is not None
+        for report in reports:
+            self.metrics.reconciler_report(report.receiver, report.outcome)
+        results = list(self._reconcile(reports))
+        self._reconciled(results)
+        return [result.to_dict() for result in results]
+
+    def _reconciled(self, results: Iterable[Reconciled]) -> None:
+        for result in results:
+            self.metrics.updates_reconciled(result.repository, result.outcome, len(result.updates))
+            for update in result.updates:
+                log.log(
+                    logging.INFO if result.outcome == "applied" else logging.WARNING,
+                    "%s: %s %s %s %s -> %s (%s at %s)%s",
+                    result.repository,
+                    "applied" if result.outcome == "applied" else "FAILED in the cluster:",
+                    update.workload,
+                    update.container,
+                    update.old_tag,
+                    update.new_tag,
+                    result.object,
+                    result.revision[:12],
+                    f": {result.message}" if result.outcome == "failed" else "",
+                    extra={
+                        "repo": result.repository,
+                        "workload": update.workload,
+                        "container": update.container,
+                        "old_tag": update.old_tag,
+                        "new_tag": update.new_tag,
+                        "revision": result.revision,
+                        "outcome": result.outcome,
+                    },
+                )
+            notifier = self.notifiers.get(result.repository)
+            if notifier is None:
+                continue
+            notes = notifier.reconciled(result)
+            if notes and notifier.targets:
+                self._notify_pool.submit(functools.partial(notifier.deliver, notes))
+
+    def check_divergence(self) -> None:
+        """Each repository's unapplied changes into the metrics; a notification when one
+        starts diverging and when it stops (run every :func:`divergence_check_interval`)."""
+        if self._divergence is None or self._stopping.is_set():
+            return
+        for repo in self.config.repositories:
+            name = repo.display_name
+            try:
+                state = self._divergence(repo)
+            except Exception:
+                log.exception("%s: could not tell what reached the cluster", name)
+                continue
+            self.metrics.unapplied.update(name, state.oldest, len(state.diverged))
+            notifier = self.notifiers.get(name)
+            if notifier is None:
+                continue
+            notes = notifier.divergence(state, after=float(repo.divergence_after))
+            for note in notes:
+                log.log(
+                    logging.WARNING if note.event == "diverged" else logging.INFO,
+                    "%s",
+                    summary(note),
+                    extra={"repo": name, "workloads": sorted(note.workloads)},
+                )
+            if notes and notifier.targets:
+                self._notify_pool.submit(functools.partial(notifier.deliver, notes))
+
     def _cycle_done(self, repo: RepositoryConfig, outcome: CycleOutcome, duration: float) -> None:
         name = repo.display_name
         if not outcome.completed:
@@ -288,6 +385,7 @@ class Service:
             len(outcome.blocked),
             extra={"repo": name, "result": result, "duration": round(duration, 3)},
         )
+        self._reconciled(outcome.reconciled)
         notifier = self.notifiers.get(name)
         if notifier is None:
             return

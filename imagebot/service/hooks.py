@@ -1,5 +1,6 @@
 """Webhook receivers: authenticate a registry's push notification, then say which image
-repositories (and tags) it concerns.
+repositories (and tags) it concerns; or a reconciler's report of what reached the cluster
+(``flux``, ``argocd``: see :mod:`imagebot.service.reconcilers`).
 
 Every receiver needs a secret, and a request that fails authentication triggers nothing.
 Each sender is authenticated the strongest way it supports:
@@ -26,6 +27,12 @@ harbor       ``Authorization`` header (Harbor's "Auth Header") ``PUSH_ARTIFACT``
 dockerhub    ``?token=`` in the webhook URL (Docker Hub         ``push_data`` + ``repository``
              cannot send headers or sign)
 quay         ``?token=`` in the webhook URL                     repository push notification
+flux         ``X-Signature: sha256=<hex>`` (Provider type       Flux event JSON (Kustomization,
+             ``generic-hmac``), or the secret as a token        HelmRelease): a reconciler report
+             (type ``generic``: a header, or ``?token=``)
+argocd       the secret as a token (``X-Imagebot-Token`` or     the README's notification template:
+             ``Authorization: Bearer``, set by the webhook     a reconciler report
+             service's ``headers``)
 ============ ================================================= =====================================
 
 Tokens are compared in constant time. A token may also be given as ``Authorization: Bearer
@@ -52,6 +59,8 @@ harbor       ``occur_at`` (Unix seconds) with the body's digest; CloudEvents: ``
              and ``time``
 dockerhub    ``callback_url`` (one per delivery) and ``push_data.pushed_at``
 quay         nothing: Quay sends neither (the token in the URL is the only check)
+flux         the body's digest, dated by the event's ``timestamp``
+argocd       nothing (acting on a report twice changes nothing: it is recorded once)
 ============ =============================================================================
 
 A payload whose fields have the wrong type is refused with 400 naming the field, never an
@@ -78,6 +87,13 @@ from imagebot.config import WebhookReceiverConfig
 from imagebot.errors import ConfigError, InvalidReference
 from imagebot.reference import ImageReference, is_valid_tag
 from imagebot.service.logs import REDACTOR
+from imagebot.service.reconcilers import (
+    Ignored,
+    ReconcilerReport,
+    ReportError,
+    argocd_report,
+    flux_report,
+)
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +214,12 @@ class ReplayGuard:
 
 @dataclass(frozen=True)
 class HookResult:
-    """Events to act on, or why a valid, authenticated request carries nothing to do."""
+    """Events to act on (registry pushes, reconciler reports), or why a valid,
+    authenticated request carries nothing to do."""
 
     events: tuple[HookEvent, ...] = ()
     ignored: str | None = None
+    reports: tuple[ReconcilerReport, ...] = ()
 
 
 class Receiver:
@@ -408,22 +426,42 @@ class GitHubReceiver(Receiver):
         return HookResult((self._event(image, tag),))
 
 
-class GenericReceiver(Receiver):
+class _TokenOrSignature(Receiver):
+    """The secret as an HMAC of the body in :attr:`SIGNATURE_HEADER` (``sha256=<hex>``), or
+    as a token: :attr:`TOKEN_HEADER`, ``Authorization: Bearer``, or ``?token=``."""
+
+    SIGNATURE_HEADER = ""
+    TOKEN_HEADER = "X-Imagebot-Token"
+
+    def preauthenticate(self, request: HookRequest) -> None:
+        signature = request.header(self.SIGNATURE_HEADER) if self.SIGNATURE_HEADER else None
+        if signature:
+            self._signature_digest(signature)  # the HMAC itself needs the body
+            return
+        self.authenticate(request)
+
+    def authenticate(self, request: HookRequest) -> None:
+        signature = request.header(self.SIGNATURE_HEADER) if self.SIGNATURE_HEADER else None
+        if signature:
+            return self._check_signature(signature, request.body)
+        token = request.header(self.TOKEN_HEADER)
+        if token is None:
+            auth = request.header("Authorization")
+            if auth is not None and auth[:7].lower() == "bearer ":
+                token = auth[7:].strip()
+        if token is None:
+            token = request.query_value("token")
+        return self._check_token(token)
+
+
+class GenericReceiver(_TokenOrSignature):
     """``{"image": "ghcr.io/o/app", "tag": "1.2.3"}`` (or ``"image": "ghcr.io/o/app:1.2.3"``),
     or a list of such objects. Signed with ``X-Imagebot-Signature`` or given the token."""
 
     type = "generic"
     SIGNATURE_HEADER = "X-Imagebot-Signature"
-    TOKEN_HEADER = "X-Imagebot-Token"
 
     DELIVERY_HEADER = "X-Imagebot-Delivery"
-
-    def preauthenticate(self, request: HookRequest) -> None:
-        signature = request.header(self.SIGNATURE_HEADER)
-        if signature:
-            self._signature_digest(signature)  # the HMAC itself needs the body
-            return
-        self.authenticate(request)
 
     def delivery(self, payload: Any, request: HookRequest) -> Delivery:
         keys: list[str] = []
@@ -443,19 +481,6 @@ class GenericReceiver(Receiver):
                     raise HookRejected(400, 'payload: "timestamp" must be Unix seconds')
                 keys.append(_digest(request.body))
         return Delivery(tuple(keys), sent_at)
-
-    def authenticate(self, request: HookRequest) -> None:
-        signature = request.header(self.SIGNATURE_HEADER)
-        if signature:
-            return self._check_signature(signature, request.body)
-        token = request.header(self.TOKEN_HEADER)
-        if token is None:
-            auth = request.header("Authorization")
-            if auth is not None and auth[:7].lower() == "bearer ":
-                token = auth[7:].strip()
-        if token is None:
-            token = request.query_value("token")
-        return self._check_token(token)
 
     def parse(self, payload: Any, request: HookRequest) -> HookResult:
         items = payload if isinstance(payload, list) else [payload]
@@ -673,6 +698,47 @@ class QuayReceiver(Receiver):
         return HookResult(tuple(self._event(image, t) for t in dict.fromkeys(names)))
 
 
+#: How each reconciler's payload is read (:mod:`imagebot.service.reconcilers`).
+_READERS: dict[str, Callable[[Any, str], ReconcilerReport | Ignored]] = {
+    "flux": flux_report,
+    "argocd": argocd_report,
+}
+
+
+class _ReportReceiver(_TokenOrSignature):
+    """A reconciler's receiver: its payload read into one report (``_READERS[type]``)."""
+
+    def parse(self, payload: Any, request: HookRequest) -> HookResult:
+        try:
+            found = _READERS[self.type](payload, self.name)
+        except ReportError as exc:
+            raise HookRejected(400, str(exc)) from None
+        if isinstance(found, Ignored):
+            return HookResult(ignored=found.why)
+        return HookResult(reports=(found,))
+
+
+class FluxReceiver(_ReportReceiver):
+    """Flux notification-controller events (``Provider`` type ``generic-hmac``: signed in
+    ``X-Signature``; type ``generic``: the token in a header from the provider's secret, or
+    ``?token=`` in its address). Kustomization and HelmRelease events become reconciler
+    reports (:func:`imagebot.service.reconcilers.flux_report`)."""
+
+    type = "flux"
+    SIGNATURE_HEADER = "X-Signature"
+
+    def delivery(self, payload: Any, request: HookRequest) -> Delivery:
+        sent_at = _timestamp(payload.get("timestamp")) if isinstance(payload, dict) else None
+        return Delivery((_digest(request.body),), sent_at)
+
+
+class ArgoCDReceiver(_ReportReceiver):
+    """Argo CD notifications' ``webhook`` service, with the README's template, the secret in
+    an ``X-Imagebot-Token`` (or ``Authorization: Bearer``) header the service sets."""
+
+    type = "argocd"
+
+
 RECEIVER_TYPES: dict[str, type[Receiver]] = {
     cls.type: cls
     for cls in (
@@ -683,8 +749,13 @@ RECEIVER_TYPES: dict[str, type[Receiver]] = {
         HarborReceiver,
         DockerHubReceiver,
         QuayReceiver,
+        FluxReceiver,
+        ArgoCDReceiver,
     )
 }
+
+#: Receiver types whose events are reconciler reports (what reached the cluster).
+RECONCILER_TYPES = frozenset({FluxReceiver.type, ArgoCDReceiver.type})
 
 
 def resolve_secret(

@@ -69,6 +69,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from imagebot.errors import ConfigError
 from imagebot.service.hooks import HookEvent, HookRejected, HookRequest, Receiver, ReplayGuard
 from imagebot.service.metrics import Metrics
+from imagebot.service.reconcilers import ReconcilerReport
 from imagebot.service.types import Readiness
 
 log = logging.getLogger(__name__)
@@ -332,6 +333,7 @@ class Endpoint:
         receivers: Mapping[str, Receiver],
         on_event: Callable[[list[HookEvent]], object],
         metrics: Metrics,
+        on_report: Callable[[list[ReconcilerReport]], object] | None = None,
         readiness: Callable[[], Readiness],
         max_body_bytes: int = 1 << 20,
         accepting: Callable[[], bool] = lambda: True,
@@ -342,6 +344,7 @@ class Endpoint:
         self.listen = listen
         self.receivers = dict(receivers)
         self.on_event = on_event
+        self.on_report = on_report
         self.metrics = metrics
         self.readiness = readiness
         self.max_body_bytes = max_body_bytes
@@ -396,6 +399,8 @@ class Endpoint:
             return _json(exc.status, {"error": exc.reason})
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is listening any more
+        if result.reports:
+            return await self._reports(name, list(result.reports))
         if not result.events:
             log.info("webhook %s: nothing to do (%s)", name, result.ignored)
             return _json(200, {"ignored": result.ignored})
@@ -414,6 +419,31 @@ class Endpoint:
         answer: dict[str, Any] = {"accepted": [{"image": e.image, "tag": e.tag} for e in events]}
         if isinstance(matched, list):
             answer["matched"] = matched  # the images some repository uses
+        return _json(202, answer)
+
+    async def _reports(self, name: str, reports: list[ReconcilerReport]) -> Response:
+        """A reconciler's reports: recorded and matched with imagebot's commits (202), or
+        503 when nothing takes them (no store to record them in)."""
+        for report in reports:
+            log.info(
+                "webhook %s: %s reports %s of %s: %s",
+                name,
+                report.object,
+                report.outcome,
+                report.revision[:12],
+                report.reason,
+                extra={"receiver": name, "revision": report.revision, "outcome": report.outcome},
+            )
+        if self.on_report is None:
+            return _json(503, {"error": "reconciler reports are not handled here"})
+        try:
+            linked = await run_in_threadpool(self.on_report, reports)
+        except Exception:
+            log.exception("webhook %s: could not act on the report", name)
+            return _json(500, {"error": "internal error"})
+        answer: dict[str, Any] = {"accepted": [report.to_dict() for report in reports]}
+        if isinstance(linked, list):
+            answer["linked"] = linked  # the imagebot commits the revision contains
         return _json(202, answer)
 
     # --- lifecycle ------------------------------------------------------------------

@@ -22,8 +22,8 @@ cycles_total                                repository, result    cycles (ok, fa
 cycle_duration_seconds                      repository            histogram of cycle durations
 last_successful_cycle_timestamp_seconds     repository            Unix time of last clean cycle
 workloads_blocked                           repository, reason    update available, not applied
-workloads_diverged                          repository, reason    ... for longer than
-                                                                  service.blocked_alert_after
+workloads_behind                            repository, reason    ... for longer than
+                                                                  service.behind_alert_after
 webhook_requests_total                      receiver, code        webhook requests by response
 webhook_rejected_total                      receiver, reason      refused: unauthenticated,
                                                                   forbidden, malformed, replay,
@@ -32,6 +32,16 @@ http_connections_closed_total               reason                closed by the 
                                                                   deadline (request too slow),
                                                                   evicted, over_capacity
 notifications_total                         repository, result    notifications sent / failed
+oldest_unapplied_change_seconds             repository            age of the oldest change on the
+                                                                  branch no reconciler applied
+                                                                  (0: none); with a reconciler
+                                                                  receiver only
+workloads_diverged                          repository            workloads whose change waits
+                                                                  longer than divergence_after
+reconciler_reports_total                    receiver, outcome     reports received from Flux and
+                                                                  Argo CD (applied, failed)
+updates_reconciled_total                    repository, outcome   changes a report moved to
+                                                                  applied, or linked to a failure
 =========================================== ===================== ==============================
 """
 
@@ -59,7 +69,7 @@ from imagebot.reference import split_domain
 from imagebot.service.types import BlockedWorkload, BlockReason
 
 CYCLE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
-REASONS: tuple[BlockReason, ...] = ("locked", "no_match", "failing")
+REASONS: tuple[BlockReason, ...] = ("locked", "no_match", "failing", "held")
 
 
 def registry_host(image: str) -> str:
@@ -75,7 +85,7 @@ class Metrics:
     def __init__(
         self,
         *,
-        blocked_alert_after: float = 86400.0,
+        behind_alert_after: float = 86400.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
@@ -156,8 +166,20 @@ class Metrics:
             "imagebot_notifications", "Notifications by repository and result (sent, failed).",
             ["repository", "result"], registry=reg,
         )  # fmt: skip
-        self.blocked = BlockedTracker(blocked_alert_after, clock=clock)
+        self._reports = Counter(
+            "imagebot_reconciler_reports",
+            "Reports from reconcilers (Flux, Argo CD) by receiver and outcome (applied, failed).",
+            ["receiver", "outcome"], registry=reg,
+        )  # fmt: skip
+        self._reconciled = Counter(
+            "imagebot_updates_reconciled",
+            "Image changes a reconciler report moved to applied, or linked to its failure.",
+            ["repository", "outcome"], registry=reg,
+        )  # fmt: skip
+        self.blocked = BlockedTracker(behind_alert_after, clock=clock)
         reg.register(self.blocked)
+        self.unapplied = UnappliedTracker(clock=clock)
+        reg.register(self.unapplied)
         self._clock = clock
 
     # --- scanner --------------------------------------------------------------------
@@ -237,6 +259,13 @@ class Metrics:
         :class:`imagebot.service.queue.QueueStats`, called at each scrape."""
         self.registry.register(QueueCollector(stats))
 
+    def reconciler_report(self, receiver: str, outcome: str) -> None:
+        self._reports.labels(receiver, outcome).inc()
+
+    def updates_reconciled(self, repository: str, outcome: str, count: int) -> None:
+        if count:
+            self._reconciled.labels(repository, outcome).inc(count)
+
     def render(self) -> bytes:
         """The exposition text ``GET /metrics`` serves."""
         return generate_latest(self.registry)
@@ -280,7 +309,9 @@ class _Blocked:
 
 class BlockedTracker(Collector):
     """Remembers since when each workload has been blocked; computed at scrape time so the
-    'diverged' gauge rises when the threshold passes, not only when a cycle runs."""
+    'behind' gauge rises when the threshold passes, not only when a cycle runs. (Behind: Git
+    lags the registry on purpose or by failure; diverged, in :class:`Divergence`, is the
+    cluster lagging Git.)"""
 
     def __init__(self, alert_after: float, *, clock: Callable[[], float] = time.time) -> None:
         self.alert_after = alert_after
@@ -300,16 +331,16 @@ class BlockedTracker(Collector):
             self._by_repo[repository] = after
 
     def counts(self) -> dict[str, dict[BlockReason, tuple[int, int]]]:
-        """repository -> reason -> (blocked, diverged)."""
+        """repository -> reason -> (blocked, behind)."""
         now = self._clock()
         out: dict[str, dict[BlockReason, tuple[int, int]]] = {}
         with self._lock:
             for repo, items in self._by_repo.items():
                 per: dict[BlockReason, tuple[int, int]] = {r: (0, 0) for r in REASONS}
                 for entry in items.values():
-                    blocked, diverged = per.get(entry.reason, (0, 0))
+                    blocked, behind = per.get(entry.reason, (0, 0))
                     late = now - entry.since >= self.alert_after
-                    per[entry.reason] = (blocked + 1, diverged + int(late))
+                    per[entry.reason] = (blocked + 1, behind + int(late))
                 out[repo] = per
         return out
 
@@ -317,17 +348,54 @@ class BlockedTracker(Collector):
         blocked = GaugeMetricFamily(
             "imagebot_workloads_blocked",
             "Workloads with a newer tag available that was not applied (locked, no_match, "
-            "failing).",
+            "failing, held by a supply-chain gate).",
             labels=["repository", "reason"],
         )
-        diverged = GaugeMetricFamily(
-            "imagebot_workloads_diverged",
-            "Workloads blocked for longer than service.blocked_alert_after.",
+        behind = GaugeMetricFamily(
+            "imagebot_workloads_behind",
+            "Workloads blocked for longer than service.behind_alert_after (locked, no_match, "
+            "failing).",
             labels=["repository", "reason"],
         )
         for repo, per in sorted(self.counts().items()):
             for reason, (count, late) in per.items():
                 blocked.add_metric([repo, reason], count)
-                diverged.add_metric([repo, reason], late)
+                behind.add_metric([repo, reason], late)
         yield blocked
+        yield behind
+
+
+class UnappliedTracker(Collector):
+    """Per repository: when its oldest unapplied change landed, and how many workloads are
+    diverged; the age is computed at scrape time, so it grows between checks."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._by_repo: dict[str, tuple[float | None, int]] = {}
+
+    def update(self, repository: str, oldest: float | None, diverged: int) -> None:
+        with self._lock:
+            self._by_repo[repository] = (oldest, diverged)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        age = GaugeMetricFamily(
+            "imagebot_oldest_unapplied_change_seconds",
+            "Age of the oldest change on the branch that no reconciler has reported applied "
+            "(0 when every change is applied).",
+            labels=["repository"],
+        )
+        diverged = GaugeMetricFamily(
+            "imagebot_workloads_diverged",
+            "Workloads with a change on the branch no reconciler applied within "
+            "divergence_after (Git ahead of the cluster).",
+            labels=["repository"],
+        )
+        now = self._clock()
+        with self._lock:
+            items = sorted(self._by_repo.items())
+        for repo, (oldest, count) in items:
+            age.add_metric([repo], max(0.0, now - oldest) if oldest is not None else 0.0)
+            diverged.add_metric([repo], count)
+        yield age
         yield diverged

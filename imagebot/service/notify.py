@@ -12,6 +12,15 @@ When to notify
   anyone; one that persists is reported once, not every cycle.
 * ``recovered``: sent to the ``failure`` subscribers when a notified failure no longer
   happens, so an alert is always closed by a message.
+* ``rolled-back`` (to ``update`` subscribers): a cycle found containers people set back from
+  the tag imagebot wrote, and locked them rather than update them again.
+* ``diverged`` / ``converged`` (to ``failure`` subscribers): a change on the branch was not
+  applied by any reconciler within ``divergence_after``; once when it starts, once when every
+  such change is applied.
+* ``reconcile-failed`` (to ``failure`` subscribers): a reconciler (Flux, Argo CD) failed to
+  apply, or found unhealthy, a revision containing imagebot's changes; names each workload,
+  old and new tag, the reconciler's message and the command that rolls it back. Once per
+  change and revision.
 
 A cycle abandoned at shutdown changes nothing here. Delivery failures are logged and counted
 (``imagebot_notifications_total{result="failed"}``) and never fail the cycle. Webhook URLs
@@ -24,7 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -36,11 +45,20 @@ from imagebot.config import NotifyConfig, RepositoryConfig
 from imagebot.errors import ConfigError
 from imagebot.service.logs import REDACTOR
 from imagebot.service.metrics import Metrics
-from imagebot.service.types import AppliedUpdate, CycleOutcome, Failure
+from imagebot.service.types import (
+    AppliedUpdate,
+    CycleOutcome,
+    Divergence,
+    Failure,
+    PersonRollback,
+    Reconciled,
+)
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["update", "failure", "recovered"]
+EventKind = Literal[
+    "update", "failure", "recovered", "reconcile-failed", "rolled-back", "diverged", "converged"
+]
 SLACK_SECTION_LIMIT = 3000
 SLACK_MAX_SECTIONS = 40
 
@@ -57,11 +75,24 @@ class Notification:
     commit: str | None = None
     pull_request: str | None = None
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: reconcile-failed: who reported (``Kustomization flux-system/apps``), on which
+    #: revision, what it said, and the commands that roll the updates back.
+    reconciler: str | None = None
+    revision: str | None = None
+    message: str | None = None
+    rollbacks: tuple[str, ...] = ()
+    #: rolled-back: the containers people set back, now locked rather than updated.
+    rolled_back: tuple[PersonRollback, ...] = ()
+    #: diverged: the workloads whose changes no reconciler applied in time, and since when
+    #: (the oldest change's landing); converged: those that were diverged.
+    workloads: tuple[str, ...] = ()
+    since: float | None = None
+    after: float | None = None
 
     @property
     def subscription(self) -> Literal["update", "failure"]:
         """Which ``on:`` value receives this message."""
-        return "update" if self.event == "update" else "failure"
+        return "update" if self.event in ("update", "rolled-back") else "failure"
 
 
 class FailureTracker:
@@ -150,6 +181,25 @@ def summary(note: Notification) -> str:
             f"imagebot: {_plural(len(note.failures), 'failure')} in {note.repository} "
             f"for {note.cycles} consecutive cycles"
         )
+    if note.event == "diverged":
+        minutes = round((note.after or 0) / 60)
+        return (
+            f"imagebot: {note.repository} diverged: {_plural(len(note.workloads), 'workload')} "
+            f"changed in Git not applied by any reconciler within {minutes}m"
+        )
+    if note.event == "converged":
+        return f"imagebot: {note.repository} no longer diverged: the cluster caught up with Git"
+    if note.event == "rolled-back":
+        people = sorted({r.author for r in note.rolled_back})
+        return (
+            f"imagebot: {_plural(len(note.rolled_back), 'container')} in {note.repository} "
+            f"rolled back by {', '.join(people)}: not updated again"
+        )
+    if note.event == "reconcile-failed":
+        return (
+            f"imagebot: {note.reconciler} failed on {(note.revision or '?')[:12]}, which "
+            f"holds {_plural(len(note.updates), 'image update')} in {note.repository}"
+        )
     return f"imagebot: {_plural(len(note.failures), 'failure')} in {note.repository} cleared"
 
 
@@ -162,6 +212,15 @@ def _update_line(update: AppliedUpdate) -> str:
     return (
         f"• {e(update.workload)} › {e(update.container)}: `{e(update.image)}` "
         f"`{e(update.old_tag)}` → `{e(update.new_tag)}`"
+    )
+
+
+def _rollback_line(item: PersonRollback) -> str:
+    e = _slack_escape
+    state = "locked" if item.locked else "not locked (no annotations): left as it is"
+    return (
+        f"• {e(item.workload)} › {e(item.container)}: `{e(item.image)}` "
+        f"`{e(item.written)}` → `{e(item.current)}`, {e(item.message)} ({state})"
     )
 
 
@@ -191,10 +250,28 @@ def _sections(lines: list[str]) -> list[dict[str, Any]]:
 
 def render_slack(note: Notification) -> dict[str, Any]:
     """Slack incoming-webhook payload: ``text`` (fallback and notifications) + ``blocks``."""
-    icon = {"update": ":arrow_up:", "failure": ":warning:", "recovered": ":white_check_mark:"}
+    icon = {
+        "diverged": ":hourglass:",
+        "converged": ":white_check_mark:",
+        "rolled-back": ":rewind:",
+        "update": ":arrow_up:",
+        "failure": ":warning:",
+        "recovered": ":white_check_mark:",
+        "reconcile-failed": ":rotating_light:",
+    }
     head = f"{icon[note.event]} {_slack_escape(summary(note))}"
     if note.event == "update":
         lines = [_update_line(u) for u in note.updates]
+    elif note.event in ("diverged", "converged"):
+        lines = [f"• {_slack_escape(workload)}" for workload in note.workloads]
+    elif note.event == "rolled-back":
+        lines = [_rollback_line(r) for r in note.rolled_back]
+    elif note.event == "reconcile-failed":
+        lines = [_update_line(u) for u in note.updates]
+        if note.message:
+            message = note.message if len(note.message) <= 500 else note.message[:500] + "…"
+            lines.append(f"> {_slack_escape(message)}")
+        lines += [f"roll back: `{_slack_escape(command)}`" for command in note.rollbacks]
     else:
         lines = [_failure_line(f) for f in note.failures]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
@@ -220,19 +297,38 @@ def render_webhook(note: Notification) -> dict[str, Any]:
         "summary": summary(note),
     }
     if note.event == "update":
-        data["updates"] = [
+        data["updates"] = [_update_data(u) for u in note.updates]
+        data["commit"] = note.commit
+        data["pull_request"] = note.pull_request
+    elif note.event in ("diverged", "converged"):
+        data["workloads"] = list(note.workloads)
+        if note.since is not None:
+            data["since"] = datetime.fromtimestamp(note.since, UTC).isoformat()
+        data["divergence_after"] = note.after
+    elif note.event == "rolled-back":
+        data["rolled_back"] = [
             {
-                "workload": u.workload,
-                "container": u.container,
-                "image": u.image,
-                "old_tag": u.old_tag,
-                "new_tag": u.new_tag,
-                "file": u.file,
+                "workload": r.workload,
+                "container": r.container,
+                "image": r.image,
+                "written": r.written,
+                "current": r.current,
+                "commit": r.commit,
+                "author": r.author,
+                "message": r.message,
+                "locked": r.locked,
             }
-            for u in note.updates
+            for r in note.rolled_back
         ]
         data["commit"] = note.commit
         data["pull_request"] = note.pull_request
+    elif note.event == "reconcile-failed":
+        data["updates"] = [_update_data(u) for u in note.updates]
+        data["commit"] = note.commit
+        data["reconciler"] = note.reconciler
+        data["revision"] = note.revision
+        data["message"] = note.message
+        data["rollback"] = list(note.rollbacks)
     else:
         data["failures"] = [
             {"kind": f.kind, "subject": f.subject, "message": f.message} for f in note.failures
@@ -240,6 +336,11 @@ def render_webhook(note: Notification) -> dict[str, Any]:
         if note.event == "failure":
             data["cycles"] = note.cycles
     return data
+
+
+def _update_data(update: AppliedUpdate) -> dict[str, Any]:
+    """workload, container, image, old_tag, new_tag, file."""
+    return asdict(update)
 
 
 RENDERERS: dict[str, Callable[[Notification], dict[str, Any]]] = {
@@ -273,6 +374,8 @@ class Notifier:
             for i, cfg in enumerate(repo.notify)
         ]
         self.tracker = FailureTracker(failure_cycles)
+        self._rollbacks_told: set[tuple[str, str, str]] = set()
+        self._diverged: frozenset[str] = frozenset()
         self._metrics = metrics
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(10.0), follow_redirects=False, trust_env=True
@@ -296,6 +399,17 @@ class Notifier:
                     pull_request=outcome.pull_request,
                 )
             )
+        told = [r for r in outcome.rolled_back if self._first_time(r)]
+        if outcome.completed and told:
+            notes.append(
+                Notification(
+                    "rolled-back",
+                    self.repository,
+                    rolled_back=tuple(told),
+                    commit=outcome.commit,
+                    pull_request=outcome.pull_request,
+                )
+            )
         persistent, recovered = self.tracker.observe(outcome)
         if persistent:
             notes.append(
@@ -309,6 +423,50 @@ class Notifier:
         if recovered:
             notes.append(Notification("recovered", self.repository, failures=tuple(recovered)))
         return notes
+
+    def divergence(self, state: Divergence, *, after: float) -> list[Notification]:
+        """One notification when the repository starts diverging, one when it stops."""
+        now = frozenset(state.diverged)
+        before, self._diverged = self._diverged, now
+        if now and not before:
+            return [
+                Notification(
+                    "diverged",
+                    self.repository,
+                    workloads=tuple(sorted(now)),
+                    since=min(state.diverged.values()),
+                    after=after,
+                )
+            ]
+        if before and not now:
+            return [Notification("converged", self.repository, workloads=tuple(sorted(before)))]
+        return []
+
+    def _first_time(self, item: PersonRollback) -> bool:
+        """A rollback that could not be locked is found again every cycle: told once."""
+        key = (item.workload, item.container, item.commit)
+        if key in self._rollbacks_told:
+            return False
+        self._rollbacks_told.add(key)
+        return True
+
+    def reconciled(self, result: Reconciled) -> list[Notification]:
+        """What to send after a reconciler report: its failure, when it concerns changes not
+        told about before (sends nothing)."""
+        if result.outcome != "failed" or not result.updates:
+            return []
+        return [
+            Notification(
+                "reconcile-failed",
+                self.repository,
+                updates=result.updates,
+                commit=result.commits[0] if result.commits else None,
+                reconciler=result.object,
+                revision=result.revision,
+                message=result.message,
+                rollbacks=result.rollbacks,
+            )
+        ]
 
     def deliver(self, notes: Iterable[Notification]) -> int:
         """Send *notes* to every target subscribed to them; returns how many were sent."""

@@ -32,15 +32,17 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from imagebot.config import Config, RepositoryConfig
+from imagebot.config import MIN_INTERVAL, Config, RepositoryConfig
 from imagebot.errors import ConfigError, InvalidReference
 from imagebot.reference import ImageReference
 from imagebot.service.hooks import HookEvent
 from imagebot.service.metrics import Metrics, registry_host
 from imagebot.service.types import (
+    CycleIntervalFor,
     CycleOutcome,
     Failure,
     ImagesFor,
+    IntervalsFor,
     ReposFor,
     RunCycle,
     ScanImages,
@@ -63,8 +65,9 @@ def normalise_image(image: str) -> str:
     return ImageReference.parse(image).repository
 
 
-def scan_interval(config: Config, image: str) -> float:
-    """Polling interval of *image*: per image, else per registry, else the service's."""
+def scan_interval(config: Config, image: str, asked: float | None = None) -> float:
+    """Polling interval of *image*: per image, else per registry (imagebot's config wins),
+    else what its manifests *asked* for (Keel's ``pollSchedule``), else the service's."""
     for key, settings in config.images.items():
         try:
             same = normalise_image(key) == image
@@ -75,11 +78,19 @@ def scan_interval(config: Config, image: str) -> float:
     registry = config.registry(registry_host(image))
     if registry.interval is not None:
         return float(registry.interval)
+    if asked is not None:
+        return max(float(asked), MIN_INTERVAL)
     return float(config.service.interval)
 
 
-def cycle_interval(config: Config, repo: RepositoryConfig) -> float:
-    return float(repo.interval if repo.interval is not None else config.service.cycle_interval)
+def cycle_interval(config: Config, repo: RepositoryConfig, asked: float | None = None) -> float:
+    """A repository's cycle interval: its own setting, else what the repository asks for
+    (a Flux ``ImageUpdateAutomation``'s ``spec.interval``), else the service's."""
+    if repo.interval is not None:
+        return float(repo.interval)
+    if asked is not None:
+        return max(float(asked), MIN_INTERVAL)
+    return float(config.service.cycle_interval)
 
 
 CycleDone = Callable[[RepositoryConfig, CycleOutcome, float], None]
@@ -134,6 +145,8 @@ class Scheduler:
         run_cycle: RunCycle,
         images_for: ImagesFor,
         repos_for: ReposFor | None = None,
+        intervals_for: IntervalsFor | None = None,
+        cycle_interval_for: CycleIntervalFor | None = None,
         metrics: Metrics,
         on_cycle_done: CycleDone | None = None,
         scan_workers_per_host: int = 2,
@@ -146,6 +159,10 @@ class Scheduler:
         self._run_cycle = run_cycle
         self._images_for = images_for
         self._repos_for_override = repos_for
+        self._intervals_for = intervals_for
+        self._cycle_interval_for = cycle_interval_for
+        #: repository -> the interval its cycle job was scheduled at.
+        self._cycle_intervals: dict[str, float] = {}
         self._metrics = metrics
         self._on_cycle_done = on_cycle_done
         self._scan_workers = scan_workers_per_host
@@ -175,6 +192,8 @@ class Scheduler:
             queue.bind(scan=self._scan, cycle=self._cycle)
         self._images_by_repo: dict[str, frozenset[str]] = {}
         self._scan_jobs: set[str] = set()
+        #: image -> the interval its scan job was scheduled at.
+        self._scan_intervals: dict[str, float] = {}
         self._finished_once: set[str] = set()
         self._sync_failures: dict[str, str] = {}
         self._started = False
@@ -191,6 +210,7 @@ class Scheduler:
         jitter = float(self.config.service.jitter) or None
         for name, repo in self.repos.items():
             interval = cycle_interval(self.config, repo)
+            self._cycle_intervals[name] = interval
             self._aps.add_job(
                 self._due,
                 IntervalTrigger(seconds=interval, jitter=jitter, timezone=UTC),
@@ -230,6 +250,17 @@ class Scheduler:
     def _refresh_all_images(self) -> None:
         for repo in self.repos.values():
             self.refresh_images(repo)
+
+    def every(self, seconds: float, func: Callable[[], None], name: str) -> None:
+        """Run *func* every *seconds* on APScheduler's own threads (light work only: a store
+        query, a notification handed to a pool), from :meth:`start` until the stop."""
+        self._aps.add_job(
+            func,
+            IntervalTrigger(seconds=seconds, timezone=UTC),
+            id=name,
+            name=name,
+            replace_existing=True,
+        )
 
     def stop_taking_work(self) -> None:
         """No more timers, triggers or queued runs; runs in progress continue."""
@@ -303,8 +334,16 @@ class Scheduler:
         if not self._started:
             return
         jitter = float(self.config.service.jitter) or None
-        for image in sorted(added):
-            interval = scan_interval(self.config, image)
+        asked = self._intervals_for() if self._intervals_for is not None else {}
+        retimed = {
+            image
+            for image in wanted - added
+            if scan_interval(self.config, image, asked.get(image))
+            != self._scan_intervals.get(image)
+        }
+        for image in sorted(added | retimed):
+            interval = scan_interval(self.config, image, asked.get(image))
+            self._scan_intervals[image] = interval
             self._aps.add_job(
                 self._due,
                 IntervalTrigger(seconds=interval, jitter=jitter, timezone=UTC),
@@ -315,8 +354,34 @@ class Scheduler:
             )
             log.debug("scanning %s every %ss", image, interval)
         for image in sorted(removed):
+            self._scan_intervals.pop(image, None)
             with contextlib.suppress(JobLookupError):
                 self._aps.remove_job(f"scan:{image}")
+
+    def _retime_cycle(self, repo: RepositoryConfig) -> None:
+        """Reschedule *repo*'s cycle when the interval its manifests ask for changed."""
+        if self._cycle_interval_for is None or not self._started:
+            return
+        name = repo.display_name
+        interval = cycle_interval(self.config, repo, self._cycle_interval_for(repo))
+        if self._cycle_intervals.get(name) == interval:
+            return
+        self._cycle_intervals[name] = interval
+        jitter = float(self.config.service.jitter) or None
+        with contextlib.suppress(JobLookupError):
+            self._aps.reschedule_job(
+                f"cycle:{name}",
+                trigger=IntervalTrigger(seconds=interval, jitter=jitter, timezone=UTC),
+            )
+        log.info("%s: cycle every %ss, as its ImageUpdateAutomation asks", name, interval)
+
+    def cycle_jobs(self) -> dict[str, float]:
+        """repository -> interval of each scheduled cycle job (for tests and status)."""
+        return {
+            job.id[6:]: job.trigger.interval_length
+            for job in self._aps.get_jobs()
+            if job.id.startswith("cycle:")
+        }
 
     def scan_jobs(self) -> dict[str, float]:
         """image -> interval of each scheduled scan job (for tests and status)."""
@@ -419,6 +484,7 @@ class Scheduler:
         duration = time.monotonic() - started
         if outcome.completed:
             self.refresh_images(repo)
+            self._retime_cycle(repo)
         if self._on_cycle_done is not None:
             try:
                 self._on_cycle_done(repo, outcome, duration)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from imagebot.config import RepositoryConfig
 from imagebot.errors import ImagebotError
+from imagebot.service.reconcilers import ReconcilerReport
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,23 @@ class AppliedUpdate:
     file: str | None = None
 
 
-BlockReason = Literal["locked", "no_match", "failing"]
+@dataclass(frozen=True)
+class PersonRollback:
+    """A container a person set back from the tag imagebot wrote: not updated again, its
+    workload locked (``locked``) with ``message`` ("rolled back by AUTHOR in SHA: SUBJECT")."""
+
+    workload: str
+    container: str
+    image: str
+    written: str
+    current: str
+    commit: str
+    author: str
+    message: str
+    locked: bool
+
+
+BlockReason = Literal["locked", "no_match", "failing", "held"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +78,8 @@ class BlockedWorkload:
     """A workload with a newer tag available that the bot did not (could not) apply.
 
     ``locked``: the user pinned it; ``no_match``: the newest tag does not fit its policy or
-    constraint; ``failing``: the update fails (manifest error, rejected push, ...).
+    constraint; ``failing``: the update fails (manifest error, rejected push, ...);
+    ``held``: a supply-chain gate holds the policy's pick (too young, unsigned, a platform).
     """
 
     workload: str
@@ -91,6 +109,33 @@ class ScanOutcome:
 
 
 @dataclass(frozen=True)
+class Reconciled:
+    """What one reconciler report did to one repository's changes.
+
+    ``outcome`` applied: ``updates`` moved from pushed to applied; failed: ``updates`` were
+    newly linked to the failure (empty when the failure was told before), and ``rollbacks``
+    are the commands that put them back on their old tags."""
+
+    repository: str
+    source: str
+    object: str
+    revision: str
+    outcome: str
+    message: str = ""
+    updates: tuple[AppliedUpdate, ...] = ()
+    commits: tuple[str, ...] = ()
+    rollbacks: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "outcome": self.outcome,
+            "commits": list(self.commits),
+            "workloads": sorted({u.workload for u in self.updates}),
+        }
+
+
+@dataclass(frozen=True)
 class CycleOutcome:
     """The result of one update cycle of one Git repository.
 
@@ -111,6 +156,11 @@ class CycleOutcome:
     registry_seconds: float = 0.0
     cpu_seconds: float = 0.0
     synced: bool = True
+    #: Reconciler reports left pending (their revision was not fetched yet) that the cycle's
+    #: fetch let match.
+    reconciled: tuple[Reconciled, ...] = ()
+    #: Containers people rolled back, found (and locked) by this cycle.
+    rolled_back: tuple[PersonRollback, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -140,10 +190,47 @@ class RunCycle(Protocol):
     def __call__(self, repo: RepositoryConfig, cancel: threading.Event, /) -> CycleOutcome: ...
 
 
+class Reconcile(Protocol):
+    """Record reconciler reports and match them with imagebot's commits (never raises for
+    one report: a report nothing matches yet is kept for later)."""
+
+    def __call__(self, reports: Sequence[ReconcilerReport], /) -> Sequence[Reconciled]: ...
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Git ahead of the cluster in one repository: when its oldest unapplied change landed
+    (None: none), and the workloads diverged (unapplied past ``divergence_after``) since."""
+
+    repository: str
+    oldest: float | None = None
+    diverged: Mapping[str, float] = field(default_factory=dict)
+
+
+class DivergenceOf(Protocol):
+    """*repo*'s divergence now (read from the store; never raises for a missing checkout)."""
+
+    def __call__(self, repo: RepositoryConfig, /) -> Divergence: ...
+
+
 class ImagesFor(Protocol):
     """The image repositories a Git repository uses, as last discovered."""
 
     def __call__(self, repo: RepositoryConfig, /) -> Collection[str]: ...
+
+
+class IntervalsFor(Protocol):
+    """Image repository -> the polling interval its manifests ask for (Keel's
+    ``pollSchedule``; the shortest when several do), as last discovered."""
+
+    def __call__(self) -> Mapping[str, float]: ...
+
+
+class CycleIntervalFor(Protocol):
+    """The cycle interval a Git repository asks for (a Flux ``ImageUpdateAutomation``'s
+    ``spec.interval``), as last read; None when it asks for none."""
+
+    def __call__(self, repo: RepositoryConfig, /) -> float | None: ...
 
 
 class ReposFor(Protocol):

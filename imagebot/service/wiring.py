@@ -13,6 +13,8 @@ the registry and update stages and translates their results:
 * ``images_for`` / ``repos_for``: which image repositories each Git repository uses, from its
   last cycle's discovery, kept in the store so webhooks match before the first cycle after a
   restart has finished.
+* ``reconcile``: reconciler reports recorded and matched with the history
+  (:mod:`imagebot.update.reconcile`); after each cycle's fetch, the reports still pending.
 
 Scheduled scans ask the registry unless someone (a webhook, a cycle) fetched the list within
 half the image's polling interval; the tag cache TTL still serves the cycles that follow a
@@ -36,19 +38,25 @@ from imagebot.errors import ConfigError, GitError, ImagebotError, InvalidReferen
 from imagebot.reference import ImageReference
 from imagebot.registry import TagList
 from imagebot.service.app import Service
+from imagebot.service.hooks import RECONCILER_TYPES
 from imagebot.service.metrics import Metrics
+from imagebot.service.reconcilers import ReconcilerReport
 from imagebot.service.scheduler import scan_interval
 from imagebot.service.types import (
     AppliedUpdate,
     BlockedWorkload,
     BlockReason,
     CycleOutcome,
+    Divergence,
     Failure,
+    PersonRollback,
+    Reconciled,
     ScanOutcome,
     failure_kind,
 )
 from imagebot.store import Store, is_database_url, open_store
 from imagebot.update import CycleReport, Resolution, Runner, UpdateCycle, resolve
+from imagebot.update import reconcile as reconciling
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +147,17 @@ class Wiring:
         self.state = ServiceState(store)
         self.cycle = cycle or UpdateCycle(config, runner, store=store)
         self._lock = threading.Lock()
+        #: Held while reports are matched (webhook threads and cycles after their fetch).
+        self._reconciling = threading.Lock()
         self._repos = {repo.display_name: repo for repo in config.repositories}
+        if self.reconcilers:
+            reconciling.reconcilers_since(store)  # changes from before never count
         known = self.state.repository_images()
         self._images: dict[str, frozenset[str]] = {
             name: frozenset(images) for name, images in known.items() if name in self._repos
         }
+        #: Git repository -> image -> polling interval its manifests ask for (last cycle).
+        self._asked: dict[str, dict[str, float]] = {}
 
     # --- scans ----------------------------------------------------------------------
 
@@ -180,7 +194,8 @@ class Wiring:
     def _stale(self, image: str, ref: ImageReference) -> bool:
         """Whether a scheduled scan must ask the registry: the cached list is older than
         the TTL or than half the polling interval (the scan exists to look again)."""
-        window = min(float(self.config.tag_cache_ttl), scan_interval(self.config, image) / 2)
+        asked = self.intervals_for().get(image)
+        window = min(float(self.config.tag_cache_ttl), scan_interval(self.config, image, asked) / 2)
         if window <= 0:
             return True
         return self.store.get_tags(ref.repository, max_age=window) is None
@@ -212,6 +227,12 @@ class Wiring:
             self._remember(name, report.resolutions)
             if not cancel.is_set():  # stopping: the rows can wait for the next start
                 self._refresh_fleet(repo)
+        reconciled: tuple[Reconciled, ...] = ()
+        if self.reconcilers and report.completed:
+            with self._reconciling:
+                settled = reconciling.settle_pending(self.store, self.config, repo)
+                reconciling.mark_landed(self.store, self.config, repo)
+            reconciled = tuple(self._reconciled(s) for s in settled)
         return CycleOutcome(
             repository=name,
             applied=tuple(applied_update(res) for res in report.applied),
@@ -220,11 +241,98 @@ class Wiring:
                 for p in {(p.kind, p.subject): p for p in report.problems}.values()
             ),
             blocked=tuple(self._blocked(report)) if report.completed else (),
-            commit=report.commit if report.applied else None,
+            commit=report.commit if report.applied or _locked(report) else None,
             pull_request=report.pull_request,
             completed=report.completed,
             registry_seconds=report.registry_seconds,
             cpu_seconds=report.cpu_seconds,
+            reconciled=reconciled,
+            rolled_back=tuple(
+                PersonRollback(
+                    r.workload,
+                    r.container,
+                    r.image,
+                    r.written,
+                    r.current,
+                    r.commit,
+                    r.author,
+                    r.message,
+                    r.locked and report.commit is not None,
+                )
+                for r in report.rolled_back
+            )
+            if report.completed
+            else (),
+        )
+
+    # --- reconcilers ----------------------------------------------------------------
+
+    @property
+    def reconcilers(self) -> bool:
+        """Whether a reconciler receiver (flux, argocd) is configured."""
+        return any(hook.type in RECONCILER_TYPES for hook in self.config.service.webhooks.values())
+
+    def reconcile(self, reports: Sequence[ReconcilerReport]) -> list[Reconciled]:
+        """Record each report and match it with the changes of the repository whose
+        checkout has its revision (else it waits for a later cycle's fetch)."""
+        with self._reconciling:  # one matcher at a time: a report is settled once
+            return self._record_and_settle(reports)
+
+    def _record_and_settle(self, reports: Sequence[ReconcilerReport]) -> list[Reconciled]:
+        out: list[Reconciled] = []
+        for report in reports:
+            stored = reconciling.record(
+                self.store,
+                reconciling.Report(
+                    receiver=report.receiver,
+                    source=report.source,
+                    object=report.object,
+                    revision=report.revision,
+                    outcome=report.outcome,
+                    message=report.message,
+                    reason=report.reason,
+                ),
+            )
+            for settled in reconciling.settle(self.store, self.config, stored):
+                out.append(self._reconciled(settled))
+        return out
+
+    def divergence(self, repo: RepositoryConfig) -> Divergence:
+        """*repo*'s changes on its branch that no reconciler has applied yet."""
+        found = reconciling.divergence(self.store, repo.display_name, float(repo.divergence_after))
+        return Divergence(repo.display_name, found.oldest, found.diverged)
+
+    def _reconciled(self, settled: reconciling.Settlement) -> Reconciled:
+        report = settled.report
+        several = len(self.config.repositories) > 1
+        repo = self._repos.get(settled.repository)
+        where = (repo.url or repo.path) if several and repo is not None else None
+        return Reconciled(
+            repository=settled.repository,
+            source=report.source,
+            object=report.object,
+            revision=report.revision,
+            outcome=report.outcome,
+            message=report.message or report.reason,
+            updates=tuple(
+                AppliedUpdate(
+                    c.workload,
+                    c.container,
+                    c.image,
+                    c.old_tag or "(none)",
+                    c.new_tag or "(none)",
+                    c.file,
+                )
+                for c in settled.changes
+            ),
+            commits=tuple(settled.commits),
+            rollbacks=tuple(
+                dict.fromkeys(
+                    reconciling.rollback_command(c, repo=where)
+                    for c in settled.changes
+                    if report.outcome == "failed" and c.old_tag
+                )
+            ),
         )
 
     def _refresh_fleet(self, repo: RepositoryConfig) -> None:
@@ -250,9 +358,15 @@ class Wiring:
                 or (res.problem is not None and res.problem.kind == "registry")
             )
         )
+        asked: dict[str, float] = {}
+        for res in resolutions:
+            image, every = res.site.repository, res.site.interval
+            if image in images and every is not None:
+                asked[image] = min(every, asked.get(image, every))
         with self._lock:
             changed = self._images.get(name) != images
             self._images[name] = images
+            self._asked[name] = asked
         if changed:
             self.state.set_repository_images(name, images)
         for image in sorted(images):
@@ -274,6 +388,8 @@ class Wiring:
                 available = _newest_rejected(res)
                 if available is not None and available != site.tag:
                     yield _blocked(res, "no_match", available)
+            elif res.status == "up-to-date" and res.held is not None:
+                yield _blocked(res, "held", res.held.tag)  # waits at a supply-chain gate
             elif res.status == "update" and id(res) not in applied:
                 # Decided, but the commit or push did not happen (the report says why).
                 yield _blocked(res, "failing", res.new_tag)
@@ -303,6 +419,22 @@ class Wiring:
         self._reload()
         with self._lock:
             return sorted(self._images.get(repo.display_name, ()))
+
+    def intervals_for(self) -> Mapping[str, float]:
+        """Image -> the shortest polling interval any repository's manifests ask for."""
+        out: dict[str, float] = {}
+        with self._lock:
+            for asked in self._asked.values():
+                for image, every in asked.items():
+                    out[image] = min(every, out.get(image, every))
+        return out
+
+    def cycle_interval_for(self, repo: RepositoryConfig) -> float | None:
+        """The interval *repo*'s Flux ImageUpdateAutomation gives, from its last cycle."""
+        settings = self.cycle.flux_settings.get(repo.display_name)
+        if settings is None or settings.repo.interval is None or repo.interval is not None:
+            return None
+        return float(settings.repo.interval)
 
     def repos_for(self, image: str) -> Collection[RepositoryConfig]:
         self._reload()
@@ -334,6 +466,11 @@ def applied_update(res: Resolution) -> AppliedUpdate:
         new_tag=_version(res.new_tag, res.new_digest),
         file=site.file,
     )
+
+
+def _locked(report: CycleReport) -> bool:
+    """Whether the cycle's commit locks a workload a person rolled back."""
+    return any(item.locked for item in report.rolled_back)
 
 
 def _version(tag: str | None, digest: str | None) -> str:
@@ -392,7 +529,7 @@ def open_service(
     runner: Runner | None = None
     service: Service | None = None
     try:
-        metrics = Metrics(blocked_alert_after=float(config.service.blocked_alert_after))
+        metrics = Metrics(behind_alert_after=float(config.service.behind_alert_after))
         runner = Runner(config, store, observer=RegistryObserver(metrics))
         runner.start()
         queue = None
@@ -413,7 +550,11 @@ def open_service(
             run_cycle=wiring.run_cycle,
             images_for=wiring.images_for,
             repos_for=wiring.repos_for,
+            intervals_for=wiring.intervals_for,
+            cycle_interval_for=wiring.cycle_interval_for,
             store_ready=wiring.store_ready,
+            reconcile=wiring.reconcile if wiring.reconcilers else None,
+            divergence=wiring.divergence if wiring.reconcilers else None,
             metrics=metrics,
             environ=os.environ if environ is None else environ,
             routes=routes(store, runner) if callable(routes) else routes,

@@ -18,6 +18,7 @@ from typing import Any
 
 from imagebot.errors import ConfigError
 from imagebot.manifests import Edit, rewrite
+from imagebot.manifests.argowrite import WriteEdit, write_back
 from imagebot.manifests.namespaces import CLUSTER
 from imagebot.manifests.yamlsource import blob_id
 from imagebot.update.resolve import Problem, Resolution
@@ -46,16 +47,44 @@ class ChangeSet:
     applied: list[Resolution] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: Per file, a holder for its diff text once computed: shared with the rewrite cache
+    #: (:func:`reusing_rewrites`), so that a rewrite reused from the last cycle is not
+    #: diffed again. Only used while the file's old and new bytes are the ones it was for.
+    diffs: dict[str, _DiffMemo] = field(default_factory=dict, repr=False, compare=False)
 
     def diff(self) -> str:
         """A unified diff of every changed file, as `git diff` would show it."""
         out: list[str] = []
         for path in sorted(self.files):
-            old = self.old[path].decode("utf-8", "replace").splitlines(keepends=True)
-            new = self.files[path].decode("utf-8", "replace").splitlines(keepends=True)
-            lines = _unified_diff(old, new, f"a/{path}", f"b/{path}")
-            out.extend(line if line.endswith("\n") else line + "\n" for line in lines)
+            old, new = self.old[path], self.files[path]
+            memo = self.diffs.get(path)
+            if memo is None or memo.old != old or memo.new != new:
+                out.append(file_diff(path, old, new))
+                continue
+            if memo.text is None:
+                memo.text = file_diff(path, old, new)
+            out.append(memo.text)
         return "".join(out)
+
+
+def file_diff(path: str, old: bytes, new: bytes) -> str:
+    """One file's part of :meth:`ChangeSet.diff`."""
+    lines = _unified_diff(
+        old.decode("utf-8", "replace").splitlines(keepends=True),
+        new.decode("utf-8", "replace").splitlines(keepends=True),
+        f"a/{path}",
+        f"b/{path}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+@dataclass(eq=False)
+class _DiffMemo:
+    """A file's diff, computed at most once for these old and new bytes."""
+
+    old: bytes
+    new: bytes
+    text: str | None = None
 
 
 def _unified_diff(old: list[str], new: list[str], a: str, b: str) -> list[str]:
@@ -108,13 +137,14 @@ class _Rewritten:
     notes: tuple[str, ...]
     errors: tuple[str, ...]
     applied: frozenset[int]  # indices into the edits
+    diff: _DiffMemo  # the old bytes (the blob's) and the diff once shown
 
 
 #: (file, blob id of its bytes, every edit's site id, parts and new values) -> the rewrite.
 RewriteCache = dict[tuple[object, ...], _Rewritten]
 
 
-def _rewrite_key(path: str, content: bytes, edits: list[Edit]) -> tuple[object, ...] | None:
+def _rewrite_key(path: str, edits: list[Edit]) -> tuple[object, ...] | None:
     if any(e.site.blob is None for e in edits):
         return None
     return (
@@ -124,17 +154,27 @@ def _rewrite_key(path: str, content: bytes, edits: list[Edit]) -> tuple[object, 
     )
 
 
-_REUSE: contextvars.ContextVar[RewriteCache | None] = contextvars.ContextVar(
+@dataclass(frozen=True)
+class _Reuse:
+    cache: RewriteCache
+    blobs: Mapping[str, str] | None  # path -> Git blob id of the files unchanged in the checkout
+
+
+_REUSE: contextvars.ContextVar[_Reuse | None] = contextvars.ContextVar(
     "imagebot_rewrite_cache", default=None
 )
 
 
 @contextlib.contextmanager
-def reusing_rewrites(cache: RewriteCache) -> Iterator[None]:
+def reusing_rewrites(cache: RewriteCache, blobs: Mapping[str, str] | None = None) -> Iterator[None]:
     """Within the block, :func:`build_changes` reuses and refills *cache* (the update cycle
     keeps one per checkout, so that a cycle that plans the same rewrites as the last one,
-    e.g. while its pull request is open, does not parse those files again)."""
-    token = _REUSE.set(cache)
+    e.g. while its pull request is open, does not parse those files again).
+
+    With *blobs* (``Workspace.blobs()``: what Git knows to be in the checkout), a file whose
+    blob is the one the cached rewrite was made from is not even read again: the cache holds
+    its bytes. Without them, or for any other file, the file is read and its bytes hashed."""
+    token = _REUSE.set(_Reuse(cache, blobs))
     try:
         yield
     finally:
@@ -146,34 +186,68 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
 
     Inside :func:`reusing_rewrites`, a file whose bytes and edits are the ones of the previous
     call is not rewritten again; only what this call used is kept."""
-    cache = _REUSE.get()
+    reuse = _REUSE.get()
     out = ChangeSet()
     used: RewriteCache = {}
     by_file: dict[str, list[Resolution]] = defaultdict(list)
     for res in resolutions:
         if res.changed:
             by_file[res.site.file].append(res)
-    for path, group in sorted(by_file.items()):
-        try:
-            content = (root / path).read_bytes()
-        except OSError as exc:
-            for res in group:
-                _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
-            continue
+    for path, every in sorted(by_file.items()):
+        group = [r for r in every if r.site.writeback is None]
+        targeted = [r for r in every if r.site.writeback is not None]
+        content: bytes | None = None
+        if targeted:  # Argo CD write-back targets: the file is always read (it may not exist)
+            try:
+                content = _read_target(root, path)
+            except OSError as exc:
+                for res in every:
+                    _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
+                continue
+            if content is None:
+                for res in group:
+                    _refuse(res, f"{path}: cannot read: no such file", out)
+                _write_targets(path, None, targeted, out)
+                continue
+            if not group:
+                _write_targets(path, content, targeted, out)
+                continue
         edits = [Edit(r.site, r.new_tag, r.new_digest, r.new_name) for r in group]
-        key = _rewrite_key(path, content, edits) if cache is not None else None
-        done = cache.get(key) if cache is not None and key is not None else None
-        if done is None or edits[0].site.blob != blob_id(content):
-            result = rewrite(content, edits)
-            applied = {id(edit.site) for edit in result.applied}
-            done = _Rewritten(
-                result.content,
-                tuple(result.notes),
-                tuple(result.errors),
-                frozenset(i for i, e in enumerate(edits) if id(e.site) in applied),
-            )
-        if key is not None:
-            used[key] = done
+        key = _rewrite_key(path, edits) if reuse is not None else None
+        done = reuse.cache.get(key) if reuse is not None and key is not None else None
+        if (
+            done is None
+            or reuse is None
+            or reuse.blobs is None
+            or reuse.blobs.get(path) != edits[0].site.blob
+        ):
+            if content is None:
+                try:
+                    content = _read_target(root, path)
+                except OSError as exc:
+                    for res in group:
+                        _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
+                    continue
+                if content is None:
+                    for res in group:
+                        _refuse(res, f"{path}: cannot read: no such file", out)
+                    continue
+            same = key is not None and edits[0].site.blob == blob_id(content)
+            if done is None or not same:
+                result = rewrite(content, edits)
+                applied = {id(edit.site) for edit in result.applied}
+                done = _Rewritten(
+                    result.content,
+                    tuple(result.notes),
+                    tuple(result.errors),
+                    frozenset(i for i, e in enumerate(edits) if id(e.site) in applied),
+                    _DiffMemo(content, result.content),
+                )
+            if key is not None and same:  # kept only for the bytes the key names
+                used[key] = done
+        else:  # Git says the file still holds the bytes this rewrite was made from
+            content = done.diff.old
+            used[key] = done  # type: ignore[index]
         for i, res in enumerate(group):
             if i in done.applied:
                 out.applied.append(res)
@@ -183,11 +257,59 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
         if done.content != content:
             out.files[path] = done.content
             out.old[path] = content
+            out.diffs[path] = done.diff
         out.notes.extend(f"{path}: {note}" for note in done.notes)
-    if cache is not None:
-        cache.clear()
-        cache.update(used)
+        if targeted:
+            _write_targets(path, out.files.get(path, content), targeted, out, old=content)
+    if reuse is not None:
+        reuse.cache.clear()
+        reuse.cache.update(used)
     return out
+
+
+def _read_target(root: Path, path: str) -> bytes | None:
+    """A file's bytes; None when it does not exist (an Argo CD write-back creates it). Only
+    regular files inside *root* are read."""
+    full = root / path
+    if not full.exists() and not full.is_symlink():
+        return None
+    if full.is_symlink() or not full.resolve().is_relative_to(root.resolve()):
+        raise OSError(0, "a symlink, or not inside the repository")
+    return full.read_bytes()
+
+
+def _write_targets(
+    path: str,
+    content: bytes | None,
+    group: Sequence[Resolution],
+    out: ChangeSet,
+    *,
+    old: bytes | None = None,
+) -> None:
+    """Write where Argo CD Image Updater writes (``site.writeback``): the file is edited in
+    place, or created when *content* is None (its old bytes are then empty)."""
+    edits = []
+    for res in group:
+        site = res.site
+        assert site.writeback is not None
+        label = f"{site.file}: {site.workload} {site.container}"
+        tag = res.new_tag or site.tag
+        edits.append(WriteEdit(site.writeback, tag, res.new_digest, label))
+    result = write_back(content, edits)
+    for i, res in enumerate(group):
+        if i in result.applied:
+            out.applied.append(res)
+        else:
+            prefix = edits[i].label
+            message = next((e for e in result.errors if e.startswith(prefix)), None)
+            _refuse(res, message or f"{prefix}: not written", out)
+    base = old if old is not None else (content or b"")
+    if result.applied and result.content != (content or b""):
+        out.files[path] = result.content
+        out.old[path] = base
+    elif content is None:
+        out.files.pop(path, None)
+    out.notes.extend(result.notes)
 
 
 def _error_for(res: Resolution, errors: list[str]) -> str:
@@ -213,7 +335,11 @@ def change_line(res: Resolution) -> str:
     site = res.site
     namespace = site.landing_namespace.replace(CLUSTER, "-")
     workload = f"{site.kind}/{namespace}/{site.name}"
-    return f"{site.file}: {workload} {site.container} {change_text(res)}"
+    line = f"{site.file}: {workload} {site.container} {change_text(res)}"
+    held = res.held
+    if held is not None:  # a newer tag waits at a supply-chain gate: say why this one
+        line += f" ({held.tag} held: {held.reason})"
+    return line
 
 
 def change_text(res: Resolution) -> str:

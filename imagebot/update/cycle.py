@@ -5,7 +5,9 @@ The stages meet here and only here:
 1. the Git writer syncs the checkout to the remote tip (:mod:`imagebot.gitops`);
 2. discovery reads every manifest (:mod:`imagebot.manifests`);
 3. resolution lists tags and applies policies (:mod:`imagebot.update.resolve`);
-4. the rewriter computes new file contents in memory (:mod:`imagebot.update.changes`);
+4. the rewriter computes new file contents in memory (:mod:`imagebot.update.changes`); an
+   update of a container a person rolled back since imagebot wrote it is not applied: the
+   workload is locked instead (:mod:`imagebot.update.rollbacks`, ``on_rollback``);
 5. the writer commits them atomically and pushes; a push rejected because the branch moved
    starts over at 1 on the new tip (steps 2–4 again, with the registry answers cached);
 6. in pull-request mode the forge's pull request is opened, updated or closed;
@@ -32,7 +34,7 @@ from imagebot.gitops import Change, Published, Workspace
 from imagebot.gitops.forge import forge_for
 from imagebot.manifests import Discovery, DiscoveryCache, FileIssue, discover
 from imagebot.store import Store
-from imagebot.update import history
+from imagebot.update import history, rollbacks
 from imagebot.update.changes import (
     ChangeSet,
     RewriteCache,
@@ -41,6 +43,7 @@ from imagebot.update.changes import (
     pull_request_text,
     reusing_rewrites,
 )
+from imagebot.update.fluxsettings import FluxSettings, flux_message, flux_settings
 from imagebot.update.resolve import Problem, Progress, Resolution, Resolved, resolve
 from imagebot.update.runner import Runner
 
@@ -53,6 +56,16 @@ class Cancelled(Exception):
     """The cycle was asked to stop; raised only at points where nothing is half done."""
 
 
+class _Reconfigure(Exception):
+    """The repository's Flux ``ImageUpdateAutomation`` objects change how it is checked out
+    or written (branch, write mode, author): the cycle starts again with *repo*, before
+    anything is committed."""
+
+    def __init__(self, repo: RepositoryConfig) -> None:
+        super().__init__(repo.display_name)
+        self.repo = repo
+
+
 @dataclass(frozen=True)
 class CycleChange(Change):
     """What one attempt computed: the files to commit plus everything behind them."""
@@ -60,6 +73,7 @@ class CycleChange(Change):
     discovery: Discovery = field(default_factory=Discovery)
     resolved: Resolved = field(default_factory=Resolved)
     changeset: ChangeSet = field(default_factory=ChangeSet)
+    rolled_back: list[rollbacks.RolledBack] = field(default_factory=list)
 
 
 @dataclass
@@ -80,6 +94,8 @@ class CycleReport:
     completed: bool = True
     resolutions: list[Resolution] = field(default_factory=list)
     applied: list[Resolution] = field(default_factory=list)
+    #: Containers a person rolled back: not updated, their workload locked (when it can be).
+    rolled_back: list[rollbacks.RolledBack] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     skipped: list[FileIssue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -114,6 +130,7 @@ class CycleReport:
             "attempts": self.attempts,
             "completed": self.completed,
             "updates": [r.to_dict() for r in self.applied],
+            "rolled_back": [r.to_dict() for r in self.rolled_back],
             "images": [r.to_dict() for r in self.resolutions],
             "problems": [p.to_dict() for p in self.problems],
             "skipped": [s.to_dict() for s in self.skipped],
@@ -123,6 +140,11 @@ class CycleReport:
             "registry_seconds": round(self.registry_seconds, 3),
             "cpu_seconds": round(self.cpu_seconds, 3),
         }
+
+
+def _checkout_settings(repo: RepositoryConfig) -> tuple[object, ...]:
+    """What a workspace and its commits are made with (what a reconfigure must change)."""
+    return (repo.branch, repo.write_mode, repo.push_branch, repo.commit)
 
 
 class UpdateCycle:
@@ -150,6 +172,11 @@ class UpdateCycle:
         self.discovery_caches: dict[str, DiscoveryCache] = {}
         #: Per checkout: the last cycle's rewrites, reused while file bytes and edits repeat.
         self.rewrite_caches: dict[str, RewriteCache] = {}
+        #: Per repository: (its config, the settings its Flux automations gave last time), so
+        #: that a cycle starts on the branch and in the mode they ask for.
+        self.flux_repos: dict[str, tuple[RepositoryConfig, RepositoryConfig]] = {}
+        #: Per repository: what its Flux automations gave in the latest discovery.
+        self.flux_settings: dict[str, FluxSettings] = {}
 
     def run(
         self,
@@ -160,7 +187,35 @@ class UpdateCycle:
         cancel: threading.Event | None = None,
     ) -> CycleReport:
         """One cycle for *repo*. Raises only for configuration errors and unusable
-        repositories (clone, checkout); everything else is reported."""
+        repositories (clone, checkout); everything else is reported.
+
+        Flux ``ImageUpdateAutomation`` objects in the repository set what *repo* leaves at
+        imagebot's defaults (:mod:`imagebot.update.fluxsettings`); when they change the
+        branch, the write mode or the author, the cycle starts over with those, once."""
+        configured = repo
+        known = self.flux_repos.get(repo.display_name)
+        if known is not None and known[0] == repo:
+            repo = known[1]
+        for _ in range(2):
+            try:
+                return self._run(configured, repo, dry_run=dry_run, fresh=fresh, cancel=cancel)
+            except _Reconfigure as again:
+                log.info("%s: settings from its ImageUpdateAutomation", repo.display_name)
+                self.flux_repos[configured.display_name] = (configured, again.repo)
+                repo = again.repo
+        raise ImagebotError(
+            f"{configured.display_name}: its ImageUpdateAutomation settings keep changing"
+        )  # pragma: no cover - the second pass computes the same settings
+
+    def _run(
+        self,
+        configured: RepositoryConfig,
+        repo: RepositoryConfig,
+        *,
+        dry_run: bool,
+        fresh: bool,
+        cancel: threading.Event | None,
+    ) -> CycleReport:
         started, cpu_started = time.monotonic(), time.thread_time()
         cancel = cancel or threading.Event()
         report = CycleReport(
@@ -177,7 +232,7 @@ class UpdateCycle:
             computed: list[tuple[str, CycleChange]] = []
 
             def compute(base: str) -> CycleChange:
-                change = self._compute(ws, repo, base, fresh=fresh, cancel=cancel)
+                change = self._compute(ws, configured, repo, base, fresh=fresh, cancel=cancel)
                 computed[:] = [(base, change)]
                 report.registry_seconds += change.resolved.registry_seconds
                 return change
@@ -218,6 +273,7 @@ class UpdateCycle:
     def _compute(
         self,
         ws: Workspace,
+        configured: RepositoryConfig,
         repo: RepositoryConfig,
         base: str,
         *,
@@ -240,24 +296,38 @@ class UpdateCycle:
             cache=self.discovery_caches.setdefault(str(ws.root), DiscoveryCache()),
             max_file_bytes=repo.max_file_bytes,
             default_namespace=repo.default_namespace,
+            repo_urls=[u for u in (repo.url, ws.url) if u],
         )
+        flux = flux_settings(configured, discovery.automations)
+        self.flux_settings[configured.display_name] = flux
+        if _checkout_settings(flux.repo) != _checkout_settings(repo):
+            raise _Reconfigure(flux.repo)
         resolved = self.runner.run(
             resolve(discovery.sites, self.runner.scanner, fresh=fresh, progress=self.progress)
         )
         if cancel.is_set():
             raise Cancelled
-        with reusing_rewrites(self.rewrite_caches.setdefault(str(ws.root), {})):
+        rolled = self._rollbacks(ws, repo, base, resolved.resolutions)
+        with reusing_rewrites(self.rewrite_caches.setdefault(str(ws.root), {}), blobs):
             changeset = build_changes(ws.root, resolved.resolutions)
+        rolled_back = rollbacks.lock(ws.root, changeset, rolled) if rolled else []
         if ws.kind == "local" and changeset.files:
-            _leave_user_changes(changeset, ws.modified(sorted(changeset.files)))
+            modified = ws.modified(sorted(changeset.files), unchanged=blobs)
+            _leave_user_changes(changeset, modified)
         message = ""
+        notes: list[str] = []
         if changeset.applied:
-            message = commit_message(
+            flux_text, notes = flux_message(changeset.applied, flux)
+            message = flux_text or commit_message(
                 changeset.applied,
                 template=repo.commit.message,
                 repository=repo.display_name,
                 branch=ws.branch,
             )
+        locks = [r for r in rolled_back if r.locked and r.file in changeset.files]
+        if locks:
+            message = _lock_message(message, locks)
+        changeset.notes.extend(notes)
         if cancel.is_set():
             raise Cancelled
         return CycleChange(
@@ -266,11 +336,43 @@ class UpdateCycle:
             discovery=discovery,
             resolved=resolved,
             changeset=changeset,
+            rolled_back=rolled_back,
         )
+
+    def _rollbacks(
+        self, ws: Workspace, repo: RepositoryConfig, base: str, resolutions: list[Resolution]
+    ) -> list[rollbacks.RolledBack]:
+        """Updates of containers a person rolled back: turned into locks (the resolution
+        reads locked, with the rollback as its reason), unless ``on_rollback: ignore``."""
+        if self.store is None or repo.on_rollback != "lock":
+            return []
+        found = rollbacks.detect(
+            ws.git,
+            self.store,
+            repo.display_name,
+            base,
+            resolutions,
+            bot_email=repo.commit.author_email,
+        )
+        for res, item in found:
+            res.status = "locked"
+            res.reason = item.message
+            log.info(
+                "%s: %s %s was rolled back to %s (%s): locking it rather than updating to %s",
+                repo.display_name,
+                item.workload,
+                item.container,
+                item.current,
+                item.message,
+                res.new_tag,
+                extra={"repo": repo.display_name, "workload": item.workload},
+            )
+        return [item for _, item in found]
 
     def _fill(self, report: CycleReport, change: CycleChange) -> None:
         report.resolutions = change.resolved.resolutions
         report.applied = list(change.changeset.applied)
+        report.rolled_back = list(change.rolled_back)
         report.skipped = list(change.discovery.skipped)
         report.notes = [
             f"{site.file}:{site.line}: warning: {site.warning}"
@@ -368,7 +470,10 @@ class UpdateCycle:
                 ws.delete_bot_branch()
 
     def _record(self, report: CycleReport, ws: Workspace) -> None:
-        if self.store is None or report.commit is None or not report.applied:
+        if self.store is None or report.commit is None:
+            return
+        _record_rollbacks(self.store, report)
+        if not report.applied:
             return
         history.record(
             self.store,
@@ -382,6 +487,46 @@ class UpdateCycle:
             pushed=report.pushed,
             pull_request=report.pull_request,
         )
+
+
+def _lock_message(message: str, locks: list[rollbacks.RolledBack]) -> str:
+    """The commit message with the locks it makes after people's rollbacks."""
+    lines = [f"- {item.workload}: {item.message}" for item in locks]
+    if not message:
+        head = (
+            f"Lock {locks[0].workload}: rolled back by {locks[0].author}"
+            if len(locks) == 1
+            else f"Lock {len(locks)} workloads rolled back by people"
+        )
+        return (
+            f"{head}\n\nLocked after a rollback (imagebot does not apply the newer tag again):\n"
+            + ("\n".join(lines) + "\n")
+        )
+    return message.rstrip("\n") + "\n\nLocked after a rollback:\n" + "\n".join(lines) + "\n"
+
+
+def _record_rollbacks(store: Store, report: CycleReport) -> None:
+    """One timeline event per workload locked after a person's rollback."""
+    locked = [r for r in report.rolled_back if r.locked]
+    if not locked:
+        return
+    with store.transaction() as db:
+        for item in locked:
+            db.execute(
+                "INSERT INTO events (time, repository, workload, action, user, subject, "
+                "message, commit_sha, pull_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(),
+                    report.repository,
+                    item.workload,
+                    "rolled-back",
+                    item.author,
+                    f"Locked: {item.workload} ({item.container} stays on {item.current})",
+                    item.message,
+                    report.commit,
+                    report.pull_request,
+                ),
+            )
 
 
 def _leave_user_changes(changeset: ChangeSet, modified: list[str]) -> None:

@@ -38,10 +38,26 @@ class HistoryEntry:
     commit: str | None
     pull_request: str | None
     pushed: bool
+    #: When a reconciler reported a revision containing the commit (and which object).
+    applied_at: datetime | None = None
+    applied_by: str | None = None
+    #: A reconciler's failure on a revision containing the commit, not applied since.
+    failure: str | None = None
+
+    @property
+    def state(self) -> str:
+        """committed (not pushed), pushed, applied (a reconciler reported it) or failed."""
+        if self.applied_at is not None:
+            return "applied"
+        if self.failure:
+            return "failed"
+        return "pushed" if self.pushed else "committed"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["time"] = self.time.isoformat()
+        data["applied_at"] = self.applied_at.isoformat() if self.applied_at else None
+        data["state"] = self.state
         return data
 
 
@@ -128,7 +144,7 @@ def entries(
         else:
             where.append("workload LIKE ? ESCAPE '\\'")
             params.append("%:" + _like(workload))
-    sql = f"SELECT {_COLUMNS} FROM history"
+    sql = f"SELECT {_COLUMNS}, applied_at, applied_by, failure FROM history"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY time DESC, id DESC"
@@ -154,6 +170,11 @@ def entries(
             commit=row["commit_sha"],
             pull_request=row["pull_request"],
             pushed=bool(row["pushed"]),
+            applied_at=(
+                datetime.fromtimestamp(row["applied_at"], UTC) if row["applied_at"] else None
+            ),
+            applied_by=row["applied_by"],
+            failure=row["failure"],
         )
         for row in store.query(sql, params)
     ]

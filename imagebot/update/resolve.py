@@ -19,17 +19,20 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from imagebot.errors import ImagebotError, PolicyError, RegistryError
+from imagebot.config import Config
+from imagebot.errors import ConfigError, ImagebotError, PolicyError, RegistryError
 from imagebot.manifests import ImageSite
 from imagebot.policy import Candidate, Decision, Policy, decide, parse_policy
+from imagebot.policy.gates import GateReport, Gates, evaluate
 from imagebot.reference import ImageReference
 from imagebot.registry import RegistryClient, Scanner, TagList
 from imagebot.registry.scanner import is_host_failure, skipped
+from imagebot.update.gating import FactFinder, gate, gates_for
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,20 @@ class Resolution:
     #: The new image name when a Flux marker's policy is for another repository (a rename).
     new_name: str | None = None
     problem: Problem | None = None
+    #: The supply-chain gates that apply (None: none), and each checked tag's report.
+    gates: Gates | None = None
+    gate_reports: dict[str, GateReport] = field(default_factory=dict)
+
+    @property
+    def held(self) -> GateReport | None:
+        """The best tag the gates held back, when the policy would otherwise write it."""
+        return next((r for r in self.gate_reports.values() if not r.passed), None)
+
+    @property
+    def eligible_at(self) -> datetime | None:
+        """When the held tag's minimum age is reached (None: not held by age alone)."""
+        held = self.held
+        return held.until if held is not None else None
 
     @property
     def changed(self) -> bool:
@@ -128,6 +145,10 @@ class Resolution:
             "new_digest": self.new_digest,
             "new_name": self.new_name,
             "error": self.problem.message if self.problem else None,
+            "gates": self.gates.to_dict() if self.gates is not None else None,
+            "held": self.held.tag if self.held is not None else None,
+            "eligible_at": self.eligible_at.isoformat() if self.eligible_at else None,
+            "gate_reports": [report.to_dict() for report in self.gate_reports.values()],
         }
 
 
@@ -234,14 +255,38 @@ async def resolve(
 
     # One decision per (image, policy, current tag, automated, locked): every line that
     # shares them shares it (a fleet runs one image under one policy in many places).
+    config = getattr(scanner.client, "config", None) or Config()
+    finder = FactFinder(scanner.client, config, now or datetime.now(UTC))
     candidates: dict[str, list[Candidate]] = {}
     decisions: dict[tuple[str, Policy, str | None, bool, bool], Decision] = {}
+    gated: dict[_GateKey, list[Resolution]] = defaultdict(list)
+
+    def decide_for(
+        key: tuple[str, Policy, str | None, bool, bool], held: Mapping[str, str] | None = None
+    ) -> Decision:
+        repo, policy, current, automated, locked = key
+        return decide(
+            policy,
+            candidates[repo],
+            current,
+            automated=automated,
+            locked=locked,
+            explain=explain,
+            held=held,
+        )
+
     for res, image, policy in work:
         site = res.site
         repo = image.repository
         if repo in out.registry_errors:
             _fail(res, "registry", repo, out.registry_errors[repo])
             continue
+        try:
+            gates = gates_for(site, config)
+        except ConfigError as exc:
+            _fail(res, "policy", site.id, exc)
+            continue
+        res.gates = gates if gates.active else None
         if repo not in candidates:
             built = times.get(repo, {})
             candidates[repo] = [Candidate(tag, built.get(tag)) for tag in out.tag_lists[repo].tags]
@@ -250,21 +295,52 @@ async def resolve(
         key = (repo, policy, current, automated, locked)
         decision = decisions.get(key)
         if decision is None:
-            decision = decisions[key] = decide(
-                policy,
-                candidates[repo],
-                current,
-                automated=automated,
-                locked=locked,
-                explain=explain,
-            )
+            decision = decisions[key] = decide_for(key)
+        if res.gates is not None and decision.changed:
+            gated[(*key, gates, site.digest, image)].append(res)
+            res.decision = decision
+            continue
         _settle(res, decision, manual)
+        if res.status == "update" and res.new_tag == site.tag:
+            res.status, res.new_tag = "up-to-date", None  # the same tag (its digest is next)
         if site.policy_image is not None:
             _settle_setter(res)
 
+    async def run_gates(key: _GateKey, group: list[Resolution]) -> None:
+        repo, gates, image = key[0], key[5], key[7]
+        first = group[0]
+        assert first.decision is not None
+
+        def redecide(held: Mapping[str, str]) -> Decision:
+            return decide_for(key[:5], held)
+
+        try:
+            down.check(image)
+            outcome = await gate(
+                first.site, image, gates, first.decision, redecide, finder, picks=_picked
+            )
+        except RegistryError as exc:
+            error = down.record(exc)
+            for res in group:
+                _fail(res, "registry", repo, error)
+            return
+        for res in group:
+            res.gate_reports = dict(outcome.reports)
+            _settle(res, outcome.decision, manual)
+            if res.site.policy_image is not None:
+                _settle_setter(res)
+            held = res.held
+            if held is not None and res.status != "update":
+                res.reason = f"{held.tag} held: {held.reason}; {res.reason}"
+
     started = time.perf_counter()
+    await asyncio.gather(*(run_gates(key, group) for key, group in gated.items()))
     await _pin_digests(
-        [r for r, _, _ in work if r.status in ("update", "up-to-date")], scanner, meter, down
+        [r for r, _, _ in work if r.status in ("update", "up-to-date")],
+        scanner,
+        meter,
+        down,
+        finder,
     )
     out.registry_seconds += time.perf_counter() - started
     if not manual:
@@ -273,6 +349,14 @@ async def resolve(
                 res.status = "awaiting-approval"
                 res.reason = f"awaiting approval: {res.reason}"
     return out
+
+
+_GateKey = tuple[str, Policy, str | None, bool, bool, Gates, str | None, ImageReference]
+
+
+def _picked(decision: Decision) -> str | None:
+    """The tag a decision would write (None: it keeps the current one)."""
+    return decision.tag if decision.changed else None
 
 
 class _Down:
@@ -375,7 +459,11 @@ def _screen(site: ImageSite, manual: bool) -> tuple[Resolution, Policy | None]:
     text = site.policy or DEFAULT_POLICY
     try:
         policy = parse_policy(
-            text, filter=site.filter, extract=site.extract, same_family=site.same_family
+            text,
+            filter=site.filter,
+            extract=site.extract,
+            same_family=site.same_family,
+            exclude=site.exclude,
         )
     except PolicyError as exc:
         reason = f"{site.file}:{site.line}: {site.workload} {site.container}: {exc}"
@@ -437,7 +525,10 @@ def _same_repository(site: ImageSite) -> bool:
 
 def _current_tag(site: ImageSite) -> str | None:
     """The tag the policy compares against (no downgrades, families): none when a Flux
-    marker's policy is for another repository, whose tags say nothing about this one's."""
+    marker's policy is for another repository, whose tags say nothing about this one's, nor
+    for Argo CD Image Updater's digest strategy, which follows its one tag whatever runs now."""
+    if site.writeback is not None and site.digest_reflection == "Always":
+        return None
     return site.tag if _same_repository(site) else None
 
 
@@ -476,7 +567,8 @@ def _wants_digest(site: ImageSite) -> bool:
     on a marked whole reference."""
     roles = _roles(site)
     if site.policy_image is None:
-        return site.digest is not None
+        # Argo CD Image Updater's digest strategy always writes the tag's digest.
+        return site.digest is not None or site.digest_reflection == "Always"
     return "digest" in roles or (
         "image" in roles and (site.digest is not None or site.digest_reflection is not None)
     )
@@ -487,8 +579,13 @@ async def _pin_digests(
     scanner: Scanner,
     meter: _Meter | None = None,
     down: _Down | None = None,
+    finder: FactFinder | None = None,
 ) -> None:
-    """References pinned by digest get the chosen tag's digest; a moved digest is an update."""
+    """References pinned by digest get the chosen tag's digest; a moved digest is an update.
+
+    The digest written for a tag the gates passed is the one they checked (the index's, for
+    a multi-platform image), however the tag moved since; a moved digest of the current tag
+    passes the gates before it is written (with *finder*)."""
     client = scanner.client
     down = down or _Down()
     pinned: list[tuple[Resolution, ImageReference, str, str | None]] = []
@@ -512,9 +609,13 @@ async def _pin_digests(
     async def pin(
         res: Resolution, image: ImageReference, tag: str, pinned_digest: str | None
     ) -> None:
+        checked = res.gate_reports.get(tag)
         try:
             down.check(image)
-            digest = await client.get_digest(image, tag)
+            if checked is not None and checked.passed and checked.digest is not None:
+                digest = checked.digest
+            else:
+                digest = await client.get_digest(image, tag)
         except RegistryError as exc:
             _fail(res, "registry", image.repository, down.record(exc))
             return
@@ -524,6 +625,10 @@ async def _pin_digests(
         if res.status == "update":
             res.new_digest = digest
         elif digest != pinned_digest:
+            if res.gates is not None and finder is not None and pinned_digest is not None:
+                report = await _gate_moved(res, image, tag, digest, finder, down)
+                if report is None or not report.passed:
+                    return
             res.status = "update"
             res.new_tag = tag
             res.new_digest = digest
@@ -534,3 +639,29 @@ async def _pin_digests(
             )
 
     await asyncio.gather(*(pin(*entry) for entry in pinned))
+
+
+async def _gate_moved(
+    res: Resolution,
+    image: ImageReference,
+    tag: str,
+    digest: str,
+    finder: FactFinder,
+    down: _Down,
+) -> GateReport | None:
+    """The gates' verdict on the current tag's new digest; a held move keeps the pinned
+    digest, with the reason (None: the registry failed, and the resolution says so)."""
+    assert res.gates is not None
+    try:
+        facts = await finder.facts_of_digest(image, tag, digest, res.gates)
+        platforms = await finder.current_platforms(res.site)
+    except RegistryError as exc:
+        _fail(res, "registry", image.repository, down.record(exc))
+        return None
+    report = evaluate(
+        res.gates, facts, now=finder.now, current_platforms=platforms, current=res.site.tag
+    )
+    res.gate_reports[tag] = report
+    if not report.passed:
+        res.reason = f"{tag} now points at {digest[:19]}...; the move is held: {report.reason}"
+    return report

@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -234,7 +234,7 @@ def _fleet_page(call: Call, per_page: int) -> fleet.Page:
     """The page of rows the query string asks for (the table's and the API's)."""
     params = call.request.query_params
     sort = params.get("sort", "workload")
-    return fleet.query(
+    page = fleet.query(
         call.web.store,
         search=params.get("q") or None,
         repository=params.get("repository") or None,
@@ -246,6 +246,8 @@ def _fleet_page(call: Call, per_page: int) -> fleet.Page:
         page=_int(params.get("page"), 1),
         per_page=per_page,
     )
+    # Divergence grows with time alone: the rows say it as of now, not as of their refresh.
+    return replace(page, rows=fleet.with_divergence(call.web.config, call.web.store, page.rows))
 
 
 def workloads_page(call: Call) -> Response:
@@ -287,6 +289,7 @@ def workload_page(call: Call) -> Response:
     params = call.request.query_params
     repository, workload = params.get("repository", ""), params.get("workload", "")
     rows = fleet.query(call.web.store, repository=repository, workload=workload, per_page=1000).rows
+    rows = fleet.with_divergence(call.web.config, call.web.store, rows)
     explained: list[dict[str, Any]] = []
     problem = None
     try:

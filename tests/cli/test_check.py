@@ -284,3 +284,105 @@ def test_a_missing_directory_or_config_is_a_usage_error(tmp_path: Path):
     assert missing_repo.exit_code == missing_config.exit_code == 2
     assert "imagebot: error: " in missing_repo.stderr
     assert "no such config file" in missing_config.stderr
+
+
+AUTOMATION = """\
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata:
+  name: apps
+  namespace: flux-system
+spec:
+  interval: {interval}
+  git:
+    checkout:
+      ref:
+        branch: main
+    commit:
+      author:
+        name: fluxcdbot
+        email: fluxcdbot@users.noreply.github.com
+    push:
+      branch: image-updates
+      refspec: refs/heads/image-updates:refs/heads/review
+  update:
+    path: ./apps
+"""
+
+
+def test_check_says_which_settings_a_flux_image_update_automation_gives(tmp_path: Path):
+    root = write_tree(tmp_path / "repo", {"flux/automation.yaml": AUTOMATION.format(interval="5m")})
+
+    result = check(root, tmp_path)
+
+    assert result.exit_code == 0
+    where = "ImageUpdateAutomation flux-system/apps (flux/automation.yaml:1)"
+    assert lines(result) == [
+        f"flux: commit author: fluxcdbot <fluxcdbot@users.noreply.github.com> (from {where})",
+        f"flux: commit message: 'Update from image update automation' (from {where})",
+        f"flux: write mode: branch image-updates (from {where})",
+        f"flux: branch: main (not applied, from {where}; a local checkout)",
+        f"flux: interval: 300s (from {where})",
+        "flux: push refspec: refs/heads/image-updates:refs/heads/review "
+        f"(not applied, from {where})",
+    ]
+
+
+def test_an_image_update_automation_imagebot_cannot_read_is_an_error_on_its_line(
+    tmp_path: Path,
+):
+    root = write_tree(
+        tmp_path / "repo", {"flux/automation.yaml": AUTOMATION.format(interval="soon")}
+    )
+
+    result = check(root, tmp_path)
+
+    assert result.exit_code == 1
+    assert lines(result)[0] == (
+        "flux/automation.yaml:7: spec.interval: 'soon' is not a Go duration (such as 30s, 5m "
+        "or 1h30m)"
+    )
+
+
+def test_keel_problems_are_reported_on_the_label_or_annotation_they_come_from(tmp_path: Path):
+    keel = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: wd
+  labels:
+    keel.sh/policy: minro
+  annotations:
+    keel.sh/pollSchedule: "*/5 * * * *"
+spec:
+  template:
+    spec:
+      containers:
+        - name: wd
+          image: keelhq/push-workflow-example:0.1.2
+"""
+    root = write_tree(tmp_path / "repo", {"wd.yaml": keel})
+
+    result = check(root, tmp_path)
+
+    assert result.exit_code == 1
+    assert [line.split(": ", 2)[:2] for line in lines(result)] == [
+        ["wd.yaml:6", "label keel.sh/policy"],
+        ["wd.yaml:8", "annotation keel.sh/pollSchedule"],
+    ]
+
+
+def test_a_flux_message_template_imagebot_cannot_run_is_an_error_naming_its_line(
+    tmp_path: Path,
+):
+    text = AUTOMATION.format(interval="5m").replace(
+        "      author:", '      messageTemplate: "{{ range .Changed.Changes }}"\n      author:'
+    )
+    root = write_tree(tmp_path / "repo", {"flux/automation.yaml": text})
+
+    result = check(root, tmp_path)
+
+    assert result.exit_code == 1
+    assert lines(result)[0] == (
+        "flux/automation.yaml:13: spec.git.commit.messageTemplate: line 1: {{ range }} never ends"
+    )

@@ -134,7 +134,33 @@ def test_json_has_every_recorded_field(state: Path):
         "commit": "c" * 40,
         "pull_request": None,
         "pushed": False,
+        "applied_at": None,
+        "applied_by": None,
+        "failure": None,
+        "state": "committed",
     }
+
+
+def test_what_a_reconciler_reported_shows_as_the_state_of_each_change(state: Path):
+    with Store.open(store_path(Config(state_dir=str(state)))) as store, store.transaction() as db:
+        db.execute(
+            "UPDATE history SET applied_at = ?, applied_by = ? WHERE commit_sha = ?",
+            (T0 + 300, "Kustomization flux-system/apps", "a" * 40),
+        )
+        db.execute(
+            "UPDATE history SET failed_at = ?, failure = ? WHERE commit_sha = ?",
+            (T0 + 300, "HelmRelease apps/api at bbbbbbbbbbbb: upgrade failed", "b" * 40),
+        )
+
+    rows = run("history", state=state).stdout.splitlines()[1:]
+    entries = json.loads(invoke("history", "--output", "json", state=state).stdout)
+
+    assert rows[2].endswith("aaaaaaaaaaaa (applied)")
+    assert rows[1].endswith("(failed)")
+    assert "bbbbbbbbbbbb" in rows[1]
+    assert [e["state"] for e in entries] == ["committed", "failed", "applied"]
+    assert entries[2]["applied_at"] == "2023-11-14T22:18:20+00:00"
+    assert entries[2]["applied_by"] == "Kustomization flux-system/apps"
 
 
 def test_workload_and_limit_narrow_the_list(state: Path):

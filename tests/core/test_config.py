@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from pathlib import Path
 
@@ -162,3 +163,21 @@ def test_state_dir_defaults_to_xdg_state_home(monkeypatch, tmp_path: Path):
 def test_every_setting_is_documented():
     undocumented = [path for path, _, text in iter_fields(Config) if not text]
     assert undocumented == []
+
+
+def test_the_old_name_of_behind_alert_after_is_read_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="imagebot.config"):
+        config = parse_config("service:\n  blocked_alert_after: 2h\n", file="bot.yaml")
+
+    assert config.service.behind_alert_after == 7200
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "bot.yaml:2: service.blocked_alert_after is deprecated: call it behind_alert_after"
+    )
+
+
+def test_the_old_and_the_new_name_together_are_an_error() -> None:
+    with pytest.raises(ConfigError, match="give only 'behind_alert_after'"):
+        parse_config("service:\n  behind_alert_after: 1h\n  blocked_alert_after: 2h\n")

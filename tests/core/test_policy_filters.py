@@ -130,3 +130,26 @@ def test_equal_extracted_values_pick_the_same_tag_in_any_order() -> None:
         for order in (tags, tags[::-1], [tags[1], tags[2], tags[0]])
     }
     assert len(picks) == 1
+
+
+def test_an_excluded_tag_is_rejected_before_the_filter_and_says_by_what() -> None:
+    policy = parse_policy(
+        "numerical:asc", filter=r"^(\d+)", extract="$1", exclude=[r"\.sig$", "-rc"]
+    )
+    decision = decide(policy, [Candidate(t) for t in ["5", "9.sig", "8-rc", "7"]], "5")
+    assert decision.tag == "7"
+    reasons = {v.tag: v.reason for v in decision.verdicts}
+    assert reasons["9.sig"] == r"excluded by the image repository's exclusion list ('\.sig$')"
+    assert reasons["8-rc"] == "excluded by the image repository's exclusion list ('-rc')"
+    assert (
+        policy.describe()
+        == r"numerical:asc (filter '^(\d+)' extract '$1' excluding '\.sig$', '-rc')"
+    )
+
+
+def test_an_exclusion_list_alone_makes_a_filter_and_keeps_the_tag_as_the_value() -> None:
+    only = make_filter(None, None, [r"\.sig$"])
+    assert only is not None
+    assert (only.value("1.2"), only.value("sha256-1.sig")) == ("1.2", None)
+    with pytest.raises(PolicyError, match="exclusion regex"):
+        make_filter(None, None, ["(unclosed"])

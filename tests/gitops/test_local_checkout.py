@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,44 @@ def test_branch_option_switches_the_checkout(remote: Remote, checkout: Path) -> 
 def test_a_directory_that_is_no_checkout_is_refused(tmp_path: Path) -> None:
     with pytest.raises(GitError, match="not inside a Git checkout"):
         Workspace.local(tmp_path)
+
+
+def test_modified_given_this_cycles_blobs_answers_as_git_status_does(
+    remote: Remote, checkout: Path
+) -> None:
+    """``unchanged`` (``blobs()`` of this cycle) spares status the clean paths, never an edit:
+    a staged, an unstaged and an untracked file are named; clean tracked files are not."""
+    (checkout / "apps/web.yaml").write_bytes(FILES["apps/web.yaml"] + b"# unstaged\n")
+    (checkout / "apps/new.yaml").write_bytes(b"kind: Pod\n")
+    (checkout / "README.md").write_bytes(b"staged edit\n")
+    git(checkout, "add", "README.md")
+    paths = ["README.md", "apps/api.yaml", "apps/new.yaml", "apps/web.yaml"]
+    with Workspace.local(checkout) as ws:
+        blobs = ws.blobs()
+        assert "apps/api.yaml" in blobs
+        assert "README.md" in blobs
+        assert "apps/web.yaml" not in blobs
+
+        told = ws.modified(paths, unchanged=blobs)
+
+        assert told == ws.modified(paths) == ["README.md", "apps/new.yaml", "apps/web.yaml"]
+
+
+def test_blobs_keeps_a_file_rewritten_with_the_same_bytes_and_leaves_out_changed_ones(
+    checkout: Path,
+) -> None:
+    """A file whose stat data changed (rewritten identically) still has its blob id, so the
+    caches keyed by it hold; an edited or deleted file has none and is read from disk."""
+    later = time.time() + 100
+    for path, data in FILES.items():
+        (checkout / path).write_bytes(data)  # same bytes, new mtime: stat-dirty for Git
+        os.utime(checkout / path, (later, later))
+    (checkout / "apps/web.yaml").write_bytes(FILES["apps/web.yaml"] + b"# edit\n")
+    (checkout / "README.md").unlink()
+    with Workspace.local(checkout) as ws:
+        dirty = git(checkout, "diff-files", "--name-only").split()
+        assert "apps/api.yaml" in dirty  # Git has not refreshed its index
+
+        found = ws.blobs()
+
+    assert found == {"apps/api.yaml": git(checkout, "rev-parse", "HEAD:apps/api.yaml")}

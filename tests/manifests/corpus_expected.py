@@ -465,4 +465,55 @@ EXPECTED: dict[str, dict[str, list[str]]] = {
             "jaeger=jaegertracing/all-in-one:1.57.0",
         ],
     },
+    "argoproj__argo-cd": {
+        "controller/testdata/target-rollout.yaml": [
+            "init=init-container:v1",
+            "main=main-container:v1",
+        ],
+        "resource_customizations/argoproj.io/Experiment/testdata/successfulExperiment.yaml": [
+            "baseline.guestbook=argoproj/rollouts-demo:blue",
+            "canary.guestbook=argoproj/rollouts-demo:yellow",
+        ],
+        "resource_customizations/argoproj.io/Rollout/testdata/canary/healthy_executedAllSteps.yaml": [  # noqa: E501
+            "guestbook-canary=quay.io/argoprojlabs/argocd-e2e-container:0.1"
+        ],
+        "resource_customizations/keda.sh/ScaledJob/testdata/keda-healthy.yaml": [
+            "sleeper=docker.io/library/busybox"
+        ],
+    },
+    "GoogleCloudPlatform__kubernetes-engine-samples": {
+        "ai-ml/gke-ray/rayserve/falcon-7b.yaml": [
+            "ray-head=anyscale/ray-llm:0.5.0",
+            "llm=anyscale/ray-llm:0.5.0",
+        ],
+        "ai-ml/gke-ray/rayserve/stable-diffusion/ray-cluster.yaml": [
+            "ray-head=rayproject/ray:2.37.0",
+            "ray-worker=rayproject/ray:2.37.0-gpu",
+        ],
+        "ai-ml/gke-ray/raytrain/pytorch-mnist/ray-job.yaml": [
+            "ray-head=rayproject/ray:2.37.0",
+            "ray-worker=rayproject/ray:2.37.0",
+        ],
+        "ai-ml/gke-tpu-dynamic-slicing/tpu-multislice-jax.yaml": ["jax-worker=python:3.12"],
+        "ai-ml/llm-multihost-gpus/vllm-llama3-405b-A3.yaml": [
+            "vllm-leader=vllm/vllm-openai:v0.8.5",
+            "vllm-worker=vllm/vllm-openai:v0.8.5",
+        ],
+        "ai-ml/llm-multihost-tpus-saxml/sax-model-server-set.yaml": [
+            "sax-model-server=us-docker.pkg.dev/cloud-tpu-images/inference/sax-model-server:v1.1.0"
+        ],
+        "ai-ml/llm-serving-tpus-jetstream/pathways/jetstream-pathways-llama-3-1-405b-4x4.yaml": [
+            "pathways-proxy=us-docker.pkg.dev/cloud-tpu-v2-images/pathways/proxy_server:jax-0.5.3",
+            "pathways-rm=us-docker.pkg.dev/cloud-tpu-v2-images/pathways/server:jax-0.5.3",
+            "jax-tpu=us-docker.pkg.dev/cloud-tpu-images/inference/jetstream-pathways:v0.2.0",
+            "jetstream-http=us-docker.pkg.dev/cloud-tpu-images/inference/jetstream-http:v0.2.3",
+            "worker=us-docker.pkg.dev/cloud-tpu-v2-images/pathways/server:jax-0.5.3",
+        ],
+    },
+    "kubernetes__examples": {
+        "web/guestbook-go/guestbook-controller.yaml": ["guestbook=registry.k8s.io/guestbook:v3"],
+        "web/guestbook-go/redis-replica-controller.yaml": [
+            "redis-replica=registry.k8s.io/redis-slave:v2"
+        ],
+    },
 }

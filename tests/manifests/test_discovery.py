@@ -74,9 +74,168 @@ def test_every_workload_kind_is_read_at_its_pod_spec(scan):
     assert all(s.reference_text == "nginx:1.25.3" for s in found.sites)
 
 
-def test_other_kinds_are_not_workloads(scan):
-    found = scan({"cm.yaml": pod_kind("ConfigMap")})
+def test_objects_without_a_pod_template_are_not_workloads(scan):
+    workflow = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: hello}
+spec:
+  templates:
+  - name: main
+    container: {image: "alpine:3.19"}
+"""
+    config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  image: a:1\n"
+    not_a_pod = "apiVersion: x.io/v1\nkind: Thing\nmetadata: {name: t}\nspec:\n  template:\n"
+    not_a_pod += "    spec: {containers: {image: a:1}}\n"
+    found = scan({"wf.yaml": workflow, "cm.yaml": config_map, "thing.yaml": not_a_pod})
     assert found.sites == []
+    assert found.errors == []
+
+
+CUSTOM_KINDS = {
+    "Rollout": ("argoproj.io/v1alpha1", "spec:\n  template:\n    spec:\n{c}"),
+    "ReplicationController": ("v1", "spec:\n  template:\n    spec:\n{c}"),
+    "ScaledJob": ("keda.sh/v1alpha1", "spec:\n  jobTargetRef:\n    template:\n      spec:\n{c}"),
+    "JobSet": (
+        "jobset.x-k8s.io/v1alpha2",
+        "spec:\n  replicatedJobs:\n  - name: workers\n    template:\n      spec:\n"
+        "        template:\n          spec:\n{c}",
+    ),
+}
+
+
+def _containers(indent: int, name: str = "main", image: str = "nginx:1.25.3") -> str:
+    pad = " " * indent
+    return f"{pad}containers:\n{pad}- name: {name}\n{pad}  image: {image}\n"
+
+
+def test_custom_workload_kinds_are_read_at_their_pod_spec(scan):
+    files = {}
+    for kind, (api, body) in CUSTOM_KINDS.items():
+        indent = body.rsplit("\n", 2)[-2].find("spec") + 2
+        text = f"apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: w\n"
+        files[f"{kind.lower()}.yaml"] = text + body.format(c=_containers(indent))
+    found = scan(files)
+    assert sorted(s.kind for s in found.sites) == sorted(CUSTOM_KINDS)
+    assert {(s.container, s.reference_text) for s in found.sites} == {("main", "nginx:1.25.3")}
+    assert found.errors == []
+
+
+RAY_CLUSTER = """\
+apiVersion: ray.io/v1
+kind: RayCluster
+metadata:
+  name: raycluster
+  annotations:
+    imagebot.io/automated: "true"
+    imagebot.io/tag.ray-worker: semver:~2.37
+spec:
+  headGroupSpec:
+    template:
+      spec:
+        containers:
+        - name: ray-head
+          image: rayproject/ray:2.37.0
+  workerGroupSpecs:
+  - groupName: gpu
+    template:
+      spec:
+        initContainers:
+        - name: wait
+          image: busybox:1.36
+        containers:
+        - name: ray-worker
+          image: rayproject/ray:2.37.0-gpu
+"""
+
+
+def test_a_ray_cluster_yields_its_head_and_every_worker_group_with_the_annotations(scan):
+    sites = by_container(scan({"ray.yaml": RAY_CLUSTER}))
+    assert {c: s.reference_text for c, s in sites.items()} == {
+        "ray-head": "rayproject/ray:2.37.0",
+        "wait": "busybox:1.36",
+        "ray-worker": "rayproject/ray:2.37.0-gpu",
+    }
+    assert sites["ray-worker"].policy == "semver:~2.37"
+    assert sites["ray-head"].policy == "glob:*"
+    assert all(
+        s.automated and s.workload == "default:raycluster/raycluster" for s in sites.values()
+    )
+
+
+LWS = """\
+apiVersion: leaderworkerset.x-k8s.io/v1
+kind: LeaderWorkerSet
+metadata:
+  name: vllm
+  annotations:
+    imagebot.io/tag.workerTemplate.vllm: semver:^0.8
+spec:
+  leaderWorkerTemplate:
+    leaderTemplate:
+      spec:
+        containers:
+        - name: vllm
+          image: vllm/vllm-openai:v0.8.5
+    workerTemplate:
+      spec:
+        containers:
+        - name: vllm
+          image: vllm/vllm-openai:v0.8.4
+"""
+
+
+def test_one_container_name_in_two_pod_specs_is_told_apart_by_the_pod_spec(scan):
+    found = scan({"lws.yaml": LWS})
+    sites = by_container(found)
+    assert set(sites) == {"leaderTemplate.vllm", "workerTemplate.vllm"}
+    assert sites["workerTemplate.vllm"].tag == "v0.8.4"
+    assert sites["workerTemplate.vllm"].policy == "semver:^0.8"
+    assert sites["leaderTemplate.vllm"].policy is None
+    assert all(s.error is None for s in found.sites)
+
+
+def test_a_pod_template_object_is_read_at_its_template(scan):
+    text = "apiVersion: v1\nkind: PodTemplate\nmetadata: {name: t}\ntemplate:\n  spec:\n"
+    text += _containers(4)
+    site = only(scan({"t.yaml": text}))
+    assert (site.kind, site.container, site.reference_text) == (
+        "PodTemplate",
+        "main",
+        "nginx:1.25.3",
+    )
+
+
+def test_any_object_whose_spec_holds_a_pod_template_is_read_by_its_shape(scan):
+    knative = """\
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: hello
+  annotations: {fluxcd.io/automated: "true"}
+spec:
+  template:
+    spec:
+      containers:
+      - image: gcr.io/knative-samples/helloworld-go:1.2
+"""
+    site = only(scan({"ksvc.yaml": knative}))
+    assert (site.kind, site.container, site.tag) == ("Service", "containers[0]", "1.2")
+    assert site.automated
+    assert site.source == "annotation:fluxcd.io"
+
+
+def test_a_known_kind_of_another_api_group_is_read_by_shape_not_by_schema(scan):
+    text = "apiVersion: other.io/v1\nkind: ScaledJob\nmetadata: {name: s}\nspec:\n"
+    text += "  jobTargetRef:\n    template:\n      spec:\n" + _containers(8)
+    text += "  other:\n    template:\n      spec:\n" + _containers(8, "x", "redis:7.2")
+    found = scan({"s.yaml": text})
+    assert [(s.container, s.reference_text) for s in found.sites] == [
+        ("main", "nginx:1.25.3"),
+        ("x", "redis:7.2"),
+    ]
+    keda = scan({"s.yaml": text.replace("other.io/v1", "keda.sh/v1alpha1")})
+    assert [(s.container, s.reference_text) for s in keda.sites] == [("main", "nginx:1.25.3")]
 
 
 def test_every_document_of_a_file_is_read(scan):

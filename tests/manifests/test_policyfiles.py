@@ -148,3 +148,29 @@ def test_the_projects_example_policies_load(tmp_path):
     assert index.errors == []
     assert all(p.error is None for same in index.policies.values() for p in same)
     assert len(index.policies) >= 4
+
+
+def flux_repository(spec: str) -> str:
+    return (
+        "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageRepository\n"
+        "metadata:\n  name: app\n  namespace: ns\nspec:\n  image: ghcr.io/org/app\n" + spec
+    )
+
+
+def test_an_image_repository_exclusion_list_is_read_and_flux_default_applies_without_one():
+    both = index_of(flux_repository("  exclusionList:\n  - '^.*\\.sig$'\n  - '-rc'\n"))
+    assert both.repositories[("ns", "app")][0].exclusions == (r"^.*\.sig$", "-rc")
+    default = index_of(flux_repository(""))
+    assert default.repositories[("ns", "app")][0].exclusions == (r"^.*\.sig$",)
+
+
+def test_an_exclusion_that_is_not_a_regex_is_an_error_naming_its_line():
+    (issue,) = index_of(flux_repository("  exclusionList:\n  - '(unclosed'\n")).errors
+    assert issue.line == 9
+    assert issue.message.startswith("spec.exclusionList[0]:")
+
+
+def test_more_than_25_exclusions_are_refused_as_flux_refuses_them():
+    many = "  exclusionList:\n" + "".join(f"  - 'x{i}'\n" for i in range(26))
+    (issue,) = index_of(flux_repository(many)).errors
+    assert issue.message == "spec.exclusionList: at most 25 entries"

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from imagebot.manifests import discover, discovery
+from imagebot.manifests import discover, discovery, graph
 from imagebot.manifests import yamlsource as ys
 from imagebot.manifests.discovery import DiscoveryCache, blob_id
 from tests.manifests.helpers import CORPUS
@@ -204,3 +205,92 @@ def test_a_file_missing_from_the_blob_map_is_always_read(tmp_path):
     discover(tmp_path, blobs={}, cache=cache)
     discover(tmp_path, blobs={}, cache=cache)
     assert cache.files_parsed == 1
+
+
+def _blobs(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): blob_id(p.read_bytes()) for p in root.rglob("*.y*ml")}
+
+
+def test_a_discovery_that_finds_every_file_as_before_returns_the_last_answer(tmp_path):
+    shutil.copytree(CORPUS / "stefanprodan__podinfo", tmp_path / "repo")
+    root = tmp_path / "repo"
+    cache = DiscoveryCache()
+    first = discover(root, blobs=_blobs(root), cache=cache)
+    assert not cache.reused
+
+    again = discover(root, blobs=_blobs(root), cache=cache)
+
+    assert cache.reused
+    assert again.to_dict() == first.to_dict()
+    assert again.sites is not first.sites  # lists of its own: a caller may sort or filter
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["edit a file", "add a file", "remove a file", "another default namespace", "no blob ids"],
+)
+def test_the_last_answer_is_not_reused_when(tmp_path, change):
+    shutil.copytree(CORPUS / "stefanprodan__podinfo", tmp_path / "repo")
+    root = tmp_path / "repo"
+    cache = DiscoveryCache()
+    discover(root, blobs=_blobs(root), cache=cache, default_namespace="one")
+    namespace, use_blobs = "one", True
+    edited = root / "kustomize/deployment.yaml"
+    if change == "edit a file":
+        edited.write_bytes(edited.read_bytes().replace(b"podinfo:", b"podinfo-x:", 1))
+    elif change == "add a file":
+        (root / "extra.yaml").write_text("kind: Pod\nspec:\n  containers:\n  - image: a:1\n")
+    elif change == "remove a file":
+        edited.unlink()
+    elif change == "another default namespace":
+        namespace = "two"
+    else:
+        use_blobs = False
+
+    found = discover(
+        root, blobs=_blobs(root) if use_blobs else None, cache=cache, default_namespace=namespace
+    )
+
+    assert not cache.reused
+    assert found.to_dict() == discover(root, default_namespace=namespace).to_dict()
+
+
+DUPLICATES = """\
+base: &base {image: a:1, name: b}
+spec:
+  containers:
+  - <<: *base
+    name: c
+  - name: d
+    image: x:1
+    image: x:2
+  template: {spec: 1}
+  template: {spec: 2}
+"""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("spec", "containers", 0, "image"),  # only through the merge key
+        ("spec", "containers", 0, "name"),  # its own key overrides the merged one
+        ("spec", "containers", 1, "image"),
+        ("spec", "template", "spec"),
+        ("spec", "containers", 7, "image"),
+        ("nowhere",),
+    ],
+)
+def test_duplicate_keys_in_one_pass_read_as_the_step_walk_does(path):
+    (doc,) = ys.load(DUPLICATES.encode()).docs
+    assert graph.duplicate_keys(doc, path) == graph._duplicate_keys_walked(doc, path)
+
+
+def test_duplicate_keys_on_every_corpus_site_read_as_the_step_walk_does():
+    for path in sorted(CORPUS.rglob("*.y*ml")):
+        found = discover(path.parent, include=(path.name,), policy_dirs=())
+        docs = ys.load(path.read_bytes()).docs if found.sites else []
+        for site in found.sites:
+            for part in site.parts:
+                doc = docs[part.doc]
+                for cut in (part.path, part.path[:-1], (*part.path, "more")):
+                    assert graph.duplicate_keys(doc, cut) == graph._duplicate_keys_walked(doc, cut)

@@ -148,3 +148,37 @@ def test_a_forge_error_message_is_escaped_in_the_warning_and_the_log(
     assert logged
     for message in logged:
         assert_safe(message)
+
+
+@pytest.mark.parametrize(
+    "platform",
+    [
+        {"os": "linux", "architecture": HOSTILE},
+        {"os": "linux\x1b[2J", "architecture": "amd64"},
+        {"os": "linux", "architecture": "amd64", "variant": "v8\r\nimagebot: error: x"},
+        {"os": "linux", "architecture": "a" * 1000},
+        {"os": "linux/arm64", "architecture": "amd64"},
+    ],
+)
+def test_a_platform_that_is_not_plain_words_counts_as_missing(platform: dict[str, str]) -> None:
+    from imagebot.registry.metadata import describe_manifest
+
+    index = {
+        "manifests": [
+            {"digest": "sha256:" + "a" * 64, "platform": platform},
+            {"digest": "sha256:" + "b" * 64, "platform": {"os": "linux", "architecture": "arm64"}},
+        ]
+    }
+    described = describe_manifest("application/vnd.oci.image.index.v1+json", index)
+    assert described.platforms == ["linux/arm64"]
+
+
+def test_plain_platforms_with_a_variant_are_read() -> None:
+    from imagebot.registry.metadata import format_platform
+
+    assert format_platform({"os": "linux", "architecture": "arm", "variant": "v7"}) == (
+        "linux/arm/v7"
+    )
+    assert format_platform({"os": "windows", "architecture": "amd64", "os.version": "10"}) == (
+        "windows/amd64"
+    )

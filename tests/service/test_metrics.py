@@ -106,25 +106,25 @@ def blocked(workload: str, reason: str = "locked") -> BlockedWorkload:
     return BlockedWorkload(workload, "app", "docker.io/library/nginx", reason)  # type: ignore[arg-type]
 
 
-def test_blocked_workloads_count_as_diverged_only_after_the_threshold() -> None:
+def test_blocked_workloads_count_as_behind_only_after_the_threshold() -> None:
     now = [0.0]
-    metrics = Metrics(blocked_alert_after=3600, clock=lambda: now[0])
+    metrics = Metrics(behind_alert_after=3600, clock=lambda: now[0])
     metrics.blocked_workloads("gitops", [blocked("web"), blocked("api", "no_match")])
     now[0] = 1800.0
     metrics.blocked_workloads("gitops", [blocked("web"), blocked("api", "no_match")])
     text = scrape(metrics)
     assert value(text, "imagebot_workloads_blocked", repository="gitops", reason="locked") == 1
-    assert value(text, "imagebot_workloads_diverged", repository="gitops", reason="locked") == 0
+    assert value(text, "imagebot_workloads_behind", repository="gitops", reason="locked") == 0
     now[0] = 3600.0  # no new cycle needed: the gauge is computed when scraped
     text = scrape(metrics)
-    assert value(text, "imagebot_workloads_diverged", repository="gitops", reason="locked") == 1
-    assert value(text, "imagebot_workloads_diverged", repository="gitops", reason="no_match") == 1
-    assert value(text, "imagebot_workloads_diverged", repository="gitops", reason="failing") == 0
+    assert value(text, "imagebot_workloads_behind", repository="gitops", reason="locked") == 1
+    assert value(text, "imagebot_workloads_behind", repository="gitops", reason="no_match") == 1
+    assert value(text, "imagebot_workloads_behind", repository="gitops", reason="failing") == 0
 
 
 def test_a_workload_that_unblocks_starts_over() -> None:
     now = [0.0]
-    metrics = Metrics(blocked_alert_after=100, clock=lambda: now[0])
+    metrics = Metrics(behind_alert_after=100, clock=lambda: now[0])
     metrics.blocked_workloads("gitops", [blocked("web")])
     now[0] = 50.0
     metrics.blocked_workloads("gitops", [])
@@ -133,17 +133,17 @@ def test_a_workload_that_unblocks_starts_over() -> None:
     now[0] = 150.0
     text = scrape(metrics)
     assert value(text, "imagebot_workloads_blocked", repository="gitops", reason="failing") == 1
-    assert value(text, "imagebot_workloads_diverged", repository="gitops", reason="failing") == 0
+    assert value(text, "imagebot_workloads_behind", repository="gitops", reason="failing") == 0
 
 
 def test_a_changed_block_reason_keeps_the_blocked_since_time() -> None:
     now = [0.0]
-    metrics = Metrics(blocked_alert_after=100, clock=lambda: now[0])
+    metrics = Metrics(behind_alert_after=100, clock=lambda: now[0])
     metrics.blocked_workloads("gitops", [blocked("web", "no_match")])
     now[0] = 120.0
     metrics.blocked_workloads("gitops", [blocked("web", "failing")])
     text = scrape(metrics)
-    assert value(text, "imagebot_workloads_diverged", repository="gitops", reason="failing") == 1
+    assert value(text, "imagebot_workloads_behind", repository="gitops", reason="failing") == 1
 
 
 def test_metrics_stay_out_of_the_global_registry() -> None:

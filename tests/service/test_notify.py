@@ -14,7 +14,7 @@ from imagebot.errors import ConfigError
 from imagebot.service.logs import REDACTOR, RedactingFilter
 from imagebot.service.metrics import Metrics
 from imagebot.service.notify import FailureTracker, Notifier, render_slack
-from imagebot.service.types import AppliedUpdate, CycleOutcome, Failure
+from imagebot.service.types import AppliedUpdate, CycleOutcome, Failure, Reconciled
 
 from .conftest import Sink
 from .test_metrics import value
@@ -223,3 +223,45 @@ def test_slack_text_is_escaped_and_long_lists_are_split() -> None:
     assert "<ns>" not in "".join(sections)
     listed = sum(text.count("•") for text in sections)
     assert listed == 400 or "more" in sections[-1]
+
+
+FAILED_IN_CLUSTER = Reconciled(
+    repository="gitops",
+    source="flux",
+    object="Kustomization flux-system/apps",
+    revision="0123456789abcdef0123456789abcdef01234567",
+    outcome="failed",
+    message="Health check failed: <Deployment/default/web> not ready",
+    updates=(UPDATE,),
+    commits=("0123456789abcdef0123456789abcdef01234567",),
+    rollbacks=("imagebot release Deployment default/web --container app --tag 1.25.1",),
+)
+
+
+def test_a_failure_in_the_cluster_is_sent_to_slack_with_the_message_and_the_rollback(
+    sink: Sink, client: httpx.Client
+) -> None:
+    n = notifier(client, NotifyConfig(type="slack", url=f"{sink.url}/hook", on=["failure"]))
+
+    assert n.deliver(n.reconciled(FAILED_IN_CLUSTER)) == 1
+
+    payload = sink.wait(1)[0].json()
+    assert payload["text"] == (
+        "imagebot: Kustomization flux-system/apps failed on 0123456789ab, which holds "
+        "1 image update in gitops"
+    )
+    lines = payload["blocks"][1]["text"]["text"].splitlines()
+    assert lines[1] == "> Health check failed: &lt;Deployment/default/web&gt; not ready"
+    assert lines[2] == (
+        "roll back: `imagebot release Deployment default/web --container app --tag 1.25.1`"
+    )
+
+
+def test_an_applied_report_or_a_failure_told_before_sends_nothing(client: httpx.Client) -> None:
+    n = notifier(client)
+    applied = Reconciled("gitops", "flux", "Kustomization flux-system/apps", "0" * 40, "applied",
+                         updates=(UPDATE,))  # fmt: skip
+    told = Reconciled("gitops", "flux", "Kustomization flux-system/apps", "0" * 40, "failed")
+
+    assert n.reconciled(applied) == []
+    assert n.reconciled(told) == []

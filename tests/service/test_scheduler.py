@@ -123,6 +123,47 @@ def test_interval_per_image_overrides_per_registry_overrides_default() -> None:
     assert scan_interval(config, "quay.io/o/app") == 300
 
 
+def test_an_interval_the_manifests_ask_for_comes_after_imagebots_own_settings() -> None:
+    config = Config(
+        registries={"ghcr.io": RegistryConfig(interval=Duration(120))},
+        images={"nginx": ImageConfig(interval=Duration(30))},
+        service=make_config(interval=300).service,
+    )
+    assert scan_interval(config, NGINX, 45) == 30
+    assert scan_interval(config, "ghcr.io/o/app", 45) == 120
+    assert scan_interval(config, "quay.io/o/app", 45) == 45
+    assert scan_interval(config, "quay.io/o/app", None) == 300
+
+
+def test_scan_jobs_follow_the_intervals_the_manifests_ask_for(
+    scheduler: Callable[..., Scheduler], work: FakeWork
+) -> None:
+    work.images = {"one": ["nginx", "redis"]}
+    asked = {NGINX: 45.0}
+    s = scheduler(make_config("one", interval=30), intervals_for=lambda: dict(asked))
+    assert wait_for(lambda: len(s.scan_jobs()) == 2)
+    assert s.scan_jobs() == {NGINX: 45, REDIS: 30}
+    asked[NGINX] = 90.0
+    s.trigger_cycle("one")
+    assert wait_for(lambda: s.scan_jobs().get(NGINX) == 90)
+    assert s.scan_jobs()[REDIS] == 30
+
+
+def test_a_cycle_interval_the_repository_asks_for_reschedules_its_cycles(
+    scheduler: Callable[..., Scheduler], work: FakeWork
+) -> None:
+    asked: dict[str, float] = {"web": 45.0}
+    config = make_config("web", "own", cycle_interval=60)
+    own = RepositoryConfig(url="file:///tmp/own.git", name="own", interval=Duration(30))
+    config = Config(repositories=[config.repositories[0], own], service=config.service)
+    s = scheduler(config, cycle_interval_for=lambda repo: asked.get(repo.display_name, 90.0))
+    assert wait_for(lambda: s.cycle_jobs().get("web") == 45)
+    assert s.cycle_jobs()["own"] == 30  # imagebot's own setting wins
+    asked["web"] = 120.0
+    s.trigger_cycle("web")
+    assert wait_for(lambda: s.cycle_jobs().get("web") == 120)
+
+
 def test_two_triggers_while_a_cycle_runs_give_exactly_one_more_cycle(
     scheduler: Callable[..., Scheduler], work: FakeWork
 ) -> None:

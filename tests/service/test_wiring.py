@@ -186,3 +186,47 @@ def test_rate_limit_waits_and_requests_reach_the_metrics():
     assert value(text, "imagebot_rate_limit_waits_total", host="ghcr.io") == 1
     assert value(text, "imagebot_rate_limit_wait_seconds_total", host="ghcr.io") == 0.5
     assert value(text, "imagebot_registry_requests_total", host="ghcr.io", status="200") == 1
+
+
+def test_a_keel_poll_schedule_becomes_the_interval_its_image_is_scanned_at(
+    bot: Bot, repo_name: str
+):
+    bot.registry.push(repo_name, ["1.0.0", "1.0.1"])
+    image = f"{bot.registry.host}/{repo_name}"
+    keel = {"keel.sh/policy": "patch", "keel.sh/pollSchedule": "@every 5m"}
+    faster = {"keel.sh/policy": "patch", "keel.sh/pollSchedule": "@every 2m"}
+    remote = bot.remote(
+        {
+            "web.yaml": deployment("web", f"{image}:1.0.0", annotations=keel),
+            "api.yaml": deployment("api", f"{image}:1.0.0", annotations=faster),
+        }
+    )
+    wiring, repo = wiring_for(bot, remote)
+
+    outcome = wiring.run_cycle(repo, threading.Event())
+
+    assert {u.workload for u in outcome.applied} == {"apps:deployment/web", "apps:deployment/api"}
+    assert wiring.intervals_for() == {image: 120.0}
+
+
+def test_an_image_update_automation_interval_is_the_repositorys_cycle_interval(
+    bot: Bot, repo_name: str
+):
+    bot.registry.push(repo_name, ["1.0.0"])
+    image = f"{bot.registry.host}/{repo_name}"
+    automation = (
+        b"apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\n"
+        b"metadata: {name: apps, namespace: flux-system}\nspec: {interval: 7m}\n"
+    )
+    remote = bot.remote(
+        {
+            "web.yaml": deployment("web", f"{image}:1.0.0", annotations=automated("semver:~1.0")),
+            "flux/automation.yaml": automation,
+        }
+    )
+    wiring, repo = wiring_for(bot, remote)
+    assert wiring.cycle_interval_for(repo) is None  # nothing read yet
+
+    wiring.run_cycle(repo, threading.Event())
+
+    assert wiring.cycle_interval_for(repo) == 420.0

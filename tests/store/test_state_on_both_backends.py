@@ -239,3 +239,32 @@ def test_two_processes_share_a_registry_rate_with_one_burst(store_location: str)
     assert waits == [0.0, 0.0, 0.5, 1.0, 1.5]
     assert later == 0.0
     assert elsewhere == 0.0
+
+
+def test_the_gates_state_first_sight_and_signature_verdicts(store: Store):
+    from datetime import UTC, datetime
+
+    first = datetime(2024, 1, 1, tzinfo=UTC)
+    later = datetime(2024, 2, 1, tzinfo=UTC)
+    digest = "sha256:" + "a" * 64
+
+    assert store.first_seen("ghcr.io/org/app", "1.0", digest, first) == first
+    assert store.first_seen("ghcr.io/org/app", "1.0", digest, later) == first
+    assert store.first_seen("ghcr.io/org/app", "1.0", "sha256:" + "b" * 64, later) == later
+    assert store.valid_signature("ghcr.io/org/app", digest, "k1") is None
+    store.put_valid_signature("ghcr.io/org/app", digest, "k1", "key-a", "ok")
+    store.put_valid_signature("ghcr.io/org/app", digest, "k1", "key-b", "again")
+    assert store.valid_signature("ghcr.io/org/app", digest, "k1") == ("key-b", "again")
+
+
+def test_reconciler_reports_get_increasing_ids_and_the_marker_is_kept(store: Store):
+    from imagebot.update import reconcile
+
+    report = reconcile.Report("flux", "flux", "Kustomization flux-system/apps", "abc", "applied")
+    first = reconcile.record(store, report, when=T0)
+    second = reconcile.record(store, report, when=T0 + 1)
+
+    assert first.id is not None
+    assert second.id == first.id + 1
+    since = reconcile.reconcilers_since(store, now=T0)
+    assert reconcile.reconcilers_since(store, now=T0 + 99) == since

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
 from imagebot.manifests import scan_bytes
+from imagebot.manifests.yamlsource import blob_id
+from imagebot.update import changes
 from imagebot.update.changes import commit_message, template_fields
 from imagebot.update.resolve import Resolution
 
@@ -56,3 +63,110 @@ def test_the_commit_message_lists_each_place_under_the_subject():
         "cache.yaml: Deployment/shop/cache main 7.2.4 -> 7.2.5\n"
         "cache.yaml: Deployment/shop/cache replica 7.2.4-alpine -> 7.2.5-alpine\n"
     )
+
+
+# --- reusing the last cycle's rewrites (``reusing_rewrites``) ----------------------------------
+
+
+def _planned(root: Path) -> list[Resolution]:
+    from imagebot.manifests import discover
+
+    return [Resolution(site, "update", "newer", new_tag="7.2.5") for site in discover(root).sites]
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[bytes]]:
+    """(files build_changes reads, contents it rewrites), filled as it runs."""
+    read: list[str] = []
+    rewritten: list[bytes] = []
+    real_read, real_rewrite = changes.Path.read_bytes, changes.rewrite
+
+    def reading(self):  # type: ignore[no-untyped-def]
+        read.append(self.name)
+        return real_read(self)
+
+    def rewriting(content, edits):  # type: ignore[no-untyped-def]
+        rewritten.append(content)
+        return real_rewrite(content, edits)
+
+    monkeypatch.setattr(changes.Path, "read_bytes", reading)
+    monkeypatch.setattr(changes, "rewrite", rewriting)
+    return read, rewritten
+
+
+def test_a_rewrite_git_says_is_unchanged_is_reused_without_reading_the_file(tmp_path, monkeypatch):
+    (tmp_path / "cache.yaml").write_bytes(TWO_REDIS)
+    blobs = {"cache.yaml": blob_id(TWO_REDIS)}
+    cache: changes.RewriteCache = {}
+    with changes.reusing_rewrites(cache, blobs):
+        first = changes.build_changes(tmp_path, _planned(tmp_path))
+    first_diff = first.diff()
+    planned = _planned(tmp_path)
+    read, rewritten = _counting(monkeypatch)
+
+    with changes.reusing_rewrites(cache, blobs):
+        again = changes.build_changes(tmp_path, planned)
+
+    assert read == []
+    assert rewritten == []
+    assert again.files == first.files
+    assert again.old == first.old
+    assert (
+        again.diff()
+        == first_diff
+        == changes.file_diff("cache.yaml", TWO_REDIS, first.files["cache.yaml"])
+    )
+    assert len(again.applied) == 2
+
+
+def test_a_reused_rewrite_is_made_again_when_the_file_changed(tmp_path, monkeypatch):
+    path = tmp_path / "cache.yaml"
+    path.write_bytes(TWO_REDIS)
+    cache: changes.RewriteCache = {}
+    with changes.reusing_rewrites(cache, {"cache.yaml": blob_id(TWO_REDIS)}):
+        changes.build_changes(tmp_path, _planned(tmp_path))
+    edited = TWO_REDIS.replace(b"replica", b"follower")
+    path.write_bytes(edited)
+    planned = _planned(tmp_path)
+    read, rewritten = _counting(monkeypatch)
+
+    with changes.reusing_rewrites(cache, {"cache.yaml": blob_id(edited)}):
+        again = changes.build_changes(tmp_path, planned)
+
+    assert read == ["cache.yaml"]
+    assert rewritten == [edited]
+    assert b"follower" in again.files["cache.yaml"]
+    assert "+        image: redis:7.2.5\n" in again.diff()
+
+
+def test_without_blob_ids_a_reused_rewrite_reads_and_checks_the_file_but_parses_nothing(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "cache.yaml").write_bytes(TWO_REDIS)
+    cache: changes.RewriteCache = {}
+    with changes.reusing_rewrites(cache):
+        first = changes.build_changes(tmp_path, _planned(tmp_path))
+    planned = _planned(tmp_path)
+    read, rewritten = _counting(monkeypatch)
+
+    with changes.reusing_rewrites(cache):
+        again = changes.build_changes(tmp_path, planned)
+
+    assert read == ["cache.yaml"]
+    assert rewritten == []
+    assert again.files == first.files
+
+
+def test_other_edits_of_the_same_bytes_are_rewritten_again(tmp_path, monkeypatch):
+    (tmp_path / "cache.yaml").write_bytes(TWO_REDIS)
+    blobs = {"cache.yaml": blob_id(TWO_REDIS)}
+    cache: changes.RewriteCache = {}
+    with changes.reusing_rewrites(cache, blobs):
+        changes.build_changes(tmp_path, _planned(tmp_path))
+    other = [replace(r, new_tag="7.2.6") for r in _planned(tmp_path)]
+    _, rewritten = _counting(monkeypatch)
+
+    with changes.reusing_rewrites(cache, blobs):
+        again = changes.build_changes(tmp_path, other)
+
+    assert rewritten == [TWO_REDIS]
+    assert b"redis:7.2.6" in again.files["cache.yaml"]

@@ -168,3 +168,34 @@ def test_explain_lists_the_tags_of_the_image_a_flux_marker_renames_to(bot: Bot, 
     assert item.resolution.new_name == image
     assert item.tag_count == 2
     assert item.chosen == "1.0.1"
+
+
+def alphabetical_policy(image: str, exclusions: str = "") -> str:
+    return (
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\n"
+        "metadata: {name: app, namespace: flux-system}\n"
+        f"spec:\n  image: {image}\n{exclusions}---\n"
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\n"
+        "metadata: {name: app, namespace: flux-system}\n"
+        "spec:\n  imageRepositoryRef: {name: app}\n  policy: {alphabetical: {order: asc}}\n"
+    )
+
+
+def test_signature_tags_are_excluded_as_flux_excludes_them_by_default(bot: Bot, repo_name: str):
+    image = bot.registry.host + f"/{repo_name}/app"
+    bot.registry.push(f"{repo_name}/app", ["a", "b", "sha256-0f.sig"], created=T0)
+
+    text, _ = update(bot, alphabetical_policy(image), workload(f"{image}:a"))
+
+    assert marked_value(text) == f"{image}:b"
+
+
+def test_an_exclusion_list_replaces_flux_default_one(bot: Bot, repo_name: str):
+    image = bot.registry.host + f"/{repo_name}/app"
+    bot.registry.push(f"{repo_name}/app", ["a", "b", "c-rc", "sha256-0f.sig"], created=T0)
+    exclusions = "  exclusionList: ['-rc$']\n"
+
+    text, resolved = update(bot, alphabetical_policy(image, exclusions), workload(f"{image}:a"))
+
+    assert marked_value(text) == f"{image}:sha256-0f.sig"
+    assert resolved.resolutions[0].site.exclude == ("-rc$",)

@@ -90,3 +90,32 @@ def test_a_cycle_that_computes_the_same_rewrites_again_parses_nothing(
     assert again.diff == first.diff
     assert "+          image: " + bot.image(app, "1.0.1") in again.diff
     assert [r.site.file for r in again.applied] == ["apps/web-03.yaml"]
+
+
+def test_a_cycle_over_an_unchanged_repository_reads_no_manifest_file(
+    bot: Bot, fleet, monkeypatch, tmp_path: Path
+):
+    """Discovery's last answer and the last rewrites (with their diffs) are reused while Git
+    reports every blob unchanged: the second cycle opens no manifest at all."""
+    app, remote = fleet
+    Writer(remote, tmp_path / "writer").commit_and_push(
+        "apps/web-03.yaml",
+        deployment("web-03", bot.image(app, "1.0.0"), annotations=automated("semver:~1.0")),
+    )
+    first = bot.run(remote, dry_run=True)
+    read: list[str] = []
+    real = Path.read_bytes
+
+    def reading(self: Path) -> bytes:
+        if self.suffix == ".yaml":
+            read.append(self.name)
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", reading)
+
+    again = bot.run(remote, dry_run=True)
+
+    assert read == []
+    assert again.diff == first.diff
+    assert [r.site.file for r in again.applied] == ["apps/web-03.yaml"]
+    assert bot.cycle.discovery_caches[next(iter(bot.cycle.discovery_caches))].reused

@@ -90,6 +90,7 @@ class Forge(ABC):
         self._token = token
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._deadline = timeout
         self._retries = retries
         self._sleep = sleep
 
@@ -225,10 +226,12 @@ class Forge(ABC):
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
             try:
-                response = await self._client.request(
-                    method, url, params=params, json=json, headers=headers
-                )
-            except httpx.TransportError as exc:
+                response = await self._exchange(method, url, params, json, headers)
+            except _TooLarge as exc:
+                raise ForgeError(f"{self.name}: {method} {path}: {exc}") from None
+            except (httpx.TransportError, TimeoutError) as exc:
+                if isinstance(exc, TimeoutError):
+                    exc = httpx.ReadTimeout(f"no complete answer within {self._deadline:g}s")
                 safe = method == "GET" or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if safe and not last:
                     await self._sleep(0.5 * 2**attempt)
@@ -245,7 +248,15 @@ class Forge(ABC):
                 await self._sleep(_retry_after(response, 0.5 * 2**attempt))
                 continue
             if response.is_success:
-                return response.json() if response.content else None
+                if not response.content:
+                    return None
+                try:
+                    return response.json()
+                except (ValueError, RecursionError):
+                    raise ForgeError(
+                        f"{self.name}: {method} {path}: the answer is not JSON "
+                        f"({len(response.content)} bytes)"
+                    ) from None
             raise ForgeError(
                 self._redact(
                     f"{self.name}: {method} {path} answered {status} "
@@ -256,8 +267,47 @@ class Forge(ABC):
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _exchange(
+        self, method: str, url: str, params: Any, json: Any, headers: dict[str, str]
+    ) -> httpx.Response:
+        """The whole answer, within one deadline (connect, headers and body together, not per
+        read: a forge that trickles cannot hold a cycle) and :data:`MAX_ANSWER_BYTES`."""
+        async with asyncio.timeout(self._deadline):
+            async with self._client.stream(
+                method, url, params=params, json=json, headers=headers
+            ) as streamed:
+                declared = streamed.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+                    raise _TooLarge(f"an answer of {declared} bytes")
+                body = bytearray()
+                async for chunk in streamed.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_ANSWER_BYTES:
+                        raise _TooLarge("an answer that does not end")
+        kept = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            streamed.status_code,
+            headers=kept,
+            content=bytes(body),
+            request=streamed.request,
+            extensions={"reason_phrase": streamed.reason_phrase.encode()},
+        )
+
     def _redact(self, text: str) -> str:
         return redact(text, [self._token])
+
+
+#: Largest forge API answer read, after decompression (a pull request is a few KiB).
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    def __str__(self) -> str:
+        return f"{self.args[0]}, over the {MAX_ANSWER_BYTES}-byte limit; not read"
 
 
 def _norm(text: str | None) -> str:
