@@ -27,8 +27,8 @@ BENCHMARKS: dict[str, str] = {
     "discovery": "bench.discovery",
     "rewrite": "bench.rewrite",
     "cycle": "bench.cycle",
-    "replicas": "bench.replicas",
     "web": "bench.web",
+    "replicas": "bench.replicas",
 }
 
 

@@ -33,6 +33,7 @@ IMAGES = 6
 PER_REPOSITORY = 3  # workloads per repository; repository r uses images r, r+1, r+2
 HOOKED = 1  # the image a webhook announces a new tag of: used by repositories 0 and 1
 HOOK_SECRET = "replicas-hook-secret-5b1e"
+_PORTS: set[int] = set()
 RATE = 3  # requests per second the registry's config allows (bursts of 3)
 
 
@@ -54,6 +55,9 @@ def replica_config(
     """A replica's config: its own port and state directory, the shared database *url*
     (None: the SQLite store in its state directory), a generic webhook receiver."""
     port = free_port()
+    while port in _PORTS:  # replicas are started together: free_port may repeat itself
+        port = free_port()
+    _PORTS.add(port)
     where.mkdir(parents=True, exist_ok=True)
     path = write_config(
         where / "imagebot.yaml",
