@@ -385,6 +385,26 @@ MIGRATIONS: list[Migration] = [
         """,
     ),
     Migration(
+        "squash and rebase merges: the commit on the branch that carries a change",
+        """
+        ALTER TABLE history ADD COLUMN landed_commit TEXT;  -- the commit on the branch that
+                                                            -- set the tag, when imagebot's own
+                                                            -- commit is not there (its pull
+                                                            -- request squashed or rebased)
+        """,
+    ),
+    Migration(
+        "divergence told: which workloads the service last saw diverged, across restarts",
+        """
+        CREATE TABLE diverged_workloads (
+            repository TEXT NOT NULL,
+            workload   TEXT NOT NULL,   -- diverged when the service last looked (told once
+                                        -- as diverged; told as converged when none is left)
+            PRIMARY KEY (repository, workload)
+        );
+        """,
+    ),
+    Migration(
         "scheduled work claimed by one replica per interval (service/queue.py)",
         """
         CREATE TABLE service_claims (

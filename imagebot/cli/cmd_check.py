@@ -105,8 +105,10 @@ def command(
     """Validate every image annotation, marker and policy file, offline.
 
     Prints one `file:line: message` per problem (`file:line: warning: message` for a marker
-    naming a policy that does not exist, left alone as Flux does), and a `flux:` line per
-    setting a Flux ImageUpdateAutomation gives (or imagebot's config keeps). Exit status: 0 when
+    naming a policy that does not exist, left alone as Flux does), a `flux:` line per
+    setting a Flux ImageUpdateAutomation gives (or imagebot's config keeps), an `argocd:` line
+    per branch setting an Argo CD application's git-branch gives, and a `note:` line when
+    applications ask for different branches. Exit status: 0 when
     everything is usable, 1 when something is not (or, with --strict, on warnings), 2 for
     usage errors (no such directory or config file).
     """
@@ -118,7 +120,7 @@ def command(
     findings += manifest_findings(root.resolve(), found, shown)
     findings = sorted(set(findings), key=lambda f: (f.kind != "config", f.path, f.line or 0))
     warnings = sorted(set(manifest_warnings(found, shown)))
-    decisions = _flux_decisions(root, settings, found)
+    decisions, setting_notes = _flux_decisions(root, settings, found)
     failed = bool(findings) or (strict and bool(warnings))
     skipped = [(shown(issue.file), issue.line, issue.message) for issue in found.skipped]
 
@@ -135,15 +137,9 @@ def command(
                 "files": found.files_read,
                 "images": len(found.sites),
                 "config": config_path,
-                "flux": [
-                    {
-                        "setting": d.setting,
-                        "value": d.value,
-                        "source": d.source,
-                        "applied": d.applied,
-                    }
-                    for d in decisions
-                ],
+                "flux": [d.to_dict() for d in decisions if d.tool == "flux"],
+                "argocd": [d.to_dict() for d in decisions if d.tool == "argocd"],
+                "notes": setting_notes,
             }
         )
     else:
@@ -152,7 +148,9 @@ def command(
         for warning in warnings:
             click.echo(warning.as_warning())
         for decision in decisions:
-            click.echo(f"flux: {decision}")
+            click.echo(f"{decision.tool}: {decision}")
+        for note in setting_notes:
+            click.echo(f"note: {note}")
         if verbose:
             for path, line, message in skipped:
                 where = f"{path}:{line}" if line else path
@@ -169,13 +167,17 @@ def command(
     raise SystemExit(1 if failed else 0)
 
 
-def _flux_decisions(root: Path, settings: RepositoryConfig | None, found: Discovery) -> list[Any]:
-    """Which settings the repository's ImageUpdateAutomation objects give a cycle, and
-    which ones imagebot's config keeps (imagebot's config wins where it says something)."""
+def _flux_decisions(
+    root: Path, settings: RepositoryConfig | None, found: Discovery
+) -> tuple[list[Any], list[str]]:
+    """Which settings the repository's ImageUpdateAutomation objects (and Argo CD
+    applications' ``git-branch``) give a cycle, and which ones imagebot's config keeps
+    (imagebot's config wins where it says something); notes on conflicting requests."""
     from imagebot.update.fluxsettings import flux_settings
 
     repo = settings or RepositoryConfig(path=str(root))
-    return list(flux_settings(repo, found.automations).decisions)
+    applied = flux_settings(repo, found.automations, found.argo_branches)
+    return list(applied.decisions), list(applied.notes)
 
 
 def _check_config(config_path: str | None, findings: list[Finding]) -> Config:

@@ -99,7 +99,7 @@ def bot_branch_name(template: str, branch: str) -> str:
             "force-pushes its own branch, so it must be another one",
             key="push_branch",
         )
-    if not _valid_branch_name(name):
+    if not valid_branch_name(name):
         raise ConfigError(f"push_branch gives an invalid branch name {name!r}", key="push_branch")
     return name
 
@@ -107,7 +107,8 @@ def bot_branch_name(template: str, branch: str) -> str:
 _BAD_REF = re.compile(r"^[-/.]|[/.]$|\.\.|//|@\{|[\x00-\x20~^:?*\[\\\x7f]|\.lock(/|$)|/\.")
 
 
-def _valid_branch_name(name: str) -> bool:
+def valid_branch_name(name: str) -> bool:
+    """Whether *name* is a branch name by git's rules (no git process: a quick check)."""
     return bool(name) and name != "@" and _BAD_REF.search(name) is None
 
 
@@ -115,7 +116,7 @@ def validate_branch_name(name: str, *, what: str = "branch") -> str:
     """*name* when git takes it as a branch name (``git check-ref-format``), else
     :class:`InvalidInput`; a name starting with ``-`` (an option to git) never passes."""
     hint = "a branch name as `git check-ref-format` accepts it, such as main or release/1.2"
-    if not _valid_branch_name(name) or name.startswith("-"):
+    if not valid_branch_name(name) or name.startswith("-"):
         raise InvalidInput(f"invalid {what} name {name!r}", hint=hint)
     checked = subprocess.run(
         ["git", "check-ref-format", f"refs/heads/{name}"],

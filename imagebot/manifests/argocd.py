@@ -379,6 +379,58 @@ def configurations(docs: Sequence[ArgoDoc]) -> list[AppConfig]:
     return sorted(by_app.values(), key=lambda c: (c.app.file, c.app.line))
 
 
+# --- the branch written to ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BranchRequest:
+    """An application's ``git-branch`` (``writeBackConfig.gitConfig.branch``): ``branch``
+    (check out, commit and push there), ``base:target`` (check out *base*, push a branch
+    *target* made from it) or ``:target`` (the branch already read as base). *target* may be
+    a Go template over the changes (``{{range .Images}}...``): :attr:`templated`."""
+
+    app: str
+    origin: str  # where it is configured: file:line (Application ...) or (ImageUpdater ...)
+    text: str  # as written
+    base: str | None
+    target: str | None
+
+    @property
+    def templated(self) -> bool:
+        return self.target is not None and "{{" in self.target
+
+    def same(self, other: BranchRequest) -> bool:
+        return (self.base, self.target) == (other.base, other.target)
+
+
+def branch_requests(docs: Sequence[ArgoDoc], repo_urls: Sequence[str] = ()) -> list[BranchRequest]:
+    """The branch each application updated in this repository asks to be written to, in
+    the order of :func:`configurations` (file, then line)."""
+    own = {normalise_url(u) for u in repo_urls if u}
+    out = []
+    for config in configurations(docs):
+        wb = config.write_back
+        text = (wb.branch or "").strip()
+        source = _source(config.app.spec)
+        if not text or config.errors or source is None or source.get("chart"):
+            continue
+        if own and normalise_url(str(source.get("repoURL") or "")) not in own:
+            continue
+        if wb.repository and own and normalise_url(wb.repository) not in own:
+            continue
+        base, colon, target = text.partition(":")
+        out.append(
+            BranchRequest(
+                app=_app_label(config.app),
+                origin=config.origin,
+                text=text,
+                base=base.strip() or None,
+                target=(target.strip() or None) if colon else None,
+            )
+        )
+    return out
+
+
 # --- where the source is ---------------------------------------------------------------------
 
 

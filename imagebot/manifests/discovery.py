@@ -35,7 +35,7 @@ from imagebot.manifests.annotations import (
     AnnotationPolicies,
     ContainerPolicy,
 )
-from imagebot.manifests.argocd import ArgoDoc, application_sites, read_docs
+from imagebot.manifests.argocd import ArgoDoc, application_sites, branch_requests, read_docs
 from imagebot.manifests.models import Discovery, FileIssue, ImageSite, Part, Role
 from imagebot.manifests.namespaces import (
     KUSTOMIZATION_FILES,
@@ -411,6 +411,7 @@ def discover(
             max_file_bytes=max_file_bytes,
         )
         result.sites.extend(found_sites)
+        result.argo_branches = branch_requests(argo, repo_urls)
     if cache is not None:
         cache.last = (made_from, _copy(result))
     return result
@@ -471,6 +472,7 @@ def _copy(found: Discovery) -> Discovery:
         found.files_read,
         list(found.files),
         list(found.automations),
+        list(found.argo_branches),
     )
 
 

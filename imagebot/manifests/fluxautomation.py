@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
+from imagebot.gitops.workspace import valid_branch_name
 from imagebot.gotemplate import TemplateError, parse
 from imagebot.manifests import yamlsource as ys
 from imagebot.manifests.goduration import parse_go_duration
@@ -43,6 +44,13 @@ class Automation:
     checkout_branch: str | None = None
     push_branch: str | None = None
     refspec: str | None = None
+    #: The branch ``refspec`` pushes the new commit to (``HEAD:refs/heads/<branch>`` and
+    #: ``refs/heads/<checkout>:refs/heads/<branch>``, the forms imagebot supports).
+    refspec_branch: str | None = None
+    #: A refspec in another form (a Gerrit ``refs/for/`` ref, a pattern, another source, or
+    #: a second branch besides ``push.branch``): reported; the rest of the automation applies.
+    refspec_error: str | None = None
+    refspec_line: int | None = None
     author_name: str | None = None
     author_email: str | None = None
     message_template: str | None = None
@@ -101,7 +109,14 @@ def read_automation(file: str, doc: Node) -> Automation:
             ys.get_path(git, ("checkout", "ref", "branch")), "spec.git.checkout.ref.branch"
         )
         auto.push_branch = _text(ys.get_path(git, ("push", "branch")), "spec.git.push.branch")
-        auto.refspec = _text(ys.get_path(git, ("push", "refspec")), "spec.git.push.refspec")
+        refspec_node = ys.get_path(git, ("push", "refspec"))
+        auto.refspec = _text(refspec_node, "spec.git.push.refspec")
+        if auto.refspec is not None and refspec_node is not None:
+            try:
+                auto.refspec_branch = _refspec_branch(auto)
+            except ValueError as exc:
+                auto.refspec_error = f"spec.git.push.refspec: {exc}"
+                auto.refspec_line = refspec_node.start_mark.line + 1
         commit = ys.get(git, "commit")
         auto.author_name = _text(ys.get_path(commit, ("author", "name")), "author.name")
         auto.author_email = _text(ys.get_path(commit, ("author", "email")), "author.email")
@@ -144,6 +159,43 @@ def _text(node: Node | None, key: str) -> str | None:
     if not isinstance(node, ScalarNode) or ys.scalar_text(node) is None:
         raise _Bad(node, key, "expected a string")
     return node.value
+
+
+_HEADS = "refs/heads/"
+
+
+def _refspec_branch(auto: Automation) -> str:
+    """The branch *auto*'s refspec pushes the new commit to; ValueError for another form."""
+    text = (auto.refspec or "").strip()
+    spec = text[1:] if text.startswith("+") else text
+    source, colon, dest = spec.partition(":")
+    if not colon or ":" in dest:
+        raise ValueError(
+            f"{text!r} is not <source>:<destination>; imagebot supports HEAD:refs/heads/<branch>"
+        )
+    # The new commit is on HEAD: the push branch, else the checkout branch (which, without
+    # spec.git.checkout, is the GitRepository's: not known here).
+    made_on = auto.push_branch or auto.checkout_branch
+    mine = ("HEAD",) if made_on is None else ("HEAD", made_on, _HEADS + made_on)
+    if source not in mine and not (made_on is None and source.startswith(_HEADS)):
+        raise ValueError(
+            f"{text!r} pushes {source}, not the branch holding the new commit; imagebot "
+            "supports HEAD:refs/heads/<branch>"
+        )
+    if not dest.startswith(_HEADS):
+        raise ValueError(
+            f"{text!r} pushes to {dest}, which is not a branch (refs/heads/...); imagebot pushes "
+            "only to a branch"
+        )
+    branch = dest[len(_HEADS) :]
+    if not valid_branch_name(branch):
+        raise ValueError(f"{text!r}: {branch!r} is not a branch name imagebot can push to")
+    if auto.push_branch and auto.push_branch != branch:
+        raise ValueError(
+            f"{text!r} pushes to {branch} and spec.git.push.branch to {auto.push_branch}; "
+            "imagebot pushes to one branch"
+        )
+    return branch
 
 
 def _folder(path: str) -> str:

@@ -258,6 +258,8 @@ class Discovery:
     files: list[str] = field(default_factory=list)
     #: Flux ``ImageUpdateAutomation`` objects found (``manifests.fluxautomation.Automation``).
     automations: list[Any] = field(default_factory=list)
+    #: Argo CD applications' ``git-branch`` settings (``manifests.argocd.BranchRequest``).
+    argo_branches: list[Any] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:

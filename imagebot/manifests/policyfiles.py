@@ -162,6 +162,10 @@ class PolicyIndex:
                 self.errors.append(
                     FileIssue(file, automation.template_line, automation.template_error)
                 )
+            if automation.refspec_error:
+                self.errors.append(
+                    FileIssue(file, automation.refspec_line, automation.refspec_error)
+                )
             self.automations.append(automation)
             return True
         if api.startswith(FLUX_IMAGE_GROUP) and kind == "ImageRepository":

@@ -43,6 +43,7 @@ from imagebot.service.types import (
     CycleIntervalFor,
     CycleOutcome,
     DivergenceOf,
+    DivergenceTold,
     ImagesFor,
     IntervalsFor,
     Readiness,
@@ -86,6 +87,7 @@ class Service:
         store_ready: Callable[[], bool] = lambda: True,
         reconcile: Reconcile | None = None,
         divergence: DivergenceOf | None = None,
+        divergence_told: DivergenceTold | None = None,
         metrics: Metrics | None = None,
         environ: Mapping[str, str] = os.environ,
         scan_workers_per_host: int = 2,
@@ -100,6 +102,7 @@ class Service:
         self._store_ready = store_ready
         self._reconcile = reconcile
         self._divergence = divergence
+        self._divergence_told = divergence_told
         self._stopping = threading.Event()
         self._stopped = False
         self._http_client = httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
@@ -325,8 +328,12 @@ class Service:
             return
         for repo in self.config.repositories:
             name = repo.display_name
+            told = self._divergence_told
             try:
                 state = self._divergence(repo)
+                before = told.told(name) if told is not None else None
+                if told is not None and frozenset(state.diverged) != before:
+                    told.remember(name, frozenset(state.diverged))
             except Exception:
                 log.exception("%s: could not tell what reached the cluster", name)
                 continue
@@ -334,7 +341,7 @@ class Service:
             notifier = self.notifiers.get(name)
             if notifier is None:
                 continue
-            notes = notifier.divergence(state, after=float(repo.divergence_after))
+            notes = notifier.divergence(state, after=float(repo.divergence_after), before=before)
             for note in notes:
                 log.log(
                     logging.WARNING if note.event == "diverged" else logging.INFO,

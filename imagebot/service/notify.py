@@ -16,7 +16,7 @@ When to notify
   the tag imagebot wrote, and locked them rather than update them again.
 * ``diverged`` / ``converged`` (to ``failure`` subscribers): a change on the branch was not
   applied by any reconciler within ``divergence_after``; once when it starts, once when every
-  such change is applied.
+  such change is applied (across restarts: the service keeps which workloads were diverged).
 * ``reconcile-failed`` (to ``failure`` subscribers): a reconciler (Flux, Argo CD) failed to
   apply, or found unhealthy, a revision containing imagebot's changes; names each workload,
   old and new tag, the reconciler's message and the command that rolls it back. Once per
@@ -424,10 +424,16 @@ class Notifier:
             notes.append(Notification("recovered", self.repository, failures=tuple(recovered)))
         return notes
 
-    def divergence(self, state: Divergence, *, after: float) -> list[Notification]:
-        """One notification when the repository starts diverging, one when it stops."""
+    def divergence(
+        self, state: Divergence, *, after: float, before: frozenset[str] | None = None
+    ) -> list[Notification]:
+        """One notification when the repository starts diverging, one when it stops;
+        *before*: the workloads diverged when last looked (kept across restarts), else
+        what this notifier saw last."""
         now = frozenset(state.diverged)
-        before, self._diverged = self._diverged, now
+        if before is None:
+            before = self._diverged
+        self._diverged = now
         if now and not before:
             return [
                 Notification(

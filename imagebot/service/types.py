@@ -213,6 +213,15 @@ class DivergenceOf(Protocol):
     def __call__(self, repo: RepositoryConfig, /) -> Divergence: ...
 
 
+class DivergenceTold(Protocol):
+    """Which workloads of a repository were diverged when the service last looked, kept
+    across restarts (:class:`imagebot.update.reconcile.StoredDivergence`)."""
+
+    def told(self, repository: str, /) -> frozenset[str]: ...
+
+    def remember(self, repository: str, workloads: frozenset[str], /) -> None: ...
+
+
 class ImagesFor(Protocol):
     """The image repositories a Git repository uses, as last discovered."""
 

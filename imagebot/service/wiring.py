@@ -230,8 +230,10 @@ class Wiring:
         reconciled: tuple[Reconciled, ...] = ()
         if self.reconcilers and report.completed:
             with self._reconciling:
-                settled = reconciling.settle_pending(self.store, self.config, repo)
+                # Landed first: a report waiting for a squash-merged change's commit on the
+                # branch matches it in the same pass.
                 reconciling.mark_landed(self.store, self.config, repo)
+                settled = reconciling.settle_pending(self.store, self.config, repo)
             reconciled = tuple(self._reconciled(s) for s in settled)
         return CycleOutcome(
             repository=name,
@@ -555,6 +557,7 @@ def open_service(
             store_ready=wiring.store_ready,
             reconcile=wiring.reconcile if wiring.reconcilers else None,
             divergence=wiring.divergence if wiring.reconcilers else None,
+            divergence_told=reconciling.StoredDivergence(store) if wiring.reconcilers else None,
             metrics=metrics,
             environ=os.environ if environ is None else environ,
             routes=routes(store, runner) if callable(routes) else routes,

@@ -57,9 +57,9 @@ class Cancelled(Exception):
 
 
 class _Reconfigure(Exception):
-    """The repository's Flux ``ImageUpdateAutomation`` objects change how it is checked out
-    or written (branch, write mode, author): the cycle starts again with *repo*, before
-    anything is committed."""
+    """The repository's Flux ``ImageUpdateAutomation`` objects (or its Argo CD applications'
+    ``git-branch``) change how it is checked out or written (branch, write mode, author): the
+    cycle starts again with *repo*, before anything is committed."""
 
     def __init__(self, repo: RepositoryConfig) -> None:
         super().__init__(repo.display_name)
@@ -200,7 +200,10 @@ class UpdateCycle:
             try:
                 return self._run(configured, repo, dry_run=dry_run, fresh=fresh, cancel=cancel)
             except _Reconfigure as again:
-                log.info("%s: settings from its ImageUpdateAutomation", repo.display_name)
+                log.info(
+                    "%s: settings from its ImageUpdateAutomation or Argo CD git-branch",
+                    repo.display_name,
+                )
                 self.flux_repos[configured.display_name] = (configured, again.repo)
                 repo = again.repo
         raise ImagebotError(
@@ -298,7 +301,7 @@ class UpdateCycle:
             default_namespace=repo.default_namespace,
             repo_urls=[u for u in (repo.url, ws.url) if u],
         )
-        flux = flux_settings(configured, discovery.automations)
+        flux = flux_settings(configured, discovery.automations, discovery.argo_branches)
         self.flux_settings[configured.display_name] = flux
         if _checkout_settings(flux.repo) != _checkout_settings(repo):
             raise _Reconfigure(flux.repo)
@@ -327,7 +330,7 @@ class UpdateCycle:
         locks = [r for r in rolled_back if r.locked and r.file in changeset.files]
         if locks:
             message = _lock_message(message, locks)
-        changeset.notes.extend(notes)
+        changeset.notes.extend(flux.notes + notes)
         if cancel.is_set():
             raise Cancelled
         return CycleChange(

@@ -12,13 +12,24 @@ commit message              ``messageTemplate`` (Flux's default text without one
                             ``commit.message`` is set; changes from several automations give
                             one message each, in order; a change no automation covers keeps
                             imagebot's message
-push branch                 ``spec.git.push.branch`` other than the checkout branch is
-                            imagebot's branch mode (``write_mode: branch`` with that branch),
-                            unless ``write_mode`` / ``push_branch`` are set
+push branch                 ``spec.git.push.branch``, or the branch of a
+                            ``spec.git.push.refspec`` ``HEAD:refs/heads/<branch>``, other than
+                            the checkout branch is imagebot's branch mode (``write_mode:
+                            branch`` with that branch), unless ``write_mode`` / ``push_branch``
+                            are set; a refspec in another form is an error (``check``) and the
+                            cycle writes in branch mode to imagebot's own ``push_branch``,
+                            never to the checkout branch
 checkout branch, interval   ``spec.git.checkout.ref.branch`` and ``spec.interval`` when
                             ``branch`` / ``interval`` are not set
-``spec.git.push.refspec``   not applied: imagebot pushes one branch (said by ``check``)
 ==========================  ===================================================================
+
+Argo CD Image Updater's ``git-branch`` (:func:`argo_branch_settings`) sets the branches the
+same way, after the automations: ``branch`` is the checkout branch, ``base:target`` checks out
+*base* and pushes *target* (branch mode), ``:target`` pushes *target* from the branch read.
+A *target* that is a template over the changes (``{{range .Images}}...``) is not rendered:
+the cycle writes in branch mode to imagebot's own ``push_branch``, and says so. One branch
+is written per repository: when applications ask for different ones, the first (by file and
+line) is used and a note names the others.
 """
 
 from __future__ import annotations
@@ -29,8 +40,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagebot.config import CommitConfig, Interval, RepositoryConfig
+from imagebot.gitops.workspace import valid_branch_name
 from imagebot.gotemplate import GoStruct, TemplateError, render
 from imagebot.manifests import Edit
+from imagebot.manifests.argocd import BranchRequest
 from imagebot.manifests.fluxautomation import DEFAULT_FLUX_MESSAGE, Automation
 from imagebot.manifests.rewrite import plan_values
 from imagebot.reference import ImageReference
@@ -48,6 +61,11 @@ class Decision:
     value: str
     source: str  # "imagebot config" | "ImageUpdateAutomation ns/name (file:line)" | ...
     applied: bool = True
+    tool: str = "flux"  # whose configuration asked: "flux" | "argocd"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``setting``, ``value``, ``source``, ``applied`` (``check --output json``)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "tool"}
 
     def __str__(self) -> str:
         verb = "from" if self.applied else "not applied, from"
@@ -61,6 +79,8 @@ class FluxSettings:
     repo: RepositoryConfig
     automations: list[Automation] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    #: What a cycle report should say about these settings (conflicting requests).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -75,8 +95,26 @@ def _named(auto: Automation) -> str:
     return f"ImageUpdateAutomation {auto.key} ({auto.where})"
 
 
-def flux_settings(repo: RepositoryConfig, automations: Sequence[Any]) -> FluxSettings:
-    """*repo* with what the automations set where imagebot's config says nothing."""
+def _default_mode(repo: RepositoryConfig) -> bool:
+    return repo.write_mode == _DEFAULTS.write_mode and repo.push_branch == _DEFAULTS.push_branch
+
+
+def literal_branch(name: str) -> str:
+    """*name* as a ``push_branch`` template that gives exactly *name*."""
+    return name.replace("{", "{{").replace("}", "}}")
+
+
+def flux_settings(
+    repo: RepositoryConfig, automations: Sequence[Any], argo_branches: Sequence[Any] = ()
+) -> FluxSettings:
+    """*repo* with what the automations (then Argo CD applications' ``git-branch``,
+    :func:`argo_branch_settings`) set where imagebot's config says nothing."""
+    settings = _flux_settings(repo, automations)
+    argo_branch_settings(settings, repo, argo_branches)
+    return settings
+
+
+def _flux_settings(repo: RepositoryConfig, automations: Sequence[Any]) -> FluxSettings:
     autos = usable(automations)
     settings = FluxSettings(repo, autos)
     if not autos:
@@ -113,11 +151,27 @@ def flux_settings(repo: RepositoryConfig, automations: Sequence[Any]) -> FluxSet
         )
     else:
         settings.decisions.append(Decision("commit message", "commit.message", ours))
-    push = first.push_branch
+    push = first.refspec_branch or first.push_branch
     checkout = first.checkout_branch
-    if push and push != (checkout or repo.branch):
-        if repo.write_mode == _DEFAULTS.write_mode and repo.push_branch == _DEFAULTS.push_branch:
-            settings.repo = dataclasses.replace(repo, write_mode="branch", push_branch=push)
+    if first.refspec_error:
+        if _default_mode(repo):
+            settings.repo = dataclasses.replace(repo, write_mode="branch")
+            settings.decisions.append(
+                Decision(
+                    "write mode",
+                    f"branch {repo.push_branch} (imagebot's own: the refspec is not supported)",
+                    _named(first),
+                )
+            )
+        else:
+            settings.decisions.append(
+                Decision("write mode", f"{repo.write_mode} ({repo.push_branch})", ours)
+            )
+    elif push and push != (checkout or repo.branch):
+        if _default_mode(repo):
+            settings.repo = dataclasses.replace(
+                repo, write_mode="branch", push_branch=literal_branch(push)
+            )
             settings.decisions.append(Decision("write mode", f"branch {push}", _named(first)))
         else:
             settings.decisions.append(
@@ -140,12 +194,88 @@ def flux_settings(repo: RepositoryConfig, automations: Sequence[Any]) -> FluxSet
             settings.decisions.append(Decision("interval", f"{first.interval:g}s", _named(first)))
         else:
             settings.decisions.append(Decision("interval", f"{float(repo.interval):g}s", ours))
-    if first.refspec:
-        settings.decisions.append(
-            Decision("push refspec", first.refspec, _named(first), applied=False)
-        )
+    if first.refspec and first.refspec_branch:
+        settings.decisions.append(Decision("push refspec", first.refspec, _named(first)))
     settings.repo = dataclasses.replace(settings.repo, commit=commit)
     return settings
+
+
+def argo_branch_settings(
+    settings: FluxSettings, configured: RepositoryConfig, requests: Sequence[BranchRequest]
+) -> None:
+    """Apply the first application's ``git-branch`` to *settings* where neither imagebot's
+    config (*configured*) nor an ImageUpdateAutomation set the branches; a note names the
+    applications asking for other branches, which are not used."""
+    if not requests:
+        return
+    first = requests[0]
+    named = f"Argo CD application {first.app} git-branch {first.text!r} ({first.origin})"
+    others = [r for r in requests[1:] if not r.same(first)]
+    if others:
+        settings.notes.append(
+            f"{first.origin}: Argo CD application {first.app} asks to write to branch "
+            f"{first.text!r}, which is used; imagebot writes one branch per repository, so "
+            + "; ".join(f"{r.app} ({r.origin}) asking for {r.text!r}" for r in others)
+            + " is not followed"
+        )
+    repo = settings.repo
+    ours = "imagebot config" if repo == configured else "imagebot config or ImageUpdateAutomation"
+    if first.base:
+        if repo.branch is None and repo.path is None:
+            repo = dataclasses.replace(repo, branch=first.base)
+            settings.decisions.append(Decision("branch", first.base, named, tool="argocd"))
+        elif repo.branch is None:
+            settings.decisions.append(
+                Decision("branch", first.base, named + "; a local checkout", False, "argocd")
+            )
+        elif repo.branch != first.base:
+            settings.decisions.append(Decision("branch", repo.branch, ours, tool="argocd"))
+    target = first.target
+    if target and target != (first.base or repo.branch):
+        if not _default_mode(repo):
+            settings.decisions.append(
+                Decision(
+                    "write mode", f"{repo.write_mode} ({repo.push_branch})", ours, tool="argocd"
+                )
+            )
+        elif first.templated:
+            repo = dataclasses.replace(repo, write_mode="branch")
+            settings.notes.append(
+                f"{first.origin}: git-branch {first.text!r}: imagebot does not render a branch "
+                f"name templated over the changes; it pushes to its own branch "
+                f"(push_branch {repo.push_branch}), never to the branch it reads"
+            )
+            settings.decisions.append(
+                Decision(
+                    "write mode",
+                    f"branch {repo.push_branch} (imagebot's own: a branch name templated over "
+                    "the changes is not rendered)",
+                    named,
+                    tool="argocd",
+                )
+            )
+        elif not valid_branch_name(target):
+            settings.notes.append(
+                f"{first.origin}: git-branch {first.text!r}: {target!r} is "
+                "not a branch name; nothing is pushed to it"
+            )
+            repo = dataclasses.replace(repo, write_mode="branch")
+            settings.decisions.append(
+                Decision(
+                    "write mode",
+                    f"branch {repo.push_branch} (imagebot's own)",
+                    named,
+                    tool="argocd",
+                )
+            )
+        else:
+            repo = dataclasses.replace(
+                repo, write_mode="branch", push_branch=literal_branch(target)
+            )
+            settings.decisions.append(
+                Decision("write mode", f"branch {target}", named, tool="argocd")
+            )
+    settings.repo = repo
 
 
 # --- the commit message, as Flux renders it ----------------------------------------------
@@ -373,4 +503,12 @@ def flux_message(
     return (text if text.strip() else DEFAULT_FLUX_MESSAGE) + "\n", []
 
 
-__all__ = ["Decision", "FluxSettings", "flux_message", "flux_settings", "template_data"]
+__all__ = [
+    "Decision",
+    "FluxSettings",
+    "argo_branch_settings",
+    "flux_message",
+    "flux_settings",
+    "literal_branch",
+    "template_data",
+]

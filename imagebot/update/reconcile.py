@@ -14,11 +14,16 @@ contains that commit when it is the commit itself or a descendant (``git merge-b
   repeating its failure every interval is told to people once. A later applied report
   clears it.
 
+A pull request merged by squash or rebase leaves imagebot's commit off the branch: the
+commit on the branch that carries the change (:func:`carrier`, kept as
+``history.landed_commit``) is matched too.
+
 **Divergence**: once a change's commit is on the branch the reconcilers read (pushed there,
-or its pull request merged), :func:`mark_landed` dates it (``history.landed_at``, only while
-a reconciler receiver is configured, so older changes never count). A landed change no
-report has applied within the repository's ``divergence_after`` makes its workload
-*diverged* (:func:`divergence`): Git is ahead of the cluster.
+or its pull request merged), or a commit carrying it, :func:`mark_landed` dates it
+(``history.landed_at``, only while a reconciler receiver is configured, so older changes
+never count). A landed change no report has applied within the repository's
+``divergence_after`` makes its workload *diverged* (:func:`divergence`): Git is ahead of
+the cluster.
 
 Every report is kept (``reconciler_reports``, the newest :data:`KEEP_REPORTS`). One whose
 revision no checkout has yet (a person pushed after the last fetch) stays pending and is
@@ -37,6 +42,7 @@ from imagebot.errors import GitError
 from imagebot.gitops.ancestry import branch_tip, checkout_git, contains
 from imagebot.gitops.runner import Git
 from imagebot.store import Store
+from imagebot.update.tagcommits import commits_setting
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +186,8 @@ def _settle_in(store: Store, git: Git, repository: str, report: Report) -> Settl
     if not git.ok("cat-file", "-e", f"{report.revision}^{{commit}}"):
         return None
     rows = store.query(
-        "SELECT id, workload, container, image, old_tag, new_tag, commit_sha, file, "
-        "applied_at, applied_revision, failed_at, failure FROM history WHERE repository = ? "
+        "SELECT id, workload, container, image, old_tag, new_tag, commit_sha, landed_commit, "
+        "file, applied_at, applied_revision, failed_at, failure FROM history WHERE repository = ? "
         "AND commit_sha IS NOT NULL AND pushed = 1 AND (applied_at IS NULL OR "
         "applied_revision = ?) ORDER BY time DESC, id DESC LIMIT ?",
         (repository, report.revision, MAX_CHANGES),
@@ -189,10 +195,14 @@ def _settle_in(store: Store, git: Git, repository: str, report: Report) -> Settl
     inside: dict[str, bool] = {}
     linked: list[tuple[Change, bool]] = []  # (change, already linked to this failure)
     for row in rows:
-        commit = row["commit_sha"]
-        if commit not in inside:
-            inside[commit] = contains(git, commit, report.revision) is True
-        if not inside[commit]:
+        # imagebot's commit, else the commit that carries its change on the branch (its pull
+        # request squashed or rebased): the first the revision contains
+        for commit in filter(None, (row["commit_sha"], row["landed_commit"])):
+            if commit not in inside:
+                inside[commit] = contains(git, commit, report.revision) is True
+            if inside[commit]:
+                break
+        else:
             continue
         change = Change(
             row["id"],
@@ -253,15 +263,17 @@ def _settle_in(store: Store, git: Git, repository: str, report: Report) -> Settl
 def mark_landed(
     store: Store, config: Config, repo: RepositoryConfig, *, now: float | None = None
 ) -> int:
-    """Date the changes of *repo* whose commit is now on its branch (after a cycle's fetch);
+    """Date the changes of *repo* whose change is now on its branch (after a cycle's fetch);
     returns how many. A change pushed to the branch itself landed when it was recorded; one
-    on the bot's branch lands when the branch contains it (its pull request merged)."""
+    on the bot's branch lands when the branch contains its commit (its pull request merged
+    with a merge commit, or fast-forwarded), or a commit that carries it
+    (:func:`carrier`: the pull request squashed or rebased), kept as ``landed_commit``."""
     moment = time.time() if now is None else now
     since = max(moment - LANDING_WINDOW, reconcilers_since(store, now=moment))
     rows = store.query(
-        "SELECT id, time, mode, branch, target, commit_sha FROM history WHERE repository = ? "
-        "AND commit_sha IS NOT NULL AND pushed = 1 AND applied_at IS NULL AND landed_at IS NULL "
-        "AND time >= ? ORDER BY time LIMIT ?",
+        "SELECT id, time, mode, branch, target, commit_sha, file, workload, container, new_tag "
+        "FROM history WHERE repository = ? AND commit_sha IS NOT NULL AND pushed = 1 AND "
+        "applied_at IS NULL AND landed_at IS NULL AND time >= ? ORDER BY time LIMIT ?",
         (repo.display_name, since, MAX_CHANGES),
     )
     if not rows:
@@ -269,13 +281,13 @@ def mark_landed(
     git = checkout_git(repo, config.resolved_state_dir())
     if git is None:
         return 0
-    landed: list[tuple[float, int]] = []
+    landed: list[tuple[float, str | None, int]] = []
     tips: dict[str, str | None] = {}
     inside: dict[tuple[str, str], bool] = {}
     for row in rows:
         branch = row["branch"]
         if row["target"] == branch:  # pushed straight to the branch
-            landed.append((row["time"], row["id"]))
+            landed.append((row["time"], None, row["id"]))
             continue
         if branch not in tips:
             tips[branch] = branch_tip(git, branch)
@@ -289,11 +301,52 @@ def mark_landed(
             except (GitError, ValueError):
                 inside[key] = False
         if inside[key]:
-            landed.append((moment, row["id"]))
+            landed.append((moment, None, row["id"]))
+            continue
+        try:
+            carried = carrier(
+                git, row["commit_sha"], tip, row["file"], row["workload"], row["container"],
+                row["new_tag"],
+            )  # fmt: skip
+        except (GitError, ValueError) as exc:
+            log.debug("%s: cannot tell whether %s landed: %s", repo.display_name, row["id"], exc)
+            continue
+        if carried is not None:
+            landed.append((moment, carried, row["id"]))
     if landed:
         with store.transaction() as db:
-            db.executemany("UPDATE history SET landed_at = ? WHERE id = ?", landed)
+            db.executemany(
+                "UPDATE history SET landed_at = ?, landed_commit = ? WHERE id = ?", landed
+            )
     return len(landed)
+
+
+def carrier(
+    git: Git, commit: str, tip: str, file: str, workload: str, container: str, new_tag: str | None
+) -> str | None:
+    """The oldest commit on the branch at *tip*, since imagebot's *commit* forked from it,
+    that set *workload*'s *container* in *file* to *new_tag*, the tag imagebot wrote (the
+    squashed or rebased copy of its change; :func:`imagebot.update.tagcommits.
+    commits_setting`, the question a person's rollback is found by); None when there is
+    none (not merged yet). Both must be commit ids."""
+    if not new_tag:
+        return None
+    fork = git.run("merge-base", "--", commit, tip, check=False)
+    if fork.returncode != 0:
+        return None  # unrelated, or a commit the checkout no longer has
+    found = list(
+        commits_setting(
+            git,
+            fork.stdout.decode().strip(),
+            tip,
+            file,
+            workload,
+            container,
+            new_tag,
+            default_namespace=workload.partition(":")[0] or None,
+        )
+    )
+    return found[-1].sha if found else None
 
 
 def reconcilers_since(store: Store, *, now: float | None = None) -> float:
@@ -341,6 +394,29 @@ def divergence(
         unapplied=unapplied,
         diverged={w: t for w, t in unapplied.items() if moment - t >= after},
     )
+
+
+class StoredDivergence:
+    """Which workloads of each repository the service last saw diverged, in the store
+    (``diverged_workloads``): a restart while diverged does not notify again, and a
+    divergence that cleared while the service was stopped is told as converged."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def told(self, repository: str) -> frozenset[str]:
+        rows = self._store.query(
+            "SELECT workload FROM diverged_workloads WHERE repository = ?", (repository,)
+        )
+        return frozenset(str(row[0]) for row in rows)
+
+    def remember(self, repository: str, workloads: frozenset[str]) -> None:
+        with self._store.transaction() as db:
+            db.execute("DELETE FROM diverged_workloads WHERE repository = ?", (repository,))
+            db.executemany(
+                "INSERT INTO diverged_workloads (repository, workload) VALUES (?, ?)",
+                [(repository, workload) for workload in sorted(workloads)],
+            )
 
 
 def sync_subject(workload: str, commit: str, *, failed: bool = False) -> str:

@@ -26,22 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagebot.errors import GitError, ImagebotError
-from imagebot.gitops.ancestry import CommitInfo, commits_touching, contains, file_at
+from imagebot.gitops.ancestry import contains
 from imagebot.gitops.runner import Git
-from imagebot.manifests import ImageSite, scan_bytes
+from imagebot.manifests import scan_bytes
 from imagebot.manifests.annotate import annotate, find_workloads, lock_edits
 from imagebot.safetext import printable
 from imagebot.store import Store
 from imagebot.tag import natural_key
 from imagebot.update.changes import ChangeSet
 from imagebot.update.resolve import Resolution
+from imagebot.update.tagcommits import commits_setting
 
 log = logging.getLogger(__name__)
 
 #: History rows read per repository to know what imagebot last wrote per container.
 MAX_ROWS = 2000
-#: Commits looked at per rolled-back container to find the one that rolled it back.
-MAX_COMMITS = 50
 
 
 @dataclass(frozen=True)
@@ -119,9 +118,15 @@ def detect(
             # look after it. Not (a squash-merged pull request, or one closed): look back
             # for a commit that took the tag from what imagebot wrote to what it is now.
             landed = contains(git, last.commit, base) is True
-            commit = _rolled_back_in(
-                git, last.commit if landed else None, base, site, written=last.tag
-            )
+            since = last.commit if landed else None
+            commit = next(
+                commits_setting(
+                    git, since, base, site.file, site.workload, site.container, site.tag,
+                    default_namespace=site.default_namespace,
+                    from_tag=None if landed else last.tag,
+                ),
+                None,
+            )  # fmt: skip
         except (GitError, ValueError) as exc:
             log.debug("%s: cannot tell who set %s back: %s", repository, site.workload, exc)
             continue
@@ -169,35 +174,6 @@ def _last_written(store: Store, repository: str) -> dict[tuple[str, str], _Writt
         key: _Written(tag, commit, frozenset(earlier.get(key, set()) - {tag}))
         for key, (tag, commit) in latest.items()
     }
-
-
-def _rolled_back_in(
-    git: Git, since: str | None, base: str, site: ImageSite, *, written: str
-) -> CommitInfo | None:
-    """The newest commit that set *site*'s tag to what it is now: after imagebot's commit
-    *since*, from any tag; without it (imagebot's commit is not on the branch), from the
-    tag imagebot *written*, among the newest :data:`MAX_COMMITS` commits changing the file."""
-    for commit in commits_touching(git, since, base, site.file, limit=MAX_COMMITS):
-        if commit.parent is None or _tag_at(git, commit.sha, site) != site.tag:
-            continue
-        before = _tag_at(git, commit.parent, site)
-        if before != site.tag and (since is not None or before == written):
-            return commit
-    return None
-
-
-def _tag_at(git: Git, revision: str, site: ImageSite) -> str | None:
-    content = file_at(git, revision, site.file)
-    if content is None:
-        return None
-    try:
-        found = scan_bytes(content, site.file, default_namespace=site.default_namespace)
-    except ImagebotError:
-        return None
-    for other in found.sites:
-        if (other.workload, other.container) == (site.workload, site.container):
-            return other.tag
-    return None
 
 
 def lock(root: Path, changeset: ChangeSet, rolled: Sequence[RolledBack]) -> list[RolledBack]:

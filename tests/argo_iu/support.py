@@ -60,10 +60,13 @@ def scan(
     )
 
 
-def assert_wrote_exactly(remote: Remote, before: str | None, expected: Path) -> None:
-    """The commits since *before* changed exactly the files under *expected*, to those bytes."""
-    changed = git(remote.path, "diff", "--name-only", str(before), "main").splitlines()
+def assert_wrote_exactly(
+    remote: Remote, before: str | None, expected: Path, branch: str = "main"
+) -> None:
+    """The commits on *branch* since *before* changed exactly the files under *expected*, to
+    those bytes."""
+    changed = git(remote.path, "diff", "--name-only", str(before), branch).splitlines()
     wanted = sorted(p.relative_to(expected).as_posix() for p in expected.rglob("*") if p.is_file())
     assert sorted(changed) == wanted, (sorted(changed), wanted)
     for path in wanted:
-        assert remote.read(path) == (expected / path).read_bytes(), path
+        assert remote.read(path, branch) == (expected / path).read_bytes(), path

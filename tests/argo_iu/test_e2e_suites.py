@@ -6,7 +6,8 @@ used as they are, with the test Git server's URL replaced by this test's remote 
 registries answered by a local one. Each suite's assertion (``02-assert.yaml``) expects the
 application to run ``test-image:1.0.2`` (001, 007) or ``ks-guestbook-demo:0.2@sha256:...``
 (008); the files checked in under ``expected/e2e/`` are what the tool writes for that, in
-the format Argo CD reads (see ``SOURCES.md``).
+the format Argo CD reads (see ``SOURCES.md``). The suites' Git server has one branch,
+``master`` (007's ``targetRevision``, 008's ``git-branch``), and so has this remote.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.argo_iu.support import CREATED, assert_wrote_exactly, scan
-from tests.gitops.helpers import Remote, make_remote
+from tests.gitops.helpers import Remote, git, make_remote
 from tests.harness import RegistryServer, start_registry
 
 HERE = Path(__file__).parent
@@ -44,7 +45,10 @@ def e2e_repository(where: Path) -> Remote:
     for path in sorted(testdata.rglob("*")):
         if path.is_file():
             files[path.relative_to(testdata).as_posix()] = path.read_bytes()
-    return make_remote(where, files)
+    remote = make_remote(where, files)
+    git(remote.path, "branch", "-m", "main", "master")
+    git(remote.path, "symbolic-ref", "HEAD", "refs/heads/master")
+    return remote
 
 
 @pytest.fixture
@@ -65,9 +69,9 @@ def test_the_e2e_suites_end_with_the_files_argo_cd_image_updater_writes(
     tmp_path: Path, e2e_registry: RegistryServer
 ):
     remote = e2e_repository(tmp_path)
-    before = remote.tip()
+    before = remote.tip("master")
 
     result = scan(tmp_path, e2e_registry, HOSTS, "--repo", remote.url)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert_wrote_exactly(remote, before, EXPECTED)
+    assert_wrote_exactly(remote, before, EXPECTED, "master")

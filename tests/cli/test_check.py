@@ -303,15 +303,21 @@ spec:
         name: fluxcdbot
         email: fluxcdbot@users.noreply.github.com
     push:
-      branch: image-updates
-      refspec: refs/heads/image-updates:refs/heads/review
+      refspec: {refspec}
   update:
     path: ./apps
 """
 
 
 def test_check_says_which_settings_a_flux_image_update_automation_gives(tmp_path: Path):
-    root = write_tree(tmp_path / "repo", {"flux/automation.yaml": AUTOMATION.format(interval="5m")})
+    root = write_tree(
+        tmp_path / "repo",
+        {
+            "flux/automation.yaml": AUTOMATION.format(
+                interval="5m", refspec="HEAD:refs/heads/image-updates"
+            )
+        },
+    )
 
     result = check(root, tmp_path)
 
@@ -323,16 +329,40 @@ def test_check_says_which_settings_a_flux_image_update_automation_gives(tmp_path
         f"flux: write mode: branch image-updates (from {where})",
         f"flux: branch: main (not applied, from {where}; a local checkout)",
         f"flux: interval: 300s (from {where})",
-        "flux: push refspec: refs/heads/image-updates:refs/heads/review "
-        f"(not applied, from {where})",
+        f"flux: push refspec: HEAD:refs/heads/image-updates (from {where})",
     ]
+
+
+def test_a_flux_push_refspec_imagebot_cannot_follow_is_an_error_naming_its_line(
+    tmp_path: Path,
+):
+    gerrit = AUTOMATION.format(interval="5m", refspec="HEAD:refs/for/main")
+    root = write_tree(tmp_path / "repo", {"flux/automation.yaml": gerrit})
+
+    result = check(root, tmp_path)
+
+    assert result.exit_code == 1
+    assert lines(result)[0] == (
+        "flux/automation.yaml:17: spec.git.push.refspec: 'HEAD:refs/for/main' pushes to "
+        "refs/for/main, which is not a branch (refs/heads/...); imagebot pushes only to a branch"
+    )
+    where = "ImageUpdateAutomation flux-system/apps (flux/automation.yaml:1)"
+    assert (
+        "flux: write mode: branch imagebot/{branch} (imagebot's own: the refspec is not "
+        f"supported) (from {where})"
+    ) in lines(result)
 
 
 def test_an_image_update_automation_imagebot_cannot_read_is_an_error_on_its_line(
     tmp_path: Path,
 ):
     root = write_tree(
-        tmp_path / "repo", {"flux/automation.yaml": AUTOMATION.format(interval="soon")}
+        tmp_path / "repo",
+        {
+            "flux/automation.yaml": AUTOMATION.format(
+                interval="soon", refspec="HEAD:refs/heads/image-updates"
+            )
+        },
     )
 
     result = check(root, tmp_path)
@@ -375,7 +405,7 @@ spec:
 def test_a_flux_message_template_imagebot_cannot_run_is_an_error_naming_its_line(
     tmp_path: Path,
 ):
-    text = AUTOMATION.format(interval="5m").replace(
+    text = AUTOMATION.format(interval="5m", refspec="HEAD:refs/heads/image-updates").replace(
         "      author:", '      messageTemplate: "{{ range .Changed.Changes }}"\n      author:'
     )
     root = write_tree(tmp_path / "repo", {"flux/automation.yaml": text})

@@ -14,6 +14,8 @@ from imagebot.config import Duration, NotifyConfig, RepositoryConfig, WebhookRec
 from imagebot.service.app import Service, divergence_check_interval
 from imagebot.service.metrics import Metrics
 from imagebot.service.types import Divergence
+from imagebot.store import Store
+from imagebot.update.reconcile import StoredDivergence
 from tests.service.conftest import FakeWork, make_config, wait_for
 from tests.service.e2e import metric, recording_sink
 
@@ -43,7 +45,12 @@ def config_with(sink: str, after: str = "15m"):
     return dataclasses.replace(base, repositories=[repo], service=service)
 
 
-def started(config, states: list[Divergence], now: list[float]) -> Service:
+def started(
+    config, states: list[Divergence], now: list[float], store: Store | None = None
+) -> Service:
+    """A service told *states[0]* as its divergence; with *store*, what it last saw is kept
+    there, as ``imagebot run`` has it."""
+
     def divergence(repo: RepositoryConfig) -> Divergence:
         return states[0]
 
@@ -55,6 +62,7 @@ def started(config, states: list[Divergence], now: list[float]) -> Service:
         images_for=work.images_for,
         reconcile=lambda reports: [],
         divergence=divergence,
+        divergence_told=StoredDivergence(store) if store is not None else None,
         metrics=Metrics(clock=lambda: now[0]),
     )
     service.start()
@@ -121,3 +129,55 @@ def test_the_service_looks_on_its_own_schedule(sink_url):
         assert wait_for(lambda: received, timeout=10)
     finally:
         service.stop(timeout=5)
+
+
+def told_diverged_and_stopped(
+    store: Store, config, states: list[Divergence], received: list[tuple[str, object]]
+) -> None:
+    """A first service looks once, tells ``diverged``, and stops."""
+    first = started(config, states, [T0], store)
+    try:
+        first.check_divergence()
+        assert wait_for(lambda: len(received) >= 1)
+    finally:
+        first.stop(timeout=5)
+
+
+def test_a_restart_while_diverged_does_not_notify_again(sink_url, tmp_path):
+    url, received = sink_url
+    states = [Divergence("fleet", T0 - 1200, {"apps:deployment/web": T0 - 1200})]
+    with Store.open(tmp_path / "state.db") as store:
+        told_diverged_and_stopped(store, config_with(url), states, received)
+        second = started(config_with(url), states, [T0], store)
+        try:
+            second.check_divergence()  # still diverged, as the first one left it
+            states[0] = Divergence("fleet")
+            second.check_divergence()
+            assert wait_for(lambda: len(received) >= 2)
+        finally:
+            second.stop(timeout=5)
+
+    assert [note["event"] for _, note in received] == ["diverged", "converged"]  # type: ignore[index]
+    assert received[1][1]["workloads"] == ["apps:deployment/web"]  # type: ignore[index]
+
+
+def test_a_divergence_that_cleared_while_stopped_is_told_converged_after_the_restart(
+    sink_url, tmp_path
+):
+    url, received = sink_url
+    states = [Divergence("fleet", T0 - 1200, {"apps:deployment/api": T0 - 1200})]
+    with Store.open(tmp_path / "state.db") as store:
+        told_diverged_and_stopped(store, config_with(url), states, received)
+        states[0] = Divergence("fleet")  # applied while no service ran
+        second = started(config_with(url), states, [T0], store)
+        try:
+            second.check_divergence()
+            second.check_divergence()
+            assert wait_for(lambda: len(received) >= 2)
+        finally:
+            second.stop(timeout=5)
+        told = StoredDivergence(store).told("fleet")
+
+    assert [note["event"] for _, note in received] == ["diverged", "converged"]  # type: ignore[index]
+    assert received[1][1]["workloads"] == ["apps:deployment/api"]  # type: ignore[index]
+    assert told == frozenset()

@@ -178,3 +178,75 @@ def test_the_older_updated_fields_of_flux_templates_still_render(bot: Bot, repo_
         f"{image}:1.1.0",
         f"{path} 1.1.0 flux-system/podinfo",
     ]
+
+
+def with_refspec(refspec: str, push_branch: str | None = None) -> str:
+    """The automation pushing with *refspec* (and *push_branch* when given)."""
+    push = f"      branch: {push_branch}\n" if push_branch else ""
+    return automation().replace(
+        "    push:\n      branch: main\n", f"    push:\n{push}      refspec: {refspec}\n"
+    )
+
+
+def test_a_refspec_pushing_the_commit_to_a_branch_is_branch_mode_with_that_branch(
+    bot: Bot, repo_name: str
+):
+    auto = with_refspec("refs/heads/main:refs/heads/auto/image-updates")
+    remote, image = repository(bot, repo_name, auto)
+    main = remote.tip()
+
+    report = bot.run(remote)
+
+    assert (report.mode, report.target) == ("branch", "auto/image-updates")
+    assert remote.tip() == main
+    assert remote.read("apps/podinfo.yaml", "auto/image-updates") == workload(image).replace(
+        b":1.0.0", b":1.1.0"
+    )
+    assert last_commit(remote, "auto/image-updates").startswith("fluxcdbot <")
+
+
+def test_a_refspec_pushing_the_push_branch_to_itself_is_that_branch(bot: Bot, repo_name: str):
+    auto = with_refspec("refs/heads/image-updates:refs/heads/image-updates", "image-updates")
+    remote, _ = repository(bot, repo_name, auto)
+    main = remote.tip()
+
+    report = bot.run(remote)
+
+    assert (report.mode, report.target) == ("branch", "image-updates")
+    assert remote.tip() == main
+
+
+def test_a_refspec_imagebot_cannot_follow_never_writes_the_checkout_branch(
+    bot: Bot, repo_name: str
+):
+    auto = with_refspec("HEAD:refs/for/main")
+    remote, image = repository(bot, repo_name, auto)
+    line = auto.splitlines().index("      refspec: HEAD:refs/for/main") + 1
+    main = remote.tip()
+
+    report = bot.run(remote)
+
+    assert remote.tip() == main
+    assert (report.mode, report.target) == ("branch", "imagebot/main")
+    assert remote.read("apps/podinfo.yaml", "imagebot/main") == workload(image).replace(
+        b":1.0.0", b":1.1.0"
+    )
+    assert [p.message for p in report.problems] == [
+        f"clusters/prod/flux-system/automation.yaml:{line}: spec.git.push.refspec: "
+        "'HEAD:refs/for/main' pushes to refs/for/main, which is not a branch (refs/heads/...); "
+        "imagebot pushes only to a branch"
+    ]
+
+
+def test_a_refspec_to_a_branch_besides_the_push_branch_is_refused():
+    from imagebot.manifests import yamlsource as ys
+    from imagebot.manifests.fluxautomation import read_automation
+
+    text = with_refspec("HEAD:refs/heads/review", "image-updates")
+    auto = read_automation("auto.yaml", ys.load(text.encode()).docs[0])
+
+    assert auto.refspec_branch is None
+    assert auto.refspec_error == (
+        "spec.git.push.refspec: 'HEAD:refs/heads/review' pushes to review and "
+        "spec.git.push.branch to image-updates; imagebot pushes to one branch"
+    )
