@@ -5,7 +5,8 @@ FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY imagebot ./imagebot
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# with the PostgreSQL store's client (state.url: several replicas, deploy/ha)
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgresql]"
 
 FROM python:3.11-slim-bookworm
 # docker-registry: only for `docker run IMAGE demo` (the demo's local registry, loopback only).

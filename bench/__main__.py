@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "rewrite": "bench.rewrite",
     "cycle": "bench.cycle",
     "web": "bench.web",
+    "replicas": "bench.replicas",
 }
 
 

@@ -512,6 +512,62 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class StateConfig:
+    """Where the state store lives when it is not the SQLite file in state_dir."""
+
+    url: str | None = doc(
+        "PostgreSQL database for the store (postgresql://user@host:5432/imagebot): what "
+        "several replicas share. Default: the SQLite file in state_dir. Prefer url_env when "
+        "the URL holds a password.",
+        default=None,
+    )
+    url_env: str | None = doc(
+        "Environment variable holding that URL instead (a Kubernetes Secret).", default=None
+    )
+    pool_size: int = doc("Most connections to PostgreSQL per process.", default=8)
+    stalled_after: Duration = doc(
+        "A replica whose job queue heartbeat is this old is taken for dead: any other "
+        "replica queues its scans and cycles again.",
+        default=Duration(60),
+    )
+    poll_interval: Duration = doc(
+        "How often each replica looks for queued jobs when no notification woke it.",
+        default=Duration(5),
+    )
+
+    def __post_init__(self) -> None:
+        if self.url is not None and self.url_env is not None:
+            raise FieldError("url", "give url or url_env, not both")
+        if self.url is not None and not _database_url(self.url):
+            raise FieldError("url", "expected a postgresql:// URL")
+        if not 1 <= self.pool_size <= 100:
+            raise FieldError("pool_size", "expected a whole number from 1 to 100")
+        if self.stalled_after < 3:
+            raise FieldError("stalled_after", "expected at least 3s")
+
+    def resolved_url(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The database URL, or None for the SQLite store; ConfigError when url_env names
+        a variable that is unset or no postgresql:// URL (its value is never shown)."""
+        if self.url_env is None:
+            return self.url
+        value = (os.environ if environ is None else environ).get(self.url_env, "").strip()
+        if not value:
+            raise ConfigError(
+                f"environment variable {self.url_env} is not set or empty", key="state.url_env"
+            )
+        if not _database_url(value):
+            raise ConfigError(
+                f"environment variable {self.url_env} holds no postgresql:// URL",
+                key="state.url_env",
+            )
+        return value
+
+
+def _database_url(text: str) -> bool:
+    return text.startswith(("postgresql://", "postgres://"))
+
+
+@dataclass(frozen=True)
 class VerifierConfig:
     """Keys that may sign images (the key in ``verifiers:`` is the name policies refer to)."""
 
@@ -608,6 +664,10 @@ class Config:
     )
     service: ServiceConfig = doc("Service mode settings.", default_factory=ServiceConfig)
     web: WebConfig = doc("The Deploy view (pages and JSON API).", default_factory=WebConfig)
+    state: StateConfig = doc(
+        "The state store on PostgreSQL, for several replicas (default: SQLite in state_dir).",
+        default_factory=StateConfig,
+    )
     gates: GatesConfig = doc(
         "Supply-chain gates applied to every site (minimum age, platforms, signatures).",
         default_factory=GatesConfig,

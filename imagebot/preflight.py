@@ -44,6 +44,8 @@ def preflight(config: Config, *, environ: Mapping[str, str] = os.environ) -> lis
         if registry.password_file:
             attempt(f"{key}.password_file", partial(_readable, registry.password_file))
 
+    if config.state.url_env:
+        attempt("state.url_env", partial(config.state.resolved_url, environ))
     for name in config.verifiers:
         attempt(f"verifiers.{name}", partial(_keys, config, name))
 

@@ -1,17 +1,28 @@
-"""The SQLite store in the state directory: caches now, history and service state later.
+"""The state store: tag cache, image metadata by digest, history, service state.
 
-Two processes (``imagebot run`` and a one-off ``imagebot tags``) may open the same file, so
-the database runs in WAL mode (readers never block the writer) with a busy timeout, and
-every write is a short ``BEGIN IMMEDIATE`` transaction.
+Two backends behind one :class:`Store`: an SQLite file in the state directory (the default)
+and PostgreSQL (``state.url: postgresql://...``, :mod:`imagebot.store_pg`) for several
+replicas. Callers write SQL once, in SQLite's spelling (``?`` placeholders, ``INSERT OR
+REPLACE``, ``LIKE`` ignoring ASCII case); :class:`Dialect` translates it for PostgreSQL
+(:class:`PostgresDialect`), so every query has one copy.
 
-Schema changes are :data:`MIGRATIONS`, an ordered list applied once each and recorded in
-``PRAGMA user_version``. To add tables, append a migration; never edit one that shipped.
+SQLite: two processes (``imagebot run`` and a one-off ``imagebot tags``) may open the same
+file, so the database runs in WAL mode (readers never block the writer) with a busy timeout,
+and every write is a short ``BEGIN IMMEDIATE`` transaction.
+
+Schema changes are :data:`MIGRATIONS`, an ordered list applied once each, on both backends,
+and recorded as the schema version (SQLite: ``PRAGMA user_version``; PostgreSQL: the table
+``imagebot_schema``). To add tables, append a migration (types ``TEXT``, ``INTEGER``,
+``REAL``, ``INTEGER PRIMARY KEY AUTOINCREMENT``: the dialect maps them); never edit one
+that shipped.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -20,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from imagebot.config import Config
 from imagebot.errors import ImagebotError, StoreError
@@ -51,12 +62,145 @@ def _corrupt(exc: sqlite3.Error) -> bool:
     )
 
 
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Dialect:
+    """How SQL written for SQLite reads on a backend; SQLite's own is the identity."""
+
+    name = "sqlite"
+
+    def statement(self, sql: str) -> str:
+        """A statement with ``?`` placeholders, as this backend takes it."""
+        return sql
+
+    def schema(self, sql: str) -> str:
+        """A migration's statement (no parameters), as this backend takes it."""
+        return sql
+
+
+#: A string literal, a quoted identifier or a comment: never translated.
+_OPAQUE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*")
+_INSERT_OR = re.compile(r"^\s*INSERT\s+OR\s+(REPLACE|IGNORE)\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.I)
+
+
+def _outside_literals(sql: str, change: Callable[[str], str]) -> str:
+    """*sql* with *change* applied to every part outside literals, identifiers, comments."""
+    out, last = [], 0
+    for match in _OPAQUE.finditer(sql):
+        out.append(change(sql[last : match.start()]))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(change(sql[last:]))
+    return "".join(out)
+
+
+class PostgresDialect(Dialect):
+    """SQLite's spelling for PostgreSQL.
+
+    - ``?`` becomes ``%s`` and a literal ``%`` ``%%`` (psycopg's placeholders);
+    - ``LIKE`` becomes ``ILIKE`` (SQLite's LIKE ignores ASCII case);
+    - ``user``, reserved in PostgreSQL, is quoted as the column it is here;
+    - ``INSERT OR IGNORE`` becomes ``ON CONFLICT DO NOTHING``; ``INSERT OR REPLACE`` an
+      upsert on the table's primary key (*primary_key* tells it, from the catalog);
+    - in migrations: ``REAL`` is ``DOUBLE PRECISION`` (SQLite's REAL is 8 bytes),
+      ``INTEGER`` ``BIGINT``, ``INTEGER PRIMARY KEY AUTOINCREMENT`` an identity column,
+      ``BLOB`` ``BYTEA``.
+    """
+
+    name = "postgresql"
+
+    def __init__(self, primary_key: Callable[[str], Sequence[str]]) -> None:
+        self._primary_key = primary_key
+
+    @functools.lru_cache(maxsize=512)  # noqa: B019 (one dialect per store, few statements)
+    def statement(self, sql: str) -> str:
+        suffix = ""
+        match = _INSERT_OR.match(sql)
+        if match:
+            verb, table, columns = match.groups()
+            sql = f"INSERT INTO {table} ({columns})" + sql[match.end() :]
+            if verb.upper() == "IGNORE":
+                suffix = " ON CONFLICT DO NOTHING"
+            else:
+                key = list(self._primary_key(table))
+                names = [c.strip() for c in columns.split(",") if c.strip()]
+                updates = [f"{c} = excluded.{c}" for c in names if c not in key]
+                suffix = f" ON CONFLICT ({', '.join(key)}) " + (
+                    f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+                )
+        return _outside_literals(sql.rstrip().rstrip(";") + suffix, self._statement_part)
+
+    @staticmethod
+    def _statement_part(text: str) -> str:
+        text = text.replace("%", "%%").replace("?", "%s")
+        text = re.sub(r"\bLIKE\b", "ILIKE", text, flags=re.I)
+        return re.sub(r"\buser\b", '"user"', text, flags=re.I)
+
+    def schema(self, sql: str) -> str:
+        return _outside_literals(sql, self._schema_part)
+
+    @staticmethod
+    def _schema_part(text: str) -> str:
+        text = re.sub(
+            r"\bINTEGER\s+PRIMARY\s+KEY\s+AUTOINCREMENT\b",
+            "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+            text,
+            flags=re.I,
+        )
+        text = re.sub(r"\bREAL\b", "DOUBLE PRECISION", text, flags=re.I)
+        text = re.sub(r"\bINTEGER\b", "BIGINT", text, flags=re.I)
+        text = re.sub(r"\bBLOB\b", "BYTEA", text, flags=re.I)
+        return re.sub(r"\buser\b", '"user"', text, flags=re.I)
+
+
+class Session:
+    """One connection inside a transaction, taking SQL in SQLite's spelling."""
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self._connection = connection
+        self.dialect = dialect
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
+        cursor: Cursor = self._connection.execute(self.dialect.statement(sql), tuple(parameters))
+        return cursor
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Cursor:
+        cursor = self._connection.cursor()
+        cursor.executemany(self.dialect.statement(sql), [tuple(row) for row in rows])
+        return cursor
+
+    def lock(self, *key: str) -> None:
+        """Hold a lock named *key* until the transaction ends: a read-then-write on a row
+        that may not exist yet stays one step for every process (PostgreSQL: an advisory
+        lock; SQLite's write transaction excludes all others already)."""
+        if self.dialect.name == "postgresql":
+            self._connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("\x1f".join(key),)
+            )
+
+    def script(self, sql: str) -> None:
+        """A migration's statements, one by one (no parameters)."""
+        for statement in _statements(sql):
+            self._connection.execute(self.dialect.schema(statement))
+
+
 @dataclass(frozen=True)
 class Migration:
-    """One schema step: SQL statements (a script) or a function of the connection."""
+    """One schema step: SQL statements (a script, in SQLite's spelling: see
+    :class:`PostgresDialect` for what the PostgreSQL store reads them as) or a function of
+    the :class:`Session`, for both backends (``session.dialect.name`` tells them apart)."""
 
     name: str
-    apply: str | Callable[[sqlite3.Connection], None]
+    apply: str | Callable[[Session], None]
 
 
 MIGRATIONS: list[Migration] = [
@@ -260,6 +404,24 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        "scheduled work claimed by one replica per interval (service/queue.py)",
+        """
+        CREATE TABLE service_claims (
+            key    TEXT PRIMARY KEY,  -- scan:<image repository> | cycle:<repository name>
+            due_at REAL NOT NULL      -- Unix time the next scheduled run is due
+        );
+        """,
+    ),
+    Migration(
+        "registry request rates shared by the processes of a store (Store.reserve_request)",
+        """
+        CREATE TABLE registry_rates (
+            host    TEXT PRIMARY KEY,  -- the host contacted (a mirror when one is set)
+            next_at REAL NOT NULL      -- Unix time: the theoretical next request (GCRA)
+        );
+        """,
+    ),
 ]
 
 
@@ -279,17 +441,52 @@ class ImageRecord:
     created: datetime | None
 
 
+def is_database_url(location: object) -> bool:
+    """Whether *location* names a PostgreSQL database rather than an SQLite file."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
 class Store:
-    """One connection to the state database; ``with Store.open(path) as store: ...``."""
+    """The state database; ``with Store.open(path_or_url) as store: ...``.
+
+    This class is the SQLite store (one connection, shared by threads under a lock);
+    :class:`imagebot.store_pg.PostgresStore` overrides how connections and the schema
+    version are had, nothing else.
+    """
+
+    dialect: Dialect = Dialect()
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self._lock = threading.RLock()
-        self.path = path
+        self._held: set[str] = set()
+        self.path: Path | str = path
+
+    @property
+    def location(self) -> str:
+        """The file, or the database URL without its password: safe to print."""
+        return str(self.path)
 
     @classmethod
-    def open(cls, path: Path | str, *, migrations: Sequence[Migration] | None = None) -> Store:
-        """Open (creating it and its directory if needed) and bring the schema up to date."""
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        migrations: Sequence[Migration] | None = None,
+        pool_size: int = 8,
+        upgrade: bool = True,
+    ) -> Store:
+        """Open (creating it and its directory if needed) and bring the schema up to date
+        (with *upgrade* false: only refuse a schema newer than this imagebot's).
+
+        *path* is an SQLite file, or a ``postgresql://`` URL (:mod:`imagebot.store_pg`,
+        with at most *pool_size* connections)."""
+        if is_database_url(path):
+            from imagebot.store_pg import PostgresStore
+
+            return PostgresStore.connect(
+                str(path), migrations=migrations, pool_size=pool_size, upgrade=upgrade
+            )
         path = Path(path).expanduser()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -306,7 +503,7 @@ class Store:
                 raise StoreError(f"{path}: the state store cannot use WAL mode (got {mode})")
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
-            store._migrate(MIGRATIONS if migrations is None else migrations)
+            store._migrate(MIGRATIONS if migrations is None else migrations, upgrade=upgrade)
         except sqlite3.DatabaseError as exc:
             connection.close()
             if _corrupt(exc):
@@ -321,6 +518,8 @@ class Store:
     def open_for_reading(cls, path: Path | str) -> Store:
         """Open to read: as :meth:`open` where the store is writable, else read-only (a
         read-only volume or copy) without creating, upgrading or writing anything."""
+        if is_database_url(path):
+            return cls.open(path)
         try:
             return cls.open(path)
         except StoreError as exc:
@@ -372,45 +571,106 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    #: Whether other processes share this store (replicas): :meth:`try_lock` then holds
+    #: across them.
+    shared = False
+
+    def ping(self, timeout: float = 3.0) -> bool:
+        """Whether the store answers (readiness); False rather than an error, within about
+        *timeout* seconds for a database server."""
+        try:
+            self.query("SELECT 1")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def try_lock(self, key: str) -> Callable[[], None] | None:
+        """Take the lock named *key* if nobody holds it: its release function, else None.
+        For work that one process should do while the others wait for its result (listing
+        an image repository). SQLite: within this process; PostgreSQL: fleet-wide."""
+        with self._lock:
+            if key in self._held:
+                return None
+            self._held.add(key)
+
+        def release() -> None:
+            with self._lock:
+                self._held.discard(key)
+
+        return release
+
     @property
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
+    def tables(self) -> set[str]:
+        """The names of the tables in the store."""
+        rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {str(r[0]) for r in rows} - {"sqlite_sequence"}
+
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Session]:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, else rolled back."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield Session(self._db, self.dialect)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
-    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only statement."""
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        """Rows of a read-only statement (by index or column name)."""
         with self._lock:
             cursor = self._db.execute(sql, parameters)
             cursor.row_factory = sqlite3.Row
             return cursor.fetchall()
 
-    def _migrate(self, migrations: Sequence[Migration]) -> None:
+    def _migrate(self, migrations: Sequence[Migration], *, upgrade: bool = True) -> None:
         with self.transaction() as db:  # IMMEDIATE: two processes never migrate at once
             current = int(db.execute("PRAGMA user_version").fetchone()[0])
-            if current > len(migrations):
-                raise StoreError(
-                    f"{self.path}: the state store has schema version {current}, newer than "
-                    f"this imagebot knows ({len(migrations)}); upgrade imagebot or use "
-                    "another state_dir"
-                )
+            self._check_version(current, migrations)
+            if not upgrade:
+                return
             for number, migration in enumerate(migrations[current:], start=current + 1):
-                if isinstance(migration.apply, str):
-                    for statement in _statements(migration.apply):
-                        db.execute(statement)
-                else:
-                    migration.apply(db)
+                _apply(migration, db)
                 db.execute(f"PRAGMA user_version = {number}")
+
+    def _check_version(self, current: int, migrations: Sequence[Migration]) -> None:
+        if current > len(migrations):
+            raise StoreError(
+                f"{self.location}: the state store has schema version {current}, newer than "
+                f"this imagebot knows ({len(migrations)})",
+                hint="upgrade imagebot, or point it at another store (state_dir or state.url)",
+            )
+
+    # ----------------------------------------------------------------------------------
+    # Registry request rate shared by every process of the store
+    # ----------------------------------------------------------------------------------
+
+    def reserve_request(
+        self, host: str, rate: float, burst: float, *, now: float | None = None
+    ) -> float:
+        """Reserve the next request to *host* under *rate* requests per second with bursts
+        of *burst*, for every process sharing the store: the seconds to wait before sending
+        it (a generic cell rate algorithm: ``next_at`` is when the next request would be
+        due at the steady rate; a request may start up to ``burst - 1`` intervals early)."""
+        now = time.time() if now is None else now
+        interval = 1.0 / rate
+        with self.transaction() as db:
+            db.lock("registry_rates", host)
+            row = db.execute(
+                "SELECT next_at FROM registry_rates WHERE host = ?", (host,)
+            ).fetchone()
+            due = float(row[0]) if row is not None else now
+            start = max(now, due - (max(1.0, burst) - 1) * interval)
+            db.execute(
+                "INSERT INTO registry_rates (host, next_at) VALUES (?, ?) "
+                "ON CONFLICT (host) DO UPDATE SET next_at = excluded.next_at",
+                (host, max(due, now) + interval),
+            )
+        return start - now
 
     # ----------------------------------------------------------------------------------
     # Tag cache
@@ -531,6 +791,7 @@ class Store:
         (a tag now at another digest than recorded starts again: a re-push is new)."""
         stamp = now.timestamp()
         with self.transaction() as db:
+            db.lock("tag_first_seen", repository, tag)  # replicas: one first sight
             row = db.execute(
                 "SELECT digest, first_seen FROM tag_first_seen WHERE repository = ? AND tag = ?",
                 (repository, tag),
@@ -565,6 +826,13 @@ class Store:
             )
 
 
+def _apply(migration: Migration, db: Session) -> None:
+    if isinstance(migration.apply, str):
+        db.script(migration.apply)
+    else:
+        migration.apply(db)
+
+
 def _statements(script: str) -> Iterator[str]:
     """Split a migration script into statements (executescript would commit our transaction)."""
     buffer = ""
@@ -582,9 +850,25 @@ def _statements(script: str) -> Iterator[str]:
 STORE_FILE = "imagebot.sqlite3"
 
 
-def store_path(config: Config) -> Path:
-    """Where the store of *config* lives: ``<state dir>/imagebot.sqlite3``."""
-    return config.resolved_state_dir() / STORE_FILE
+def store_path(config: Config) -> Path | str:
+    """Where the store of *config* lives: its ``state.url`` (PostgreSQL) when it has one,
+    else the file ``<state dir>/imagebot.sqlite3``."""
+    url = config.state.resolved_url()
+    return url if url else config.resolved_state_dir() / STORE_FILE
+
+
+def open_store(config: Config) -> Store:
+    """The store of *config* (:func:`store_path`), open and up to date."""
+    return Store.open(store_path(config), pool_size=config.state.pool_size)
+
+
+def migrate(config: Config) -> tuple[int, int]:
+    """Bring the store of *config* up to date: its schema versions before and after
+    (``imagebot store migrate``; every other command migrates on opening too)."""
+    with Store.open(store_path(config), pool_size=1, upgrade=False) as store:
+        before = store.schema_version
+    with Store.open(store_path(config), pool_size=1) as store:
+        return before, store.schema_version
 
 
 @contextmanager
@@ -595,7 +879,7 @@ def optional_store(config: Config) -> Iterator[Store | None]:
     work (slower) on a read-only disk rather than fail.
     """
     try:
-        store = Store.open(store_path(config))
+        store = open_store(config)
     except ImagebotError as exc:
         logging.getLogger(__name__).warning("working without the state store: %s", exc)
         store = None

@@ -5,6 +5,10 @@ tokens from a test token server) are :class:`tests.harness.RegistryServer` objec
 ``.host`` ("127.0.0.1:PORT"), ``.url`` and ``.push(repo, tags, created=..., platforms=...)``.
 They are shared by the whole session: push under a repository name of your own (the
 ``repo_name`` fixture gives one per test). A missing ``docker-registry`` fails, never skips.
+
+``postgres`` is a real PostgreSQL server (tests/harness/postgres.py), also one per session;
+``store_location`` is a new store's location, once an SQLite file and once a new PostgreSQL
+database: a test asking for it runs on both backends.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import pytest
 
 from tests.gitops.helpers import use_isolated_git
 from tests.harness import RegistryServer, start_registry
+from tests.harness.postgres import PostgresServer, start_postgres
 from tests.update.helpers import Bot
 
 
@@ -52,6 +57,25 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
     """A registry behind the Bearer token flow; ``.token_server`` records token requests.
     Anonymous users may pull, except repositories under ``private/``."""
     yield from _start(tmp_path_factory, "token")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server; ``postgres.new_database()`` gives a test a database (URL)."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a new store goes: an SQLite file, or (second run) a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state" / "imagebot.sqlite3")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
 
 
 @pytest.fixture

@@ -241,3 +241,77 @@ def test_the_deployment_starts_as_written(tmp_path: Path) -> None:
         pod.send_signal(signal.SIGTERM)
         status = pod.wait(60)
     assert status == 0, log.read_text()
+
+
+# --- deploy/ha: several replicas on PostgreSQL -------------------------------------------
+
+HA = DEPLOY / "ha"
+
+
+def ha_kustomization() -> dict[str, Any]:
+    (doc,) = load_all(HA / "kustomization.yaml")
+    return doc
+
+
+def ha_patch() -> dict[str, Any]:
+    (patch,) = ha_kustomization()["patches"]
+    (doc,) = load_all(HA / patch["path"])
+    return doc
+
+
+def test_the_ha_overlay_builds_on_deploy_and_lists_every_file_of_its_own():
+    doc = ha_kustomization()
+    assert "../" in doc["resources"]
+    (generator,) = doc["configMapGenerator"]
+    assert (generator["name"], generator["behavior"]) == ("imagebot-config", "replace")
+    listed = (
+        {r for r in doc["resources"] if r != "../"}
+        | set(generator["files"])
+        | {p["path"] for p in doc["patches"]}
+    )
+    assert listed == {p.name for p in HA.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+def test_the_ha_config_takes_the_database_url_from_a_secret_in_the_environment():
+    config = parse_config((HA / "config.yaml").read_text(), file="deploy/ha/config.yaml")
+    assert config.state.url is None
+    assert config.state.url_env
+    (container,) = ha_patch()["spec"]["template"]["spec"]["containers"]
+    assert container["name"] == container_name()
+    env = {e["name"]: e for e in container["env"]}
+    secret = env[config.state.url_env]["valueFrom"]["secretKeyRef"]
+    assert secret["key"] == "url"
+    assert secret["name"] in (HA / "kustomization.yaml").read_text()
+
+
+def test_the_ha_config_is_the_base_config_plus_the_shared_store():
+    base = parse_config(config_text())
+    ha = parse_config((HA / "config.yaml").read_text())
+    assert ha.repositories == base.repositories
+    assert ha.service == base.service
+    assert ha.registries == base.registries
+
+
+def test_the_ha_overlay_runs_three_replicas_that_roll_and_a_budget_keeps_two():
+    spec = ha_patch()["spec"]
+    assert spec["replicas"] == 3
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    (budget,) = load_all(HA / "poddisruptionbudget.yaml")
+    assert budget["kind"] == "PodDisruptionBudget"
+    assert budget["spec"]["maxUnavailable"] == 1
+    labels = resources()["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_the_single_replica_deployment_stays_one_replica_recreated():
+    spec = resources()["Deployment"]["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"]["type"] == "Recreate"
+
+
+def test_the_image_ships_the_postgresql_client():
+    assert re.search(r'pip wheel .*"\.\[postgresql\]"', DOCKERFILE)
+
+
+def container_name() -> str:
+    return str(container()["name"])

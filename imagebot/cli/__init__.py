@@ -39,6 +39,7 @@ SUMMARIES: dict[str, str] = {
     "release": "Deploy TAG to a container of WORKLOAD (namespace:kind/name) by hand.",
     "run": "Run the bot until SIGTERM or SIGINT.",
     "scan": "Update the images in a GitOps repository once, now.",
+    "store": "The state store: bring its schema up to date.",
     "tags": "List every tag of IMAGE's repository (e.g. alpine, ghcr.io/org/app).",
     "unlock": "Unlock WORKLOAD (namespace:kind/name).",
 }

@@ -132,12 +132,12 @@ def _add_latest(
     reconciler receiver configured, a workload whose change on the branch no reconciler
     applied within ``divergence_after`` says since when it is diverged."""
     from imagebot.operations.explain import held_text
-    from imagebot.store import Store, store_path
+    from imagebot.store import open_store
     from imagebot.update import Runner, resolve
     from imagebot.update.reconcile import divergence
 
     with (
-        Store.open(store_path(config)) as store,
+        open_store(config) as store,
         Runner(config, store) as runner,
         registry_progress(progress) as report,
     ):

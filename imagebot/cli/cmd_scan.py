@@ -15,7 +15,7 @@ import click
 from imagebot.cli.common import config_option, output_option, print_json, registry_progress
 from imagebot.config import load_config
 from imagebot.errors import ConfigError, GitError
-from imagebot.store import Store, store_path
+from imagebot.store import open_store
 from imagebot.update import CycleReport, Runner, UpdateCycle, repository_for_target
 from imagebot.update.changes import change_line, change_text
 
@@ -68,7 +68,7 @@ def command(
         )
     reports: list[CycleReport] = []
     with (
-        Store.open(store_path(config)) as store,
+        open_store(config) as store,
         Runner(config, store) as runner,
         registry_progress(output != "json") as progress,
     ):

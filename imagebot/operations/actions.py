@@ -326,10 +326,10 @@ class TagChecker:
     def _start(self) -> Runner:
         """The registry runner, with the state store (first-seen times) when it opens."""
         if self.runner is None:
-            from imagebot.store import Store, store_path
+            from imagebot.store import open_store
 
             try:
-                self.store = Store.open(store_path(self.config))
+                self.store = open_store(self.config)
             except ImagebotError:
                 self.store = None  # the age gate then cannot decide, and says so
             self.runner = Runner(self.config, self.store)
@@ -523,13 +523,13 @@ def record_history(mode: str) -> Callable[[Config, Outcome, Workspace], None]:
     """After a commit: the image changes go into the history, with *mode*."""
 
     def record(config: Config, outcome: Outcome, ws: Workspace) -> None:
-        from imagebot.store import Store, store_path
+        from imagebot.store import open_store
         from imagebot.update import history
 
         if outcome.edited is None or not outcome.edited.resolutions:
             return
         recorded = f"{mode}-forced" if outcome.edited.forced_past_gates else mode
-        with Store.open(store_path(config)) as store:
+        with open_store(config) as store:
             history.record(
                 store,
                 outcome.edited.resolutions,

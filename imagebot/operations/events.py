@@ -104,10 +104,10 @@ def record(
 
 def record_quietly(config: Config, **fields: Any) -> None:
     """:func:`record` in the config's store; a failure is logged, never raised."""
-    from imagebot.store import Store, store_path
+    from imagebot.store import open_store
 
     try:
-        with Store.open(store_path(config)) as store:
+        with open_store(config) as store:
             record(store, **fields)
     except Exception as exc:  # the change itself is done: never fail it here
         log.debug("could not record the %s event: %s", fields.get("action"), exc)
@@ -153,7 +153,7 @@ def timeline(
         "   message, commit_sha, pull_request, NULL, id FROM events e WHERE e.commit_sha IS "
         f"   NULL OR e.action IN {_OWN} OR NOT EXISTS (SELECT 1 FROM history h WHERE "
         "   h.commit_sha = e.commit_sha)"
-        f"){clause} ORDER BY time DESC, id DESC LIMIT ? OFFSET ?",
+        f") AS merged{clause} ORDER BY time DESC, id DESC LIMIT ? OFFSET ?",
         [*params, limit, offset],
     )
     out = []

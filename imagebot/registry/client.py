@@ -48,12 +48,15 @@ from imagebot.registry.ratelimit import Limiters, Sleep
 from imagebot.safetext import printable
 
 if TYPE_CHECKING:
-    from imagebot.store import Store
+    from imagebot.store import CachedTags, Store
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_REDIRECTS = 5
+#: How long a tag listing waits for another lister of the same repository (its own timeout
+#: and retries bound that one) before listing anyway.
+LISTING_WAIT = 120.0
 USER_AGENT = "imagebot (+https://github.com/imagebot/imagebot)"
 _LINK_RE = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
 
@@ -149,6 +152,8 @@ class RegistryClient:
             clock=clock,
             sleep=self.retry.sleep,
             on_wait=observer.rate_limit_wait if observer else None,
+            shared=store.reserve_request if store is not None and store.shared else None,
+            shared_lock=store.try_lock if store is not None and store.shared else None,
         )
         self.credentials = credentials or CredentialResolver(config)
         self.page_size = page_size
@@ -192,6 +197,38 @@ class RegistryClient:
             cached = self.store.get_tags(repository, max_age=ttl)
             if cached is not None:
                 return TagList(repository, cached.tags, cached.dropped, cached.fetched_at, True)
+            # One lister per repository (fleet-wide on a shared store); the others wait
+            # for its list in the cache.
+            release, cached = await self._listing_lock(repository, ttl)
+            if cached is not None:
+                return TagList(repository, cached.tags, cached.dropped, cached.fetched_at, True)
+            try:
+                return await self._list_tags(image)
+            finally:
+                if release is not None:
+                    release()
+        return await self._list_tags(image)
+
+    async def _listing_lock(
+        self, repository: str, ttl: float
+    ) -> tuple[Callable[[], None] | None, CachedTags | None]:
+        """The listing lock of *repository*, or the list another lister cached meanwhile;
+        neither after :data:`LISTING_WAIT` seconds (then list without the lock)."""
+        assert self.store is not None
+        deadline = time.monotonic() + LISTING_WAIT
+        while True:
+            release = self.store.try_lock(f"tags:{repository}")
+            cached = self.store.get_tags(repository, max_age=ttl)
+            if cached is not None:
+                if release is not None:
+                    release()
+                return None, cached
+            if release is not None or time.monotonic() > deadline:
+                return release, None
+            await asyncio.sleep(0.05)
+
+    async def _list_tags(self, image: ImageReference) -> TagList:
+        repository = image.repository
         endpoint = self.endpoint(image.domain)
         raw = await self._fetch_tag_pages(endpoint, image.path)
         tags, dropped = _clean_tags(raw)

@@ -17,6 +17,13 @@ on this machine or a private network       no rate cap      8
 =========================================  ===============  ==================
 
 A 429 still pauses every request to its host, whatever the rate.
+
+Replicas sharing a PostgreSQL store share the rate and the concurrency cap too: each
+request reserves its start in the database (``shared``,
+:meth:`imagebot.store.Store.reserve_request`), so the fleet as a whole keeps to the rate
+(bursts of one second's worth), and holds one of the host's ``concurrency`` numbered slots
+(``shared_slot``: :meth:`imagebot.store.Store.try_lock` on ``slot:<host>:<n>``) while it
+runs. A 429's pause stays per process.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ DEFAULT_RATE = 10.0
 DEFAULT_CONCURRENCY = 4
 #: Requests in flight to a registry on this machine or a private network.
 NEAR_CONCURRENCY = 8
+#: How often a request waiting for a slot other replicas hold looks again (seconds).
+SLOT_POLL = 0.05
 #: Name suffixes of hosts on private networks (RFC 6762, 8375; Kubernetes services).
 _PRIVATE_SUFFIXES = (".local", ".localhost", ".internal", ".lan", ".home.arpa", ".svc")
 
@@ -75,6 +84,12 @@ class HostLimiter:
     sleep: Sleep = asyncio.sleep
     #: Called with the seconds a request waited for the rate or a pause (metrics).
     on_wait: Callable[[float], None] | None = None
+    #: (rate, burst) -> seconds to wait: the rate shared with other processes, in place of
+    #: this process's own bucket (blocking: run on a thread).
+    shared: Callable[[float, float], float] | None = None
+    #: slot number -> its release, or None when another process holds it: the concurrency
+    #: cap shared with other processes (blocking: run on a thread).
+    shared_slot: Callable[[int], Callable[[], None] | None] | None = None
     _tokens: float = field(init=False)
     _stamp: float = field(init=False)
     _paused_until: float = field(init=False, default=0.0)
@@ -107,6 +122,12 @@ class HostLimiter:
                     continue
                 if self.rate is None:
                     break
+                if self.shared is not None:
+                    wait = await asyncio.to_thread(self.shared, self.rate, self._capacity)
+                    if wait > 0:
+                        slept = True
+                        await self.sleep(wait)
+                    break
                 self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
                 if self._tokens >= 1:
@@ -123,8 +144,24 @@ class HostLimiter:
     async def slot(self) -> AsyncIterator[None]:
         """Hold one concurrency slot and one rate token for the duration of a request."""
         async with self._slots:
-            await self._take_token()
-            yield
+            release = await self._shared_slot()
+            try:
+                await self._take_token()
+                yield
+            finally:
+                if release is not None:
+                    await asyncio.to_thread(release)
+
+    async def _shared_slot(self) -> Callable[[], None] | None:
+        """One of the host's slots no other process holds (waiting for one to free)."""
+        if self.shared_slot is None:
+            return None
+        while True:
+            for number in range(self.concurrency):
+                release = await asyncio.to_thread(self.shared_slot, number)
+                if release is not None:
+                    return release
+            await self.sleep(SLOT_POLL)
 
 
 class Limiters:
@@ -137,8 +174,12 @@ class Limiters:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         on_wait: Callable[[str, float], None] | None = None,
+        shared: Callable[[str, float, float], float] | None = None,
+        shared_lock: Callable[[str], Callable[[], None] | None] | None = None,
     ):
         self._config = config
+        self._shared = shared
+        self._shared_lock = shared_lock
         self._clock = clock
         self._sleep = sleep
         self._on_wait = on_wait
@@ -176,12 +217,16 @@ class Limiters:
         if limiter is None:
             rate, concurrency = self.limits(host)
             on_wait = self._on_wait
+            shared = self._shared
+            lock = self._shared_lock
             limiter = HostLimiter(
                 rate,
                 concurrency,
                 clock=self._clock,
                 sleep=self._sleep,
                 on_wait=(lambda seconds: on_wait(host, seconds)) if on_wait else None,
+                shared=(lambda rate, burst: shared(host, rate, burst)) if shared else None,
+                shared_slot=(lambda n: lock(f"slot:{host}:{n}")) if lock else None,
             )
             self._hosts[host] = limiter
         return limiter

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.routing import BaseRoute
@@ -53,6 +54,9 @@ from imagebot.service.types import (
     ScanImages,
 )
 from imagebot.service.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from imagebot.service.queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +93,10 @@ class Service:
         scan_workers_per_host: int = 2,
         cycle_workers: int = 4,
         routes: Sequence[BaseRoute] = (),
+        queue: JobQueue | None = None,
     ) -> None:
         self.config = config
+        self.queue = queue
         settings = config.service
         self.metrics = metrics or Metrics(behind_alert_after=float(settings.behind_alert_after))
         self._store_ready = store_ready
@@ -123,7 +129,10 @@ class Service:
             on_cycle_done=self._cycle_done,
             scan_workers_per_host=scan_workers_per_host,
             cycle_workers=cycle_workers,
+            queue=queue,
         )
+        if queue is not None:
+            self.metrics.watch_queue(queue.stats)
         self.endpoint = Endpoint(
             settings.listen,
             receivers=receivers,
@@ -151,6 +160,8 @@ class Service:
     def start(self) -> None:
         """Listen, start the timers and the first sync; returns at once."""
         install_redaction()
+        if self.queue is not None:
+            self.queue.start()
         self.endpoint.start()
         self.scheduler.start()
         log.info(
@@ -188,6 +199,8 @@ class Service:
             drained = threading.Event()
             self._notify_pool.submit(drained.set)
             drained.wait(max(0.0, deadline - time.monotonic()))
+        if self.queue is not None:
+            self.queue.stop(max(1.0, deadline - time.monotonic()))
         self.endpoint.stop()
         self.scheduler.close_pools()
         self._notify_pool.close()

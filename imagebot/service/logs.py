@@ -117,7 +117,10 @@ def install_redaction(
     handlers = list(logger.handlers) + list(logging.getLogger().handlers)
     installed: RedactingFilter | None = None
     for handler in handlers:
-        existing = [f for f in handler.filters if isinstance(f, RedactingFilter)]
+        # Only a filter over the same redactor counts (another one knows other secrets).
+        existing = [
+            f for f in handler.filters if isinstance(f, RedactingFilter) and f.redactor is redactor
+        ]
         if existing:
             installed = installed or existing[0]
             continue

@@ -47,10 +47,12 @@ updates_reconciled_total                    repository, outcome   changes a repo
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -252,6 +254,11 @@ class Metrics:
     def notification(self, repository: str, *, ok: bool) -> None:
         self._notifications.labels(repository, "sent" if ok else "failed").inc()
 
+    def watch_queue(self, stats: Callable[[], Any]) -> None:
+        """Show the shared job queue (``imagebot_queue_*``): *stats* returns a
+        :class:`imagebot.service.queue.QueueStats`, called at each scrape."""
+        self.registry.register(QueueCollector(stats))
+
     def reconciler_report(self, receiver: str, outcome: str) -> None:
         self._reports.labels(receiver, outcome).inc()
 
@@ -262,6 +269,36 @@ class Metrics:
     def render(self) -> bytes:
         """The exposition text ``GET /metrics`` serves."""
         return generate_latest(self.registry)
+
+
+class QueueCollector(Collector):
+    """The shared job queue's depth and age, read from the database at scrape time (the
+    whole fleet's queue, so every replica shows the same figures)."""
+
+    def __init__(self, stats: Callable[[], Any]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            stats = self._stats()
+        except Exception as exc:  # the database is away: /readyz says so, /metrics stays up
+            logging.getLogger(__name__).warning("could not read the job queue: %s", exc)
+            return
+        jobs = GaugeMetricFamily(
+            "imagebot_queue_jobs",
+            "Jobs in the shared queue (PostgreSQL store), by kind (scan, cycle) and state "
+            "(waiting, running).",
+            labels=["kind", "state"],
+        )
+        for state, counts in (("waiting", stats.waiting), ("running", stats.running)):
+            for kind in ("scan", "cycle"):
+                jobs.add_metric([kind, state], counts.get(kind, 0))
+        yield jobs
+        yield GaugeMetricFamily(
+            "imagebot_queue_oldest_waiting_seconds",
+            "How long the oldest waiting job of the shared queue has waited.",
+            value=stats.oldest_wait,
+        )
 
 
 @dataclass

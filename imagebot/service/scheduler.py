@@ -9,10 +9,12 @@
   of every repository that uses them.
 
 APScheduler only *decides when*: its jobs just trigger a :class:`Coalescer`, and the work
-runs on the service's own bounded daemon pools. Scans run on one small pool per registry
-host, so a slow or rate-limited registry never delays the others; cycles run on a pool
-shared by all repositories, with at most one cycle in flight per repository and any triggers
-that arrive meanwhile folded into exactly one more cycle.
+runs on the service's own bounded daemon pools. With a shared job queue (a PostgreSQL store:
+:mod:`imagebot.service.queue`) a trigger queues a job instead, timers first claim their
+interval fleet-wide, and this replica's worker runs whichever jobs it takes. Scans run
+on one small pool per registry host, so a slow or rate-limited registry never delays the
+others; cycles run on a pool shared by all repositories, with at most one cycle in flight
+per repository and any triggers that arrive meanwhile folded into exactly one more cycle.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from datetime import UTC
+from typing import TYPE_CHECKING, Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -47,6 +50,9 @@ from imagebot.service.types import (
     failure_kind,
 )
 from imagebot.service.workers import Coalescer, WorkerPool
+
+if TYPE_CHECKING:
+    from imagebot.service.queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +96,44 @@ def cycle_interval(config: Config, repo: RepositoryConfig, asked: float | None =
 CycleDone = Callable[[RepositoryConfig, CycleOutcome, float], None]
 
 
+class Runs(Protocol):
+    """Where triggers go: a local :class:`Coalescer`, or :class:`QueuedRuns`."""
+
+    def trigger(self, key: str, *flags: str) -> bool: ...
+    def running(self) -> list[str]: ...
+    def close(self) -> None: ...
+    def wait_idle(self, timeout: float | None = None) -> bool: ...
+
+
+class QueuedRuns:
+    """Triggers of one kind (``scan`` or ``cycle``) as jobs of the shared queue."""
+
+    def __init__(self, queue: JobQueue, kind: str) -> None:
+        self._queue = queue
+        self._kind = kind
+        self._closed = False
+
+    def trigger(self, key: str, *flags: str) -> bool:
+        """Queue a run of *key* (one waiting already will do); False when closed."""
+        if self._closed:
+            return False
+        try:
+            self._queue.defer(self._kind, key, flags)
+        except Exception as exc:
+            log.warning("could not queue the %s of %s: %s", self._kind, key, exc)
+            return False
+        return True
+
+    def running(self) -> list[str]:
+        return self._queue.running(self._kind)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        return self._queue.wait_idle(timeout)
+
+
 class Scheduler:
     """Owns the APScheduler instance, the worker pools and the coalescers."""
 
@@ -107,8 +151,10 @@ class Scheduler:
         on_cycle_done: CycleDone | None = None,
         scan_workers_per_host: int = 2,
         cycle_workers: int = 4,
+        queue: JobQueue | None = None,
     ) -> None:
         self.config = config
+        self.queue = queue
         self._scan_images = scan_images
         self._run_cycle = run_cycle
         self._images_for = images_for
@@ -135,8 +181,15 @@ class Scheduler:
         self._lock = threading.Lock()
         self._scan_pools: dict[str, WorkerPool] = {}
         self._cycle_pool = WorkerPool("imagebot-cycle", max(1, min(cycle_workers, len(self.repos))))
-        self.scans = Coalescer(self._scan, self._scan_pool)
-        self.cycles = Coalescer(self._cycle, lambda _key: self._cycle_pool)
+        self.scans: Runs
+        self.cycles: Runs
+        if queue is None:
+            self.scans = Coalescer(self._scan, self._scan_pool)
+            self.cycles = Coalescer(self._cycle, lambda _key: self._cycle_pool)
+        else:
+            self.scans = QueuedRuns(queue, "scan")
+            self.cycles = QueuedRuns(queue, "cycle")
+            queue.bind(scan=self._scan, cycle=self._cycle)
         self._images_by_repo: dict[str, frozenset[str]] = {}
         self._scan_jobs: set[str] = set()
         #: image -> the interval its scan job was scheduled at.
@@ -159,16 +212,44 @@ class Scheduler:
             interval = cycle_interval(self.config, repo)
             self._cycle_intervals[name] = interval
             self._aps.add_job(
-                self.cycles.trigger,
+                self._due,
                 IntervalTrigger(seconds=interval, jitter=jitter, timezone=UTC),
-                args=[name],
+                args=[self.cycles, "cycle", name, interval],
                 id=f"cycle:{name}",
                 name=f"cycle {name}",
             )
+        if self.queue is not None:
+            # Another replica's cycle finds the images: scan what the fleet knows of.
+            shortest = min(
+                (cycle_interval(self.config, r) for r in self.repos.values()), default=60
+            )
+            self._aps.add_job(
+                self._refresh_all_images,
+                IntervalTrigger(seconds=min(30.0, shortest), timezone=UTC),
+                id="refresh-images",
+                name="images the fleet's cycles found",
+            )
         self._aps.start()
         self._started = True
-        for name in self.repos:
-            self.cycles.trigger(name)
+        if self.queue is not None:
+            self._refresh_all_images()
+        for name, repo in self.repos.items():
+            self._due(self.cycles, "cycle", name, cycle_interval(self.config, repo))
+
+    def _due(self, runs: Runs, kind: str, key: str, interval: float) -> None:
+        """A timer fired: run *key* (with a shared queue: if this replica claims it)."""
+        if self.queue is not None:
+            try:
+                if not self.queue.claim(f"{kind}:{key}", interval):
+                    return
+            except Exception as exc:
+                log.warning("could not claim the %s of %s: %s", kind, key, exc)
+                return
+        runs.trigger(key)
+
+    def _refresh_all_images(self) -> None:
+        for repo in self.repos.values():
+            self.refresh_images(repo)
 
     def every(self, seconds: float, func: Callable[[], None], name: str) -> None:
         """Run *func* every *seconds* on APScheduler's own threads (light work only: a store
@@ -188,6 +269,8 @@ class Scheduler:
             self._started = False
         self.scans.close()
         self.cycles.close()
+        if self.queue is not None:
+            self.queue.pause()
 
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -203,10 +286,16 @@ class Scheduler:
 
     @property
     def first_sync_done(self) -> bool:
+        """Every repository synced once here; with a shared queue any replica may run a
+        repository's cycle, so a replica is ready as soon as it takes jobs."""
+        if self.queue is not None:
+            return self._started
         with self._lock:
             return len(self._finished_once) == len(self.repos)
 
     def pending_first_sync(self) -> list[str]:
+        if self.queue is not None:
+            return []
         with self._lock:
             return sorted(set(self.repos) - self._finished_once - set(self._sync_failures))
 
@@ -256,9 +345,9 @@ class Scheduler:
             interval = scan_interval(self.config, image, asked.get(image))
             self._scan_intervals[image] = interval
             self._aps.add_job(
-                self.scans.trigger,
+                self._due,
                 IntervalTrigger(seconds=interval, jitter=jitter, timezone=UTC),
-                args=[image],
+                args=[self.scans, "scan", image, interval],
                 id=f"scan:{image}",
                 name=f"scan {image}",
                 replace_existing=True,

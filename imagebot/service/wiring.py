@@ -54,7 +54,7 @@ from imagebot.service.types import (
     ScanOutcome,
     failure_kind,
 )
-from imagebot.store import Store, store_path
+from imagebot.store import Store, is_database_url, open_store
 from imagebot.update import CycleReport, Resolution, Runner, UpdateCycle, resolve
 from imagebot.update import reconcile as reconciling
 
@@ -89,6 +89,7 @@ class ServiceState:
         """Remember *tags* as seen for *image*; return those not seen before, or None when
         the image was never seen (nothing to compare with)."""
         with self.store.transaction() as db:
+            db.lock("service_seen_tags", image)  # replicas scanning at once: one sees news
             row = db.execute(
                 "SELECT tags FROM service_seen_tags WHERE image = ?", (image,)
             ).fetchone()
@@ -137,10 +138,12 @@ class Wiring:
         store: Store,
         *,
         cycle: UpdateCycle | None = None,
+        shared: bool = False,
     ) -> None:
         self.config = config
         self.runner = runner
         self.store = store
+        self.shared = shared  # replicas share the store: another one's cycle finds images
         self.state = ServiceState(store)
         self.cycle = cycle or UpdateCycle(config, runner, store=store)
         self._lock = threading.Lock()
@@ -417,6 +420,7 @@ class Wiring:
     # --- mappings -------------------------------------------------------------------
 
     def images_for(self, repo: RepositoryConfig) -> Collection[str]:
+        self._reload()
         with self._lock:
             return sorted(self._images.get(repo.display_name, ()))
 
@@ -437,13 +441,23 @@ class Wiring:
         return float(settings.repo.interval)
 
     def repos_for(self, image: str) -> Collection[RepositoryConfig]:
+        self._reload()
         with self._lock:
             names = sorted(n for n, images in self._images.items() if image in images)
         return [self._repos[name] for name in names]
 
+    def _reload(self) -> None:
+        """With a shared store: the images every replica's cycles found."""
+        if not self.shared:
+            return
+        known = self.state.repository_images()
+        with self._lock:
+            self._images = {
+                name: frozenset(images) for name, images in known.items() if name in self._repos
+            }
+
     def store_ready(self) -> bool:
-        self.store.query("SELECT 1")
-        return True
+        return self.store.ping()
 
 
 def applied_update(res: Resolution) -> AppliedUpdate:
@@ -515,14 +529,25 @@ def open_service(
     *routes* (or a function of the open store and the registry runner returning them) are
     served on the service's port after the built-in routes: the mount point for the web
     pages."""
-    store = Store.open(store_path(config))
+    store = open_store(config)
     runner: Runner | None = None
     service: Service | None = None
     try:
         metrics = Metrics(behind_alert_after=float(config.service.behind_alert_after))
         runner = Runner(config, store, observer=RegistryObserver(metrics))
         runner.start()
-        wiring = Wiring(config, runner, store)
+        queue = None
+        if is_database_url(store.path):
+            from imagebot.service.queue import JobQueue
+
+            queue = JobQueue(
+                str(store.path),
+                store,
+                concurrency=4,
+                stalled_after=float(config.state.stalled_after),
+                poll_interval=float(config.state.poll_interval),
+            )
+        wiring = Wiring(config, runner, store, shared=queue is not None)
         service = Service(
             config,
             scan_images=wiring.scan_images,
@@ -538,6 +563,7 @@ def open_service(
             metrics=metrics,
             environ=os.environ if environ is None else environ,
             routes=routes(store, runner) if callable(routes) else routes,
+            queue=queue,
         )
         yield service
     finally:

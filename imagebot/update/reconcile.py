@@ -110,7 +110,7 @@ def record(store: Store, report: Report, *, when: float | None = None) -> Report
     with store.transaction() as db:
         cursor = db.execute(
             "INSERT INTO reconciler_reports (time, receiver, source, object, revision, outcome, "
-            "reason, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "reason, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 moment,
                 report.receiver,
@@ -122,7 +122,8 @@ def record(store: Store, report: Report, *, when: float | None = None) -> Report
                 report.message,
             ),
         )
-        ident = cursor.lastrowid
+        row = cursor.fetchone()  # RETURNING: SQLite 3.35+ and PostgreSQL alike
+        ident = int(row[0]) if row is not None else None
         if ident is not None and ident > KEEP_REPORTS:  # by id: the primary key, no scan
             db.execute("DELETE FROM reconciler_reports WHERE id <= ?", (ident - KEEP_REPORTS,))
     return replace(report, id=ident, time=moment)

@@ -146,3 +146,52 @@ def test_without_a_rate_cap_requests_start_at_once_but_a_429_still_pauses_them()
     run(go())
     assert max(starts[:7]) == min(starts[:7])
     assert starts[7] - starts[6] >= 3.0
+
+
+def test_a_rate_shared_with_other_replicas_waits_what_the_shared_bucket_says():
+    time = FakeTime()
+    asked: list[tuple[float, float]] = []
+    waits: list[float] = []
+    answers = iter([0.0, 0.0, 0.75])
+
+    def shared(rate: float, burst: float) -> float:
+        asked.append((rate, burst))
+        return next(answers)
+
+    limiter = HostLimiter(
+        2.0, 10, clock=time.clock, sleep=time.sleep, on_wait=waits.append, shared=shared
+    )
+    starts = []
+
+    async def one():
+        async with limiter.slot():
+            starts.append(time.now)
+
+    async def go():
+        for _ in range(3):
+            await one()
+
+    run(go())
+    # the local bucket would let all three go at once (two tokens, then half a second);
+    # the shared one says the third waits 0.75s
+    assert asked == [(2.0, 2.0)] * 3
+    assert starts[2] - starts[0] == 0.75
+    assert waits == [0.75]
+
+
+def test_limiters_share_the_rate_only_of_hosts_with_a_rate_cap():
+    calls: list[str] = []
+
+    def shared(host: str, rate: float, burst: float) -> float:
+        calls.append(host)
+        return 0.0
+
+    limiters = Limiters(make_config(), shared=shared)
+
+    async def go():
+        for host in ("ghcr.io", "127.0.0.1:5000"):
+            async with limiters.for_host(host).slot():
+                pass
+
+    run(go())
+    assert calls == ["ghcr.io"]

@@ -7,9 +7,11 @@ Used by the end-to-end service tests. Each :class:`BotProcess` is the service st
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -165,9 +167,36 @@ class Launcher:
         self.started.append(bot)
         return bot
 
+    @staticmethod
+    def kill_pod(bot: BotProcess) -> None:
+        """SIGKILL the process and all its descendants at once, as a pod's end does (git
+        runs in sessions of its own, so its process group alone would leave pushes going):
+        each is stopped as it is found, so none starts another, then all are killed."""
+        tree = [bot.process.pid]
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+            tree += [child for child in _children(pid) if child not in tree]
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        bot.process.wait()
+
     def close(self) -> None:
         for bot in self.started:
             bot.kill()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def write_config(
