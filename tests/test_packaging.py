@@ -149,7 +149,8 @@ def test_imagebot_demo_runs_from_a_wheel_installed_outside_the_checkout(
 
 def test_the_dockerfile_builds_the_wheel_from_the_package_with_its_data():
     assert {"pyproject.toml", "imagebot"} <= set(build_stage_copies())
-    assert re.search(r"^RUN pip wheel .* \.$", DOCKERFILE, re.M)
+    # the package itself, with its PostgreSQL extra (deploy/ha)
+    assert re.search(r'^RUN pip wheel .* "\.\[postgresql\]"$', DOCKERFILE, re.M)
     assert re.search(r"^RUN pip install .*/wheels/\*\.whl", DOCKERFILE, re.M)
 
 
