@@ -199,14 +199,11 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
         content: bytes | None = None
         if targeted:  # Argo CD write-back targets: the file is always read (it may not exist)
             try:
-                content = _read_target(root, path)
-            except OSError as exc:
-                for res in every:
-                    _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
+                content = _read_or_refuse(root, path, every, out)
+            except _Unreadable:
                 continue
             if content is None:
-                for res in group:
-                    _refuse(res, f"{path}: cannot read: no such file", out)
+                _refuse_missing(path, group, out)
                 _write_targets(path, None, targeted, out)
                 continue
             if not group:
@@ -223,14 +220,11 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
         ):
             if content is None:
                 try:
-                    content = _read_target(root, path)
-                except OSError as exc:
-                    for res in group:
-                        _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
+                    content = _read_or_refuse(root, path, group, out)
+                except _Unreadable:
                     continue
                 if content is None:
-                    for res in group:
-                        _refuse(res, f"{path}: cannot read: no such file", out)
+                    _refuse_missing(path, group, out)
                     continue
             same = key is not None and edits[0].site.blob == blob_id(content)
             if done is None or not same:
@@ -265,6 +259,28 @@ def build_changes(root: Path, resolutions: Sequence[Resolution]) -> ChangeSet:
         reuse.cache.clear()
         reuse.cache.update(used)
     return out
+
+
+class _Unreadable(Exception):
+    """The file exists but cannot be read; its resolutions were refused."""
+
+
+def _read_or_refuse(
+    root: Path, path: str, resolutions: Sequence[Resolution], out: ChangeSet
+) -> bytes | None:
+    """:func:`_read_target`; when the file cannot be read, each of *resolutions* is refused
+    with the reason and :class:`_Unreadable` raised."""
+    try:
+        return _read_target(root, path)
+    except OSError as exc:
+        for res in resolutions:
+            _refuse(res, f"{path}: cannot read: {exc.strerror}", out)
+        raise _Unreadable(path) from None
+
+
+def _refuse_missing(path: str, resolutions: Sequence[Resolution], out: ChangeSet) -> None:
+    for res in resolutions:
+        _refuse(res, f"{path}: cannot read: no such file", out)
 
 
 def _read_target(root: Path, path: str) -> bytes | None:
