@@ -4,8 +4,10 @@ The new file is the old bytes with the changed scalars spliced in at their exact
 comments, quoting, indentation, line endings, blank lines, anchors, block scalars and every
 other document stay byte-for-byte. A quoted value keeps its quotes; an unquoted one is quoted
 only when the new value would otherwise read as a number, boolean or date (and the old one did
-not), and a note says so. After splicing, the file is parsed again and every scalar compared
-with the old one: if anything but the intended values differs, nothing is written.
+not), and a note says so. After splicing, the result must be shown to read as the old file
+with the intended values: either from the bytes alone (one-line values of self-delimiting
+forms, in a file where nothing is shared, see :func:`_proven_without_reading`) or by parsing
+it again and comparing. If anything but the intended values could differ, nothing is written.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import secrets
 import stat
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -360,6 +363,9 @@ def _rewrite_at_offsets(
         shift += len(new_raw) - (end - start)
     out.append(content[pos:])
     new_content = b"".join(out)
+    if _proven_without_reading(content, text, moved, edits):
+        result.content = new_content
+        return result
     try:
         new_source = ys.load(new_content)
     except ys.YamlSyntaxError as exc:
@@ -384,6 +390,93 @@ def _rewrite_at_offsets(
         return result
     result.content = new_content
     return result
+
+
+#: A plain scalar that reads as itself wherever a plain scalar may stand, and ends where
+#: its text ends whatever follows it: no white space, no indicator (``#``, ``,``, brackets,
+#: quotes, ``&``, ``*``, ``!``, ``|``, ``>``, ``%``) and a ``:`` only before another safe
+#: character. Image references (``repo:tag@sha256:...``) and tags are of this form.
+_SELF_DELIMITING_PLAIN = re.compile(r"[A-Za-z0-9_/](?:[A-Za-z0-9_./@+-]|:(?=[A-Za-z0-9_./@+-]))*")
+_LINE_BREAKS = frozenset("\r\n\x85\u2028\u2029")
+_BLANK_OR_COMMENT = re.compile(r"[ \t]*(?:#[^\r\n]*)?(?:\r?\n|\r|$)")
+
+
+def _proven_without_reading(
+    content: bytes, text: str, moved: list[tuple[Part, _Splice, int, int]], edits: Sequence[Edit]
+) -> bool:
+    """True when the splices are shown to change only their values without reading the file.
+
+    The re-read after a splice proves two things: every other token reads as before, and
+    each new scalar reads back as one token of the intended value and type at its path. The
+    first follows from the bytes alone when the conditions below hold; the second does too,
+    for scalars of the forms checked here. Anything else (a value shared through an anchor,
+    a site with an error, a directive, a scalar spanning lines, a style change with more on
+    the line, a value with characters that could meet what follows) takes the re-read.
+
+    Why: a YAML scanner reads the bytes before a splice into the same tokens and state as
+    before. The old value was one single-line scalar token from ``start`` to ``end``
+    (discovery read these very bytes, ``site.blob``). The new text is one single-line scalar
+    token too, and its end does not depend on what follows it: a quoted scalar ends at its
+    closing quote; a plain one of :data:`_SELF_DELIMITING_PLAIN`'s form ends at the first
+    character that is not part of it, and what follows the splice is what ended the old
+    token (white space, a line break, a flow indicator, the end). After the token the
+    scanner is in the state the old one left it in: the same style leaves the same state
+    before the same bytes; a plain value that became quoted leaves a different simple-key
+    flag, which the rest of the line (only blanks and a comment) does not read and the line
+    break resets. So every other token, hence every node, anchor, alias, key and the
+    document structure, reads as before, and the new token's value is its text (unquoted).
+    Its type is the resolver's for that text (plain) or a string (quoted); the tag a node
+    had (``part.tag``) is all an explicit tag could give it, so the check is the re-read's.
+    Duplicate keys on the path make a site an error at discovery (no edit comes here from
+    one), and without both ``&`` and ``*`` in the file nothing is read at two paths
+    (:mod:`sharing`).
+    """
+    if b"&" in content and b"*" in content:
+        return False
+    if content.removeprefix(b"\xef\xbb\xbf").startswith(b"%") or b"\n%" in content:
+        return False  # a directive: the re-read decides
+    if any(edit.site.error is not None for edit in edits):
+        return False
+    for part, splice, _, _ in moved:
+        old_raw = text[splice.start : splice.end]
+        new_raw = splice.new_raw
+        if any(c in _LINE_BREAKS for c in old_raw) or any(c in _LINE_BREAKS for c in new_raw):
+            return False
+        old_style, new_style = _raw_style(old_raw), _raw_style(new_raw)
+        if old_style is None or new_style is None:
+            return False
+        if new_style != old_style and not _BLANK_OR_COMMENT.match(text, splice.end):
+            return False
+        if new_style == "":
+            if _SELF_DELIMITING_PLAIN.fullmatch(new_raw) is None or new_raw != splice.new_value:
+                return False
+            tag = ys.plain_type(new_raw)
+            if tag != ys.STR_TAG and tag != part.tag:
+                return False
+        elif _unquoted(new_raw, new_style) != splice.new_value:
+            return False
+    return True
+
+
+def _raw_style(raw: str) -> str | None:
+    """The style of a single-line scalar as written: "" plain, a quote, or None (other)."""
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        return raw[0]
+    if raw and raw[0] not in "'\"|>":
+        return ""
+    return None
+
+
+def _unquoted(raw: str, style: str) -> str | None:
+    """The value of a one-line quoted scalar with printable text, or None (take the re-read)."""
+    inner = raw[1:-1]
+    if not inner.isprintable():
+        return None
+    if style == '"':
+        return None if '"' in inner or "\\" in inner else inner
+    if "'" in inner.replace("''", ""):
+        return None
+    return inner.replace("''", "'")
 
 
 def _duplicates(source: ys.Source, edits: Sequence[Edit]) -> str | None:
@@ -584,15 +677,17 @@ def apply(root: Path, edits: Sequence[Edit]) -> list[FileChange]:
     by_file: dict[str, list[Edit]] = {}
     for edit in edits:
         by_file.setdefault(edit.site.file, []).append(edit)
+    inside: dict[Path, bool] = {}  # folder -> inside root, resolved once per folder
     changes = []
     for file, group in by_file.items():
         path = root / file
         try:
-            resolved = path.resolve()
-            resolved.relative_to(root)
-            if path.is_symlink():
-                raise ValueError("is a symlink")
-            old = path.read_bytes()
+            folder = path.parent
+            if folder not in inside:
+                inside[folder] = folder.resolve().is_relative_to(root)
+            if not inside[folder] or stat.S_ISLNK(os.lstat(path).st_mode):
+                raise ValueError("not inside the repository")
+            old = _read_no_follow(path)
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not inside the repository"
             changes.append(FileChange(file, b"", b"", errors=[f"{file}: cannot rewrite: {reason}"]))
@@ -610,15 +705,30 @@ def apply(root: Path, edits: Sequence[Edit]) -> list[FileChange]:
     return changes
 
 
+def _read_no_follow(path: Path) -> bytes:
+    """The file's bytes; ELOOP if it became a symlink since it was looked at."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
 def _write_atomically(path: Path, content: bytes) -> None:
-    mode = stat.S_IMODE(path.stat().st_mode)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".imagebot")
+    """Readers see the old file or the new one, never half; a crash leaves one of the two.
+
+    The new bytes go to a temporary file beside *path* (created exclusively, with the old
+    file's mode), reach the disk (fsync), then replace *path* by a rename."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.imagebot")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)  # the umask may have narrowed it
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
