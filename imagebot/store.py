@@ -422,6 +422,18 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        "cycle caches kept between processes, per checkout (update/cyclecache.py)",
+        """
+        CREATE TABLE cycle_caches (
+            checkout  TEXT PRIMARY KEY,  -- the checkout's path on this machine
+            made_with TEXT NOT NULL,     -- what wrote it: imagebot version, format, code
+                                         -- fingerprint, settings; read only when equal
+            data      BLOB NOT NULL,     -- discovery's and the rewrites' caches, serialized
+            saved_at  REAL NOT NULL      -- Unix time
+        );
+        """,
+    ),
 ]
 
 
@@ -824,6 +836,30 @@ class Store:
                 "(repository, digest, keys, signer, detail, checked_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (repository, digest, keys, signer, detail, time.time()),
             )
+
+    # ----------------------------------------------------------------------------------
+    # What an update cycle keeps per checkout (imagebot.update.cyclecache)
+    # ----------------------------------------------------------------------------------
+
+    def get_cycle_cache(self, checkout: str) -> tuple[str, bytes] | None:
+        """``(made_with, data)`` kept for *checkout*, if any (read by
+        :mod:`imagebot.update.cyclecache`, which checks both)."""
+        rows = self.query(
+            "SELECT made_with, data FROM cycle_caches WHERE checkout = ?", (checkout,)
+        )
+        return (str(rows[0][0]), bytes(rows[0][1])) if rows else None
+
+    def put_cycle_cache(self, checkout: str, made_with: str, data: bytes) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cycle_caches (checkout, made_with, data, saved_at) "
+                "VALUES (?, ?, ?, ?)",
+                (checkout, made_with, data, time.time()),
+            )
+
+    def forget_cycle_cache(self, checkout: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM cycle_caches WHERE checkout = ?", (checkout,))
 
 
 def _apply(migration: Migration, db: Session) -> None:

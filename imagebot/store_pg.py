@@ -186,6 +186,23 @@ class PostgresStore(Store):
 
         return release
 
+    # --- what a cycle keeps per checkout -------------------------------------------
+
+    def get_cycle_cache(self, checkout: str) -> tuple[str, bytes] | None:
+        """None: nothing is kept here (see :meth:`put_cycle_cache`)."""
+        return None
+
+    def put_cycle_cache(self, checkout: str, made_with: str, data: bytes) -> None:
+        """Nothing: a PostgreSQL store keeps no cycle caches (the table exists, empty, so
+        that both backends have one schema). The caches spare a *new process* on one
+        machine from reading its checkout again; the replicas sharing this store are
+        long-running ``imagebot run`` processes that keep them in memory, each with
+        checkouts of its own, and a few MiB per checkout sent to the database after
+        every cycle that changed something would cost them more than it saves."""
+
+    def forget_cycle_cache(self, checkout: str) -> None:
+        """Nothing: see :meth:`put_cycle_cache`."""
+
     # --- connections --------------------------------------------------------------
 
     @contextmanager

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -311,6 +311,12 @@ class DiscoveryCache:
     #: finishing the sites again; ``reused`` says whether the latest discovery did.
     last: tuple[object, Discovery] | None = None
     reused: bool = False
+    #: Hook for a cache read from the store (:mod:`imagebot.update.cyclecache`): there,
+    #: ``entries`` may map each key to an empty stand-in (enough for ``last`` to answer) and
+    #: this builds the real results; a discovery that needs them calls it first.
+    unread: Callable[[], dict[tuple[str, str, bool], _FileResult]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
 
 def _first_template_line(text: str) -> int | None:
@@ -362,6 +368,8 @@ def discover(
         again = _last_answer(cache, walk, blobs, default_namespace, repo_urls)
         if again is not None:
             return again
+    if cache is not None and cache.unread is not None:
+        cache.entries, cache.unread = cache.unread(), None
     for rel, path in walk.files:
         chart_values = _chart_values(rel, walk.charts)
         known = blobs.get(rel) if blobs is not None else None

@@ -43,6 +43,7 @@ from imagebot.update.changes import (
     pull_request_text,
     reusing_rewrites,
 )
+from imagebot.update.cyclecache import KeptCaches
 from imagebot.update.fluxsettings import (
     FluxSettings,
     argo_branch_name,
@@ -177,6 +178,10 @@ class UpdateCycle:
         self.discovery_caches: dict[str, DiscoveryCache] = {}
         #: Per checkout: the last cycle's rewrites, reused while file bytes and edits repeat.
         self.rewrite_caches: dict[str, RewriteCache] = {}
+        #: Both kept in the store between processes (SQLite), so that a new process (the next
+        #: ``imagebot scan``) starts with them: loaded when a checkout has none in memory,
+        #: saved after a cycle that changed them (:mod:`imagebot.update.cyclecache`).
+        self.kept = KeptCaches(store) if store is not None else None
         #: Per repository: (its config, the settings its Flux automations gave last time), so
         #: that a cycle starts on the branch and in the mode they ask for.
         self.flux_repos: dict[str, tuple[RepositoryConfig, RepositoryConfig]] = {}
@@ -272,6 +277,8 @@ class UpdateCycle:
                 if isinstance(exc, GitError) and report.base is None and not report.resolutions:
                     raise
                 report.problems.append(Problem(_kind(exc), _subject(exc), str(exc)))
+            if computed:
+                self._keep(str(ws.root), repo)
         report.duration = time.monotonic() - started
         report.cpu_seconds = time.thread_time() - cpu_started
         return report
@@ -295,13 +302,18 @@ class UpdateCycle:
         except GitError as exc:
             log.debug("%s: no blob ids, every file is read: %s", repo.display_name, exc)
             blobs = None
+        checkout = str(ws.root)
+        if checkout not in self.discovery_caches and self.kept is not None:
+            loaded = self.kept.load(checkout, repo)
+            if loaded is not None:
+                self.discovery_caches[checkout], self.rewrite_caches[checkout] = loaded
         discovery = discover(
             ws.root,
             include=repo.include,
             exclude=repo.exclude,
             policy_dirs=repo.policy_dirs,
             blobs=blobs,
-            cache=self.discovery_caches.setdefault(str(ws.root), DiscoveryCache()),
+            cache=self.discovery_caches.setdefault(checkout, DiscoveryCache()),
             max_file_bytes=repo.max_file_bytes,
             default_namespace=repo.default_namespace,
             repo_urls=[u for u in (repo.url, ws.url) if u],
@@ -316,7 +328,7 @@ class UpdateCycle:
         if cancel.is_set():
             raise Cancelled
         rolled = self._rollbacks(ws, repo, base, resolved.resolutions)
-        with reusing_rewrites(self.rewrite_caches.setdefault(str(ws.root), {}), blobs):
+        with reusing_rewrites(self.rewrite_caches.setdefault(checkout, {}), blobs):
             changeset = build_changes(ws.root, resolved.resolutions)
         rolled_back = rollbacks.lock(ws.root, changeset, rolled) if rolled else []
         if ws.kind == "local" and changeset.files:
@@ -351,6 +363,12 @@ class UpdateCycle:
             changeset=changeset,
             rolled_back=rolled_back,
         )
+
+    def _keep(self, checkout: str, repo: RepositoryConfig) -> None:
+        """Keep the checkout's caches in the store for the next process, if they changed."""
+        found = self.discovery_caches.get(checkout)
+        if self.kept is not None and found is not None:
+            self.kept.save(checkout, repo, found, self.rewrite_caches.get(checkout, {}))
 
     def _rollbacks(
         self, ws: Workspace, repo: RepositoryConfig, base: str, resolutions: list[Resolution]

@@ -268,3 +268,13 @@ def test_reconciler_reports_get_increasing_ids_and_the_marker_is_kept(store: Sto
     assert second.id == first.id + 1
     since = reconcile.reconcilers_since(store, now=T0)
     assert reconcile.reconcilers_since(store, now=T0 + 99) == since
+
+
+def test_cycle_caches_are_kept_in_an_sqlite_store_and_not_in_a_shared_one(store: Store):
+    store.put_cycle_cache("/srv/checkouts/fleet", "imagebot 1; format 1", b"\x80\x05cached")
+    kept = store.get_cycle_cache("/srv/checkouts/fleet")
+    store.forget_cycle_cache("/srv/checkouts/fleet")
+
+    assert "cycle_caches" in store.tables()
+    assert kept == (None if store.shared else ("imagebot 1; format 1", b"\x80\x05cached"))
+    assert store.get_cycle_cache("/srv/checkouts/fleet") is None
