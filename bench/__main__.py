@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "discovery": "bench.discovery",
     "rewrite": "bench.rewrite",
     "cycle": "bench.cycle",
+    "renovate": "bench.renovate",
     "web": "bench.web",
     "replicas": "bench.replicas",
 }

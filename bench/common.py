@@ -27,36 +27,44 @@ RESULTS_DATA = Path(__file__).with_name("results.json")
 
 @dataclass(frozen=True)
 class Row:
-    """One case: its size, imagebot's and the floor's medians, and the target ratio."""
+    """One case: its size, imagebot's and the floor's medians, and the target ratio.
+
+    A case that could not run here (a tool it compares with is missing) has no figures
+    (``None``) and a note saying why.
+    """
 
     case: str
     size: str
-    imagebot: float  # median seconds (CPU or wall: ``unit`` says which)
-    floor: float
+    imagebot: float | None  # median seconds (CPU or wall: ``unit`` says which)
+    floor: float | None
     target: float | None  # the ratio to stay under, None where the issue sets none
     peak_rss_mb: float | None = None
     unit: str = "wall s"
     note: str = ""
 
     @property
-    def ratio(self) -> float:
+    def ratio(self) -> float | None:
+        if self.imagebot is None or self.floor is None:
+            return None
         return self.imagebot / self.floor if self.floor else float("inf")
 
     @property
     def within_target(self) -> bool | None:
-        return None if self.target is None else self.ratio <= self.target
+        ratio = self.ratio
+        return None if self.target is None or ratio is None else ratio <= self.target
 
     def cells(self) -> list[str]:
         target = "-" if self.target is None else f"≤ {self.target:g}x"
         verdict = {None: "", True: "ok", False: "MISSED"}[self.within_target]
         rss = "-" if self.peak_rss_mb is None else f"{self.peak_rss_mb:.0f}"
+        ratio = self.ratio
         return [
             self.case,
             self.size,
-            f"{self.imagebot:.4g}",
-            f"{self.floor:.4g}",
+            "-" if self.imagebot is None else f"{self.imagebot:.4g}",
+            "-" if self.floor is None else f"{self.floor:.4g}",
             self.unit,
-            f"{self.ratio:.2f}x",
+            "-" if ratio is None else f"{ratio:.2f}x",
             target,
             verdict,
             rss,
