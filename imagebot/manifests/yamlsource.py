@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 import re
 import threading
 from collections.abc import Iterator
@@ -303,7 +304,6 @@ def same_kind(a: Node, b: Node) -> bool:
     return type(a) is type(b)
 
 
-_PLAIN_TYPES: dict[tuple[str, tuple[bool, bool]], str] = {}
 _COLLECTION_TAGS: dict[type, str] = {
     SequenceNode: "tag:yaml.org,2002:seq",
     MappingNode: "tag:yaml.org,2002:map",
@@ -312,27 +312,26 @@ _COLLECTION_TAGS: dict[type, str] = {
 }
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _resolve(kind: type, value: object, implicit: object) -> str:
+    """The tag libyaml's composer asks for: YAML 1.2, as the pure parser resolves it."""
+    collection = _COLLECTION_TAGS.get(kind)
+    if collection is not None:
+        return collection
+    return str(_RESOLVERS[1].resolve(ScalarNode, value, implicit))
+
+
 class _FastLoader(_CParser if _CParser is not None else object):  # type: ignore[misc]
-    """libyaml's composer with a memoised YAML 1.2 resolver (what the pure parser applies)."""
+    """libyaml's composer with a memoised YAML 1.2 resolver (what the pure parser applies).
 
-    def descend_resolver(self, parent: object, index: object) -> None:
-        pass
+    The composer calls these three for every node it builds, so each is a C function (no
+    Python frame per node): the resolver is :func:`_resolve` behind its C cache, and as
+    there are no path resolvers to descend or ascend, those two accept their arguments and
+    do nothing."""
 
-    def ascend_resolver(self) -> None:
-        pass
-
-    def resolve(self, kind: type, value: object, implicit: tuple[bool, bool]) -> str:
-        collection = _COLLECTION_TAGS.get(kind)
-        if collection is not None:
-            return collection
-        try:
-            return _PLAIN_TYPES[value, implicit]  # type: ignore[index]
-        except KeyError:
-            if len(_PLAIN_TYPES) > 100_000:
-                _PLAIN_TYPES.clear()
-            tag = str(_RESOLVERS[1].resolve(ScalarNode, value, implicit))
-            _PLAIN_TYPES[value, implicit] = tag  # type: ignore[index]
-            return tag
+    resolve = staticmethod(_resolve)
+    descend_resolver = staticmethod(operator.is_)  # (parent, index) -> ignored
+    ascend_resolver = staticmethod(tuple)  # () -> ignored
 
 
 def _compose_c(text: str) -> list[Node]:
