@@ -19,6 +19,7 @@ parser's. Anchors are not recorded on its nodes, so they are read back from the 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import operator
@@ -64,22 +65,35 @@ class Source:
     data: bytes
     text: str
     docs: list[Node]
-    _offsets: list[int] | None = field(default=None, repr=False)
+    #: Runs of multi-byte characters: where each starts and ends, and the bytes beyond one
+    #: per character that the text holds up to its end.
+    _runs: tuple[list[int], list[int], list[int]] | None = field(default=None, repr=False)
 
     def byte_offset(self, index: int) -> int:
         """Byte offset in ``data`` of character *index* in ``text``."""
         if len(self.data) == len(self.text):  # ASCII (or no multi-byte characters)
             return index
-        if self._offsets is None:
-            offsets = [0] * (len(self.text) + 1)
+        if self._runs is None:
+            starts, ends, extra = [], [], []
             total = 0
-            for i, ch in enumerate(self.text):
-                offsets[i] = total
-                code = ord(ch)
-                total += 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
-            offsets[len(self.text)] = total
-            self._offsets = offsets
-        return self._offsets[index]
+            for run in _MULTI_BYTE.finditer(self.text):
+                total += len(run.group().encode("utf-8")) - len(run.group())
+                starts.append(run.start())
+                ends.append(run.end())
+                extra.append(total)
+            self._runs = (starts, ends, extra)
+        starts, ends, extra = self._runs
+        k = bisect.bisect_left(starts, index)  # the runs that start before the character
+        if k == 0:
+            return index
+        if index >= ends[k - 1]:
+            return index + extra[k - 1]
+        start = starts[k - 1]  # inside a run: its characters before this one
+        inside = len(self.text[start:index].encode("utf-8")) - (index - start)
+        return index + (extra[k - 2] if k > 1 else 0) + inside
+
+
+_MULTI_BYTE = re.compile(r"[^\x00-\x7f]+")
 
 
 def blob_id(data: bytes) -> str:

@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from imagebot.manifests import discover, discovery, graph
@@ -123,6 +125,13 @@ def test_nesting_within_the_limit_is_read():
     depth = ys.MAX_DEPTH - 5
     docs = ys.load(("- " * depth + "x\n").encode()).docs
     assert len(docs) == 1
+
+
+@given(st.text(alphabet="ab \n\r\u00e9\u00df\u65e5\U0001f600\ufeff", max_size=40))
+def test_a_character_index_maps_to_the_byte_offset_of_its_utf8_bytes(text):
+    source = ys.Source(text.encode(), text, [])
+    for index in range(len(text) + 1):
+        assert source.byte_offset(index) == len(text[:index].encode())
 
 
 def _count_composed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
