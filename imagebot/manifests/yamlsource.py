@@ -115,8 +115,8 @@ def compose(text: str) -> list[Node]:
 
     A document whose aliases or merge keys expand past :mod:`graph`'s bound (an alias bomb,
     or an alias inside its own anchor) is refused here, before anything walks it."""
-    docs = _compose_relaxed(text)
-    if "*" not in text or "&" not in text:
+    docs, may_share = _compose_relaxed(text)
+    if not may_share:
         return docs  # no alias (or no anchor for one): nothing shared, nothing can expand
     for doc in docs:
         try:
@@ -126,7 +126,7 @@ def compose(text: str) -> list[Node]:
     return docs
 
 
-def _compose_relaxed(text: str) -> list[Node]:
+def _compose_relaxed(text: str) -> tuple[list[Node], bool]:
     try:
         return _compose(text)
     except YamlSyntaxError as first:
@@ -153,7 +153,8 @@ _DEEP_INDENT = re.compile(r"\n[ \t?-]{150}")  # a literal first: the regex engin
 _DEEP_INDENT_CR = re.compile(r"\r[ \t?-]{150}")
 
 
-def _compose(text: str) -> list[Node]:
+def _compose(text: str) -> tuple[list[Node], bool]:
+    """The documents, and False when none of them can share a node (no alias in them)."""
     if _CParser is not None and not text.startswith(_BOM) and "%YAML" not in text:
         flow, block = _nesting_bound(text)
         if flow + block < _C_STACK_BOUND:
@@ -172,8 +173,25 @@ def _compose(text: str) -> list[Node]:
                     _restore_anchors(text, docs)
                 if docs and text and text[-1] not in "\r\n":
                     _end_marks_at_eof(text, docs[-1])
-                return docs
-    return _compose_pure(text)
+                return docs, "*" in text and _libyaml_anchor(text)
+    return _compose_pure(text), "*" in text and "&" in text
+
+
+#: An anchor as libyaml scans one: ``&`` and a name of ``[0-9A-Za-z_-]``.
+_LIBYAML_ANCHOR = re.compile(r"&[0-9A-Za-z_-]")
+#: What an ``&`` that starts a token can follow: the start, white space or a line break, an
+#: indicator or a closing quote. After anything else (a name character, ``&``, ``=``, ...)
+#: the ``&`` is inside a plain scalar, a tag or a name, or a parse error.
+_BEFORE_TOKEN = frozenset(" \t\r\n\x85\u2028\u2029\ufeff[]{},:?-\"'")
+
+
+def _libyaml_anchor(text: str) -> bool:
+    """False when libyaml read no anchor in *text* (so no alias either: an alias needs
+    one). Shell lines (``&&``, ``&>``) and URLs (``?a=1&b=2``) are not anchors."""
+    return any(
+        m.start() == 0 or text[m.start() - 1] in _BEFORE_TOKEN
+        for m in _LIBYAML_ANCHOR.finditer(text)
+    )
 
 
 def _nesting_bound(text: str) -> tuple[int, int]:

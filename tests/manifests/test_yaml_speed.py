@@ -134,6 +134,55 @@ def test_a_character_index_maps_to_the_byte_offset_of_its_utf8_bytes(text):
         assert source.byte_offset(index) == len(text[:index].encode())
 
 
+_TOKENS = [" ", "\n", "\r\n", "\t", "\x85", "\u2028", "- ", "-", ": ", ":", "? ", "?", ",", "[",
+           "]", "{", "}", "'q'", '"q"', "'", '"', "x", "1", "=", "&", "*", "!t ", "!!str ", "#c",
+           "--- ", "---\n", "|\n ", "%", "@"]  # fmt: skip
+
+
+@given(
+    st.lists(st.sampled_from(_TOKENS), max_size=8),
+    st.sampled_from(["a", "-", "_", "9", "x-1"]),
+    st.sampled_from(["", " ", " v", ",", "]", "}", ":"]),
+    st.integers(0, 8),
+    st.integers(0, 8),
+)
+def test_where_libyaml_reads_an_alias_the_anchor_screen_sees_an_anchor(tokens, name, after, i, j):
+    """compose() walks a document for alias bombs only when the text may hold an anchor."""
+    tokens = list(tokens)
+    tokens.insert(min(i, len(tokens)), f"&{name}{after}")
+    tokens.insert(min(j, len(tokens)), f"*{name}")
+    text = "".join(tokens)
+    try:
+        docs = ys._compose_c(text)
+    except Exception:
+        return  # the pure parser reads it, and it always walks text with "&" and "*"
+
+    def shared(doc: Node) -> bool:
+        try:
+            return graph.has_shared_nodes(doc)
+        except graph.ExpansionError:
+            return True
+
+    if any(shared(doc) for doc in docs):
+        assert ys._libyaml_anchor(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: echo 1 && echo 2 &>/dev/null\nb: '*.yaml'\n", "u: http://x/?a=1&b=*\n"],
+)
+def test_shell_lines_and_urls_are_not_anchors(text):
+    assert not ys._libyaml_anchor(text)
+
+
+def test_an_alias_bomb_after_a_json_key_is_refused():
+    lol = '{"a":&a [x, x, x, x, x, x, x, x, x, x]'
+    for n in range(1, 7):
+        lol += f', "{n}":&{"a" * (n + 1)} [' + ", ".join([f"*{'a' * n}"] * 10) + "]"
+    with pytest.raises(ys.YamlSyntaxError, match="alias bomb"):
+        ys.compose(lol + "}\n")
+
+
 def _count_composed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     composed: list[str] = []
     real = ys.compose
