@@ -344,26 +344,33 @@ _COLLECTION_TAGS: dict[type, str] = {
 }
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _resolve(kind: type, value: object, implicit: object) -> str:
-    """The tag libyaml's composer asks for: YAML 1.2, as the pure parser resolves it."""
-    collection = _COLLECTION_TAGS.get(kind)
-    if collection is not None:
-        return collection
-    return str(_RESOLVERS[1].resolve(ScalarNode, value, implicit))
+_PLAIN_TYPES: dict[tuple[str, tuple[bool, bool]], str] = {}
 
 
 class _FastLoader(_CParser if _CParser is not None else object):  # type: ignore[misc]
     """libyaml's composer with a memoised YAML 1.2 resolver (what the pure parser applies).
 
-    The composer calls these three for every node it builds, so each is a C function (no
-    Python frame per node): the resolver is :func:`_resolve` behind its C cache, and as
-    there are no path resolvers to descend or ascend, those two accept their arguments and
-    do nothing."""
+    The composer calls the path resolvers for every node it builds; there are none to
+    descend or ascend, so those two are C functions that accept their arguments and do
+    nothing (no Python frame per node). The cache of plain types is a dict of untracked
+    tuples: the garbage collector does not walk its entries one by one, as it would an
+    ``lru_cache``'s."""
 
-    resolve = staticmethod(_resolve)
     descend_resolver = staticmethod(operator.is_)  # (parent, index) -> ignored
     ascend_resolver = staticmethod(tuple)  # () -> ignored
+
+    def resolve(self, kind: type, value: object, implicit: tuple[bool, bool]) -> str:
+        collection = _COLLECTION_TAGS.get(kind)
+        if collection is not None:
+            return collection
+        try:
+            return _PLAIN_TYPES[value, implicit]  # type: ignore[index]
+        except KeyError:
+            if len(_PLAIN_TYPES) > 100_000:
+                _PLAIN_TYPES.clear()
+            tag = str(_RESOLVERS[1].resolve(ScalarNode, value, implicit))
+            _PLAIN_TYPES[value, implicit] = tag  # type: ignore[index]
+            return tag
 
 
 def _compose_c(text: str) -> list[Node]:
