@@ -381,7 +381,8 @@ def discover(
             result.skipped.append(FileIssue(rel, None, str(exc)))
             continue
         blob = blob_id(data)
-        found, composed = _read_file(rel, data, walk.charts, chart_values, blob)
+        with ys.collector_paused:  # the file's nodes die with it: nothing to collect
+            found, composed = _read_file(rel, data, walk.charts, chart_values, blob)
         parsed += composed
         if cache is not None:
             kept[(rel, blob, chart_values)] = found

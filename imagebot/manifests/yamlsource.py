@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import gc
 import hashlib
 import operator
 import re
@@ -512,6 +513,43 @@ def well_formed(data: bytes) -> bool:
 def load(data: bytes) -> Source:
     text = decode(data)
     return Source(data, text, compose(text))
+
+
+class _CollectorPause:
+    """``with collector_paused:`` -- Python's cyclic garbage collector does not run inside.
+
+    Composing a file allocates a node and two marks per scalar. They live until the file's
+    sites are drafted, then reference counting frees them (a node graph that outlives its
+    file has no cycles). Meanwhile the collector, woken every 700 allocations, walks them
+    through its young and older generations and frees nothing: some 15% of discovery's
+    CPU time on real repositories. Discovery reads each file inside this pause; between
+    files the collector runs as usual, so cyclic garbage (the pure parser's loader, a
+    refused recursive alias) is still collected, a file later. Mercurial's ``util.nogc``
+    does the same for the same reason.
+
+    The switch is the process's: pauses that nest or overlap (threads) are counted, and the
+    last one out enables the collector again if it was enabled when the first came in."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._resume = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._resume:
+                gc.enable()
+
+
+collector_paused = _CollectorPause()
 
 
 # --- navigating nodes ------------------------------------------------------------------

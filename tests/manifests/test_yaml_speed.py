@@ -3,6 +3,7 @@ every file exactly as the pure-Python parser does."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import subprocess
@@ -181,6 +182,32 @@ def test_an_alias_bomb_after_a_json_key_is_refused():
         lol += f', "{n}":&{"a" * (n + 1)} [' + ", ".join([f"*{'a' * n}"] * 10) + "]"
     with pytest.raises(ys.YamlSyntaxError, match="alias bomb"):
         ys.compose(lol + "}\n")
+
+
+def test_discovery_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    (tmp_path / "app.yaml").write_text("kind: Pod\nspec:\n  containers:\n  - image: a:1\n")
+    assert gc.isenabled()
+    assert len(discover(tmp_path).sites) == 1
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(discover(tmp_path).sites) == 1
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_overlapping_pauses_enable_the_collector_when_the_last_one_ends():
+    first, second = ys._CollectorPause(), ys.collector_paused
+    first.__enter__()
+    with second:
+        assert not gc.isenabled()
+    assert not gc.isenabled()
+    with second, second:
+        assert not gc.isenabled()
+    assert not gc.isenabled()
+    first.__exit__(None, None, None)
+    assert gc.isenabled()
 
 
 def _count_composed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
