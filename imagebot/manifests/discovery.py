@@ -41,6 +41,7 @@ from imagebot.manifests.namespaces import (
     KUSTOMIZATION_FILES,
     Kustomization,
     is_kustomization_file,
+    kustomization_in,
     kustomize_namespaces,
     read_kustomization,
 )
@@ -388,7 +389,8 @@ def discover(
             result.skipped.append(FileIssue(rel, None, str(exc)))
             continue
         blob = blob_id(data)
-        found, composed = _read_file(rel, data, walk.charts, chart_values, blob)
+        with ys.collector_paused:  # the file's nodes die with it: nothing to collect
+            found, composed = _read_file(rel, data, walk.charts, chart_values, blob)
         parsed += composed
         if cache is not None:
             kept[(rel, blob, chart_values)] = found
@@ -523,36 +525,42 @@ def _read_file(
     rel: str, data: bytes, charts: set[str], chart_values: bool, blob: str
 ) -> tuple[_FileResult, int]:
     """One file's result, and 1 when it had to be composed."""
-    found, composed = _read_sites(rel, data, charts, chart_values, blob)
+    found, composed, source = _read_sites(rel, data, charts, chart_values, blob)
     if found.read and is_kustomization_file(rel):
-        found.kustomization = read_kustomization(data)
+        # the documents just scanned when the file was composed, else composed here
+        if source is not None:
+            found.kustomization = kustomization_in(source.docs)
+        else:
+            found.kustomization = read_kustomization(data)
     return found, composed
 
 
 def _read_sites(
     rel: str, data: bytes, charts: set[str], chart_values: bool, blob: str
-) -> tuple[_FileResult, int]:
+) -> tuple[_FileResult, int, ys.Source | None]:
+    """One file's result, 1 when it had to be composed, and what it composed (if it did)."""
     if b"{{" in data and _chart_template(rel, charts):
         # Even when a template happens to parse, its values are Helm's to fill in.
         line = _first_template_line(data.decode("utf-8", "replace"))
         issue = FileIssue(rel, line, "Helm chart template: not YAML until Helm renders it")
-        return _FileResult([], PolicyIndex(), [], skipped=issue, read=False), 0
+        return _FileResult([], PolicyIndex(), [], skipped=issue, read=False), 0, None
     if not may_hold_sites(data) and ys.well_formed(data):
-        return _FileResult([], PolicyIndex(), []), 0
+        return _FileResult([], PolicyIndex(), []), 0, None
     try:
         source = ys.load(data)
     except ys.YamlSyntaxError as exc:
         if "{{" in data.decode("utf-8", "replace"):
             issue = FileIssue(rel, exc.line, f"template, not YAML: {exc.message}")
-            return _FileResult([], PolicyIndex(), [], skipped=issue, read=False), 1
+            return _FileResult([], PolicyIndex(), [], skipped=issue, read=False), 1, None
         issue = FileIssue(rel, exc.line, exc.message)
-        return _FileResult([], PolicyIndex(), [issue], read=False), 1
+        return _FileResult([], PolicyIndex(), [issue], read=False), 1, None
     local = PolicyIndex()
     argo = read_docs(rel, source.docs) if b"argoproj.io" in data else []
     scanner = _FileScanner(rel, source, local, chart_values=chart_values, blob=blob)
     # the drafts keep their scalars' spans and values, not the node graph
     drafts = scanner.scan()
-    return _FileResult(drafts, local, scanner.issues, notes=scanner.notes, argo=argo), 1
+    found = _FileResult(drafts, local, scanner.issues, notes=scanner.notes, argo=argo)
+    return found, 1, source
 
 
 def _merge(

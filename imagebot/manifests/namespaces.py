@@ -19,8 +19,10 @@ no namespace: :data:`CLUSTER` (``<cluster>``).
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from ruamel.yaml.nodes import Node
 
 from imagebot.manifests import yamlsource as ys
 
@@ -92,12 +94,18 @@ def is_kustomization_file(rel: str) -> bool:
 
 def read_kustomization(data: bytes) -> Kustomization | None:
     """The kustomization in *data*; None when it is none (or not YAML: discovery reports
-    that). Discovery calls it once per file and blob, beside the file's sites."""
+    that). Discovery calls it once per file and blob, beside the file's sites (or, when it
+    composed the file for them, :func:`kustomization_in` over those documents)."""
     try:
         source = ys.load(data)
     except ys.YamlSyntaxError:
         return None
-    for node in source.docs:
+    return kustomization_in(source.docs)
+
+
+def kustomization_in(docs: Sequence[Node]) -> Kustomization | None:
+    """The kustomization among a kustomization file's composed *docs*; None when none is."""
+    for node in docs:
         kind = ys.get_str(node, "kind")
         if kind not in (None, "Kustomization", "Component"):
             continue

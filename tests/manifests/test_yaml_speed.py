@@ -3,12 +3,15 @@ every file exactly as the pure-Python parser does."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from imagebot.manifests import discover, discovery, graph
@@ -123,6 +126,88 @@ def test_nesting_within_the_limit_is_read():
     depth = ys.MAX_DEPTH - 5
     docs = ys.load(("- " * depth + "x\n").encode()).docs
     assert len(docs) == 1
+
+
+@given(st.text(alphabet="ab \n\r\u00e9\u00df\u65e5\U0001f600\ufeff", max_size=40))
+def test_a_character_index_maps_to_the_byte_offset_of_its_utf8_bytes(text):
+    source = ys.Source(text.encode(), text, [])
+    for index in range(len(text) + 1):
+        assert source.byte_offset(index) == len(text[:index].encode())
+
+
+_TOKENS = [" ", "\n", "\r\n", "\t", "\x85", "\u2028", "- ", "-", ": ", ":", "? ", "?", ",", "[",
+           "]", "{", "}", "'q'", '"q"', "'", '"', "x", "1", "=", "&", "*", "!t ", "!!str ", "#c",
+           "--- ", "---\n", "|\n ", "%", "@"]  # fmt: skip
+
+
+@given(
+    st.lists(st.sampled_from(_TOKENS), max_size=8),
+    st.sampled_from(["a", "-", "_", "9", "x-1"]),
+    st.sampled_from(["", " ", " v", ",", "]", "}", ":"]),
+    st.integers(0, 8),
+    st.integers(0, 8),
+)
+def test_where_libyaml_reads_an_alias_the_anchor_screen_sees_an_anchor(tokens, name, after, i, j):
+    """compose() walks a document for alias bombs only when the text may hold an anchor."""
+    tokens = list(tokens)
+    tokens.insert(min(i, len(tokens)), f"&{name}{after}")
+    tokens.insert(min(j, len(tokens)), f"*{name}")
+    text = "".join(tokens)
+    try:
+        docs = ys._compose_c(text)
+    except Exception:
+        return  # the pure parser reads it, and it always walks text with "&" and "*"
+
+    def shared(doc: Node) -> bool:
+        try:
+            return graph.has_shared_nodes(doc)
+        except graph.ExpansionError:
+            return True
+
+    if any(shared(doc) for doc in docs):
+        assert ys._libyaml_anchor(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: echo 1 && echo 2 &>/dev/null\nb: '*.yaml'\n", "u: http://x/?a=1&b=*\n"],
+)
+def test_shell_lines_and_urls_are_not_anchors(text):
+    assert not ys._libyaml_anchor(text)
+
+
+def test_an_alias_bomb_after_a_json_key_is_refused():
+    lol = '{"a":&a [x, x, x, x, x, x, x, x, x, x]'
+    for n in range(1, 7):
+        lol += f', "{n}":&{"a" * (n + 1)} [' + ", ".join([f"*{'a' * n}"] * 10) + "]"
+    with pytest.raises(ys.YamlSyntaxError, match="alias bomb"):
+        ys.compose(lol + "}\n")
+
+
+def test_discovery_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    (tmp_path / "app.yaml").write_text("kind: Pod\nspec:\n  containers:\n  - image: a:1\n")
+    assert gc.isenabled()
+    assert len(discover(tmp_path).sites) == 1
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(discover(tmp_path).sites) == 1
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_overlapping_pauses_enable_the_collector_when_the_last_one_ends():
+    first, second = ys._CollectorPause(), ys.collector_paused
+    first.__enter__()
+    with second:
+        assert not gc.isenabled()
+    assert not gc.isenabled()
+    with second, second:
+        assert not gc.isenabled()
+    assert not gc.isenabled()
+    first.__exit__(None, None, None)
+    assert gc.isenabled()
 
 
 def _count_composed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
