@@ -223,6 +223,29 @@ def parse_policy(
     """
     if not isinstance(text, str):
         raise PolicyError(f"a policy must be a string, not {type(text).__name__}")
+    key = (text, filter, extract, same_family, tuple(exclude))
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = _parse_policy(text, filter, extract, same_family, exclude)
+        if len(_PARSED) >= _PARSED_LIMIT:
+            _PARSED.clear()
+        _PARSED[key] = parsed
+    return parsed
+
+
+#: Policies already parsed, by their arguments: a cycle asks once per site, and a fleet's
+#: sites share a handful of policies. A Policy is immutable, so one serves every site.
+_PARSED: dict[tuple[object, ...], Policy] = {}
+_PARSED_LIMIT = 4096
+
+
+def _parse_policy(
+    text: str,
+    filter: str | None,
+    extract: str | None,
+    same_family: bool,
+    exclude: Sequence[str],
+) -> Policy:
     stripped = text.strip()
     if not stripped:
         raise PolicyError("empty policy: write e.g. 'semver:~1.2', 'glob:*' or 'newest-build'")

@@ -104,3 +104,17 @@ def test_current_value_is_what_the_policy_compares_for_the_current_tag() -> None
     assert policy.current_value("build-42") == "42"
     assert policy.current_value("other") is None
     assert parse_policy("glob:*", filter="^x").current_value("other") == "other"
+
+
+def test_the_same_policy_text_and_options_parse_once_for_every_site():
+    first = parse_policy("semver:~1.0", filter="^v", same_family=True)
+
+    assert parse_policy("semver:~1.0", filter="^v", same_family=True) is first
+    assert parse_policy("semver:~1.0", filter="^w", same_family=True) is not first
+    assert parse_policy("semver:~1.0", filter="^v", same_family=False) is not first
+
+
+def test_a_bad_policy_is_refused_every_time_it_is_asked_for():
+    for _ in range(2):
+        with pytest.raises(PolicyError):
+            parse_policy("semver:not-a-range")
