@@ -119,8 +119,9 @@ class AnnotationPolicies:
         self.errors: list[str] = []
         self._argo: list[_ArgoImage] = []
         self._argo_options: dict[str, dict[str, str]] = {}
-        #: Nothing written about any container (most workloads): every one gets the defaults.
-        self._silent = not self.annotations and not any(
+        #: Nothing written about any container (most workloads): every one gets the defaults,
+        #: whatever its image.
+        self.silent = not self.annotations and not any(
             key.startswith(_KEEL_PREFIXES) for key in self.labels
         )
         self._check_keys()
@@ -335,7 +336,7 @@ class AnnotationPolicies:
     ) -> ContainerPolicy:
         """The policy for *container* (*init*: an init container). Read ``errors`` once every
         container has been asked: problems found on the way are the whole workload's."""
-        if self._silent:
+        if self.silent:
             return ContainerPolicy()
         result = ContainerPolicy()
         policy_source = None

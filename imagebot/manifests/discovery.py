@@ -925,7 +925,7 @@ class _FileScanner:
                 doc.annotations, [d.container for d in members], labels=doc.labels
             )
             for draft in members:
-                image, _, _ = draft.reference()
+                image = None if policies.silent else draft.reference()[0]
                 draft.annotation_policy = policies.for_container(
                     draft.container, image, init=draft.init
                 )

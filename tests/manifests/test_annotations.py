@@ -265,7 +265,7 @@ def test_a_workload_without_annotations_reads_as_the_full_reading_does():
     for given in ({}, labels):
         quick = AnnotationPolicies({}, ["app"], labels=given)
         full = AnnotationPolicies({}, ["app"], labels=given)
-        full._silent = False
+        full.silent = False
         for init in (False, True):
             assert quick.for_container("app", image, init=init) == full.for_container(
                 "app", image, init=init
