@@ -99,6 +99,10 @@ class _ArgoImage:
     constraint: str | None
 
 
+#: Where Keel's keys start, in annotations and in labels.
+_KEEL_PREFIXES = (KEEL, "keel.observer/")
+
+
 class AnnotationPolicies:
     """Reads one workload's annotations; ``errors`` apply to every container of it."""
 
@@ -115,6 +119,11 @@ class AnnotationPolicies:
         self.errors: list[str] = []
         self._argo: list[_ArgoImage] = []
         self._argo_options: dict[str, dict[str, str]] = {}
+        #: Nothing written about any container (most workloads): every one gets the defaults,
+        #: whatever its image.
+        self.silent = not self.annotations and not any(
+            key.startswith(_KEEL_PREFIXES) for key in self.labels
+        )
         self._check_keys()
         self._read_argo()
 
@@ -301,7 +310,7 @@ class AnnotationPolicies:
     def _keel_values(self, block: Mapping[str, Annotation], what: str) -> dict[str, str]:
         values = {}
         for key, ann in block.items():
-            if key.startswith((KEEL, "keel.observer/")):
+            if key.startswith(_KEEL_PREFIXES):
                 if not ann.is_string:
                     self._error(
                         f"{what} {key}: {ann.value} is not a string (Kubernetes rejects it); "
@@ -327,6 +336,8 @@ class AnnotationPolicies:
     ) -> ContainerPolicy:
         """The policy for *container* (*init*: an init container). Read ``errors`` once every
         container has been asked: problems found on the way are the whole workload's."""
+        if self.silent:
+            return ContainerPolicy()
         result = ContainerPolicy()
         policy_source = None
         text = self._text(f"{IMAGEBOT}tag.{container}")

@@ -267,15 +267,18 @@ def _chart_template(rel: str, charts: set[str]) -> bool:
 
 #: Bytes one of which any file with an image site or a policy document contains (``image:``,
 #: ``images:``, ``$imagepolicy``, ``ImagePolicy``, ``ImageRepository``, Helm values'
-#: ``repository`` + ``tag``, Flux v1's ``repository.fluxcd.io/``), an Argo CD document, or a
-#: Flux ``Kustomization`` (its ``spec.path`` tells same-named policies apart). Files without
-#: any are only checked to be YAML, not composed.
-_SITE_WORDS = (b"image", b"Image", b"repository", b"argoproj.io", FLUX_KUSTOMIZE_API.encode())
+#: ``repository`` + ``tag``, Flux v1's ``repository.fluxcd.io/``, Argo CD Image Updater's
+#: ``ImageUpdater``), or a Flux ``Kustomization`` (its ``spec.path`` tells same-named policies
+#: apart). Files without any are only checked to be YAML, not composed.
+_SITE_WORDS = (b"image", b"Image", b"repository", FLUX_KUSTOMIZE_API.encode())
+#: An Argo CD ``Application`` has both: its API group and its kind (``argoproj.io`` alone is
+#: also every Argo Workflows, Rollouts and Events object, and an ``AppProject``).
+_ARGO_WORDS = (b"argoproj.io", b"Application")
 
 
 def may_hold_sites(data: bytes) -> bool:
     """False when *data* cannot hold an image site or a policy: a cheap screen before parsing."""
-    return any(word in data for word in _SITE_WORDS)
+    return any(word in data for word in _SITE_WORDS) or all(word in data for word in _ARGO_WORDS)
 
 
 blob_id = ys.blob_id
@@ -930,7 +933,7 @@ class _FileScanner:
                 doc.annotations, [d.container for d in members], labels=doc.labels
             )
             for draft in members:
-                image, _, _ = draft.reference()
+                image = None if policies.silent else draft.reference()[0]
                 draft.annotation_policy = policies.for_container(
                     draft.container, image, init=draft.init
                 )

@@ -257,3 +257,20 @@ def test_annotation_policies_directly():
     )
     result = policies.for_container("app", ImageReference.parse("org/app:1.0.0"))
     assert (result.policy, result.automated, policies.errors) == ("semver:~1", True, [])
+
+
+def test_a_workload_without_annotations_reads_as_the_full_reading_does():
+    labels = {"app": Annotation("web", True, 3), "version": Annotation("1", False, 4)}
+    image = ImageReference.parse("ghcr.io/org/app:1.2.3")
+    for given in ({}, labels):
+        quick = AnnotationPolicies({}, ["app"], labels=given)
+        full = AnnotationPolicies({}, ["app"], labels=given)
+        full.silent = False
+        for init in (False, True):
+            assert quick.for_container("app", image, init=init) == full.for_container(
+                "app", image, init=init
+            )
+            assert quick.for_container("app", None) == full.for_container("app", None)
+        assert quick.errors == full.errors == []
+    keel = AnnotationPolicies({}, ["app"], labels={"keel.sh/policy": Annotation("minor", True, 3)})
+    assert keel.for_container("app", image).policy is not None

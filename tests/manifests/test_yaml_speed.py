@@ -14,10 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from imagebot.manifests import discover, discovery, graph
+from imagebot.manifests import Discovery, discover, discovery, graph
 from imagebot.manifests import yamlsource as ys
 from imagebot.manifests.discovery import DiscoveryCache, blob_id
 from tests.manifests.helpers import CORPUS
+
+#: 5,124 files from 20 public projects, on the development machine only.
+REALWORLD = Path("/work/shared/realworld")
 
 
 def _signature(docs: list[Node]) -> list[tuple[object, ...]]:
@@ -233,6 +236,41 @@ def test_a_file_that_cannot_hold_an_image_is_checked_but_not_composed(tmp_path, 
     assert found.files_read == 2
     assert [s.reference_text for s in found.sites] == ["a:1"]
     assert len(composed) == 1
+
+
+def test_an_argo_object_that_is_no_application_is_checked_but_not_composed(tmp_path, monkeypatch):
+    (tmp_path / "project.yaml").write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata:\n  name: team\n"
+    )
+    (tmp_path / "app.yaml").write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\n"
+    )
+    composed = _count_composed(monkeypatch)
+    found = discover(tmp_path)
+    assert found.files == ["app.yaml", "project.yaml"]
+    assert len(composed) == 1
+    assert "kind: Application" in composed[0]
+
+
+def _everything(found: Discovery) -> str:
+    """All a discovery reports: sites, skipped files, errors, files read, automations."""
+    return json.dumps(found.to_dict(), sort_keys=True) + repr(
+        (found.automations, found.argo_branches)
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tree", ["corpus", "realworld"])
+def test_the_screen_changes_nothing_discovery_reports(tree, monkeypatch):
+    """Composing every file finds what composing only the screened ones finds."""
+    root = CORPUS if tree == "corpus" else REALWORLD
+    if not root.is_dir():
+        pytest.skip(f"{root} is not here (only on the development machine)")
+    screened = discover(root)
+    monkeypatch.setattr(discovery, "may_hold_sites", lambda data: True)
+    everything = discover(root)
+    assert _everything(screened) == _everything(everything)
+    assert len(screened.sites) > 100
 
 
 def test_a_broken_file_without_images_is_still_reported(tmp_path):
