@@ -132,5 +132,15 @@ def median_of(rounds: int, fn: Callable[[], object], *, cpu: bool = False) -> fl
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far, in MB (Linux reports KiB)."""
+    """This process's peak resident set size so far, in MB.
+
+    Linux's ``VmHWM`` (this program's own memory map), not ``ru_maxrss``: the latter keeps
+    the high-water mark from before ``exec``, so a case's child process started by a bench
+    process that had grown to 200 MB would report 200 MB whatever it used itself."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -725,7 +725,8 @@ def _write_atomically(path: Path, content: bytes) -> None:
             view = memoryview(content)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fchmod(fd, mode)  # the umask may have narrowed it
+            if stat.S_IMODE(os.fstat(fd).st_mode) != mode:  # the umask narrowed it
+                os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
             os.close(fd)
