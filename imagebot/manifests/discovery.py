@@ -144,13 +144,13 @@ def _walk(
 ) -> _Walk:
     walk = _Walk()
     seen: set[str] = set()
-    includes = [glob_regex(p) for p in include]
-    excludes = [glob_regex(p) for p in exclude]
+    includes = _any_glob(include)
+    excludes = _any_glob(exclude)
 
     def excluded(rel: str) -> bool:
-        return any(rx.match(rel) for rx in excludes)
+        return excludes is not None and excludes.match(rel) is not None
 
-    def scan(top: Path, prefix: str, inc: list[re.Pattern[str]], use_exclude: bool) -> None:
+    def scan(top: Path, prefix: str, inc: re.Pattern[str] | None, use_exclude: bool) -> None:
         for rel_dir, dirs, files in _tree(top):
             if any(f.name == "Chart.yaml" for f in files):
                 walk.charts.add(prefix + rel_dir)
@@ -176,7 +176,7 @@ def _walk(
             for entry in sorted(files, key=lambda e: e.name):
                 name = entry.name
                 rel = f"{rel_dir}/{name}" if rel_dir else name
-                if not any(rx.match(rel) for rx in inc):
+                if inc is None or inc.match(rel) is None:
                     continue
                 if use_exclude and excluded(rel):
                     continue
@@ -198,7 +198,7 @@ def _walk(
                 walk.files.append((shown, entry.path))
 
     scan(root, "", includes, True)
-    default_includes = [glob_regex(p) for p in DEFAULT_INCLUDE]
+    default_includes = _any_glob(DEFAULT_INCLUDE)
     for d in policy_dirs:
         given = Path(d).expanduser()
         top = given if given.is_absolute() else root / given
@@ -222,6 +222,14 @@ def _walk(
             prefix = _rel_prefix(resolved, root)
         scan(resolved, prefix, default_includes, False)
     return walk
+
+
+def _any_glob(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex matching a path when any of the globs does; None for no globs. Each glob
+    is compiled on its own first, so a bad one fails as :func:`glob_regex` says."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{glob_regex(p).pattern})" for p in patterns))
 
 
 def _tree(top: Path) -> Iterator[tuple[str, list[os.DirEntry[str]], list[os.DirEntry[str]]]]:
@@ -1165,20 +1173,21 @@ class _FileScanner:
         *base* is how many leading path keys lead to the values (``spec.values``)."""
         if len(path) - base > 50:
             return
-        rel = path[base:]
-        name = CHART_IMAGE if not rel else ".".join(str(p) for p in rel)
         if isinstance(node, MappingNode):
+            rel = path[base:]
+            name = CHART_IMAGE if not rel else ".".join(str(p) for p in rel)
+            pairs = ys.items(node)
             skip: set[str] = set()
             draft = self._values_container(doc, node, path, name, flux_v1=False)
             if draft is not None:
                 skip = {"image", "tag", "registry"}
                 yield draft
-            elif "image" not in (k for k, _, _ in ys.items(node)):
+            elif "image" not in (k for k, _, _ in pairs):
                 draft = self._image_mapping(doc, node, path, name, strict=False)
                 if draft is not None:
                     yield draft
                     return
-            for key, _, value in ys.items(node):
+            for key, _, value in pairs:
                 if key not in skip:
                     yield from self._values_tree(doc, value, (*path, key), base=base)
         elif isinstance(node, SequenceNode):

@@ -210,18 +210,19 @@ def _nesting_bound(text: str) -> tuple[int, int]:
     return flow, text.count("\n") + text.count("\r") + text.count("-") + text.count("?") + 1
 
 
-_BRACKETS = str.maketrans({"[": "(", "{": "(", "]": ")", "}": ")"})
-_NOT_BRACKETS = re.compile(r"[^()]+")
+_BRACKET = re.compile(r"[\[\]{}]")
 
 
 def _flow_depth(text: str) -> int:
     """Deepest bracket nesting, counting brackets in strings and comments too (a cheap
     estimate: only whether to measure the composed nodes depends on it)."""
-    brackets = _NOT_BRACKETS.sub("", text.replace("(", "").replace(")", "").translate(_BRACKETS))
     depth = deepest = 0
-    for ch in brackets:
-        depth = depth + 1 if ch == "(" else max(depth - 1, 0)
-        deepest = max(deepest, depth)
+    for ch in _BRACKET.findall(text):
+        if ch == "[" or ch == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif depth:
+            depth -= 1
     return deepest
 
 
