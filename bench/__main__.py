@@ -14,6 +14,7 @@ its last run. The exit status is 1 when a benchmark failed or a row missed its t
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 import traceback
 
@@ -40,6 +41,8 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
         return 2
+    if len(names) > 1 and not options:
+        return _each_in_a_process(names)
     collected: list[Row] = []
     by_name: dict[str, list[Row]] = {}
     broken: list[str] = []
@@ -63,6 +66,22 @@ def main(argv: list[str]) -> int:
     if missed:
         print(f"missed the target: {', '.join(missed)}")
     return 1 if broken or missed else 0
+
+
+def _each_in_a_process(names: list[str]) -> int:
+    """Run each benchmark as ``python -m bench NAME`` (which writes its rows), one after the
+    other: a case then starts from a small process, and the peak RSS its children report is
+    their own (Linux carries a process's high-water mark across ``exec`` into its child)."""
+    failed = 0
+    for name in names:
+        failed |= subprocess.run([sys.executable, "-m", "bench", name], check=False).returncode
+    rows = load_rows()
+    collected = [row for name in names for row in rows.get(name, [])]
+    print(f"== {', '.join(names)}: written to {RESULTS}\n\n{table(collected)}", end="")
+    missed = [row.case for row in collected if row.within_target is False]
+    if missed:
+        print(f"missed the target: {', '.join(missed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
