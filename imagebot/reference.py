@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from imagebot.errors import InvalidReference, InvalidTag
 
@@ -95,6 +96,11 @@ class ImageReference:
     path: str
     tag: str | None = None
     digest: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Slotted: pickle's default goes through a Python __setstate__, field by field;
+        # the cycle caches keep thousands of references between processes.
+        return (ImageReference, (self.written_name, self.domain, self.path, self.tag, self.digest))
 
     @classmethod
     def parse(cls, text: str) -> ImageReference:

@@ -37,7 +37,7 @@ from imagebot.errors import ConfigError, GitError, InvalidInput, LocalChanges, P
 from imagebot.gitops import commits, worktree
 from imagebot.gitops.credentials import GitAuth, RemoteURL, parse_remote_url, redact
 from imagebot.gitops.locking import WorkspaceLock
-from imagebot.gitops.runner import Git, remote_lines
+from imagebot.gitops.runner import Git, nul_split, remote_lines
 from imagebot.safetext import printable
 
 log = logging.getLogger(__name__)
@@ -164,6 +164,7 @@ class Workspace:
         push_branch: str,
         lock_timeout: float,
         default_branch: bool,
+        git_dir: Path | None = None,
     ) -> None:
         self.root = root
         self.git = git
@@ -176,7 +177,7 @@ class Workspace:
         self._lock = lock
         self._lock_timeout = lock_timeout
         self._default_branch = default_branch
-        self.git_dir = Path(git.out("rev-parse", "--absolute-git-dir"))
+        self.git_dir = git_dir or Path(git.out("rev-parse", "--absolute-git-dir"))
         self._scratch = self.git_dir / "imagebot"
 
     # ---------------------------------------------------------------- opening
@@ -198,10 +199,12 @@ class Workspace:
         if not start.is_dir():
             raise GitError(f"{start}: no such directory")
         probe = Git(start)
-        result = probe.run("rev-parse", "--show-toplevel", check=False)
+        # Both in one git (each costs a process): the top level, then the git directory.
+        result = probe.run("rev-parse", "--show-toplevel", "--absolute-git-dir", check=False)
         if result.returncode != 0 or not result.text:
             raise GitError(f"{start}: not inside a Git checkout (or a bare repository)")
-        root = Path(result.text)
+        found = result.text.split("\n")
+        root = Path(found[0] if len(found) == 2 else probe.out("rev-parse", "--show-toplevel"))
         git = Git(root)
         current = git.run("symbolic-ref", "-q", "--short", "HEAD", check=False).text
         if branch is None:
@@ -217,7 +220,8 @@ class Workspace:
             url = git.out("remote", "get-url", "--push", remote)
             if credentials is not None and credentials != GitCredentials():
                 git = Git(root, auth=GitAuth.resolve(parse_remote_url(url), credentials))
-        git_dir = Path(git.out("rev-parse", "--absolute-git-dir"))
+        # (a path with a line break in it: asked again, alone)
+        git_dir = Path(found[1] if len(found) == 2 else git.out("rev-parse", "--absolute-git-dir"))
         lock = WorkspaceLock(git_dir / "imagebot" / "lock", what=str(root))
         return cls(
             root=root,
@@ -231,6 +235,7 @@ class Workspace:
             push_branch=push_branch,
             lock_timeout=lock_timeout,
             default_branch=False,
+            git_dir=git_dir,
         )
 
     @classmethod
@@ -652,12 +657,20 @@ def _push_status(porcelain: str, ref: str) -> tuple[str, str] | None:
 
 
 def _upstream(git: Git, branch: str) -> tuple[str | None, str]:
-    remote = git.run("config", "--get", f"branch.{branch}.remote", check=False).text
-    merge = git.run("config", "--get", f"branch.{branch}.merge", check=False).text
+    """(remote, its branch) that *branch* tracks; else origin's branch of the same name, when
+    there is an origin. One ``git config`` for all of it (a process each would cost more
+    than the rest of opening a checkout)."""
+    listed = git.run("config", "-z", "--get-regexp", r"^(branch|remote)\.", check=False)
+    found: dict[str, str] = {}
+    for record in nul_split(listed.stdout):
+        key, _, value = record.partition("\n")
+        found[key] = value  # the last of a key given twice wins, as `git config --get`
+    remote = found.get(f"branch.{branch}.remote", "")
+    merge = found.get(f"branch.{branch}.merge", "")
     if remote and remote != "." and merge.startswith("refs/heads/"):
         return remote, merge.removeprefix("refs/heads/")
-    remotes = git.out("remote").split()
-    if "origin" in remotes:
+    # `git remote` lists the remotes that have any remote.<name>.* key
+    if any(key.startswith("remote.origin.") and "." not in key[14:] for key in found):
         return "origin", branch
     return None, branch
 

@@ -6,7 +6,8 @@ printed (``list-images --output json``), logged and stored without knowing about
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copyreg
+from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from imagebot.reference import ImageReference
@@ -157,6 +158,17 @@ class ImageSite:
     #: The object's ``apiVersion`` ("" when it has none), for Flux's commit templates.
     api_version: str = ""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled without the fields still at their default (most of them; the class
+        attribute answers for a field not in the instance): the cycle caches keep thousands
+        of sites between processes, and a new process builds each from a third of the
+        values (:mod:`imagebot.update.cyclecache`)."""
+        defaults = _SITE_DEFAULTS
+        state = {
+            k: v for k, v in self.__dict__.items() if not (k in defaults and _same(v, defaults[k]))
+        }
+        return (copyreg.__newobj__, (type(self),), state)  # type: ignore[attr-defined]
+
     @property
     def workload(self) -> str:
         """``namespace:kind/name`` as ``fluxctl`` printed workloads: the namespace it lands
@@ -166,6 +178,8 @@ class ImageSite:
     @property
     def landing_namespace(self) -> str:
         """``metadata.namespace``, else where it lands (``<cluster>``: in no namespace)."""
+        if self.namespace:  # most sites: no import statement on this path (a cycle asks 1000s)
+            return self.namespace
         from imagebot.manifests.namespaces import landing_namespace
 
         return landing_namespace(self.kind, self.namespace, self.default_namespace)
@@ -332,3 +346,13 @@ class FileChange:
             "notes": self.notes,
             "errors": self.errors,
         }
+
+
+def _same(value: object, default: object) -> bool:
+    return value is default or (type(value) is type(default) and value == default)
+
+
+#: ImageSite's fields with a plain default, which the class holds as an attribute.
+_SITE_DEFAULTS: dict[str, object] = {
+    f.name: f.default for f in fields(ImageSite) if f.default is not MISSING
+}

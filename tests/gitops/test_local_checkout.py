@@ -97,6 +97,47 @@ def test_checkout_without_a_remote_commits_only(tmp_path: Path) -> None:
     assert git(path, "status", "--porcelain") == ""
 
 
+def _alone(tmp_path: Path, branch: str = "main") -> Path:
+    path = tmp_path / "alone"
+    git(tmp_path, "init", "-q", "-b", branch, str(path))
+    (path / "app.yaml").write_bytes(b"image: app:1.0\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+    return path
+
+
+def test_a_branch_tracking_another_remote_branch_pushes_there(tmp_path: Path) -> None:
+    path = _alone(tmp_path, "release.v1.2")
+    git(path, "config", "remote.upstream.url", "https://git.example.com/fleet.git")
+    git(path, "config", "branch.release.v1.2.remote", "upstream")
+    git(path, "config", "branch.release.v1.2.merge", "refs/heads/stable")
+    git(path, "config", "branch.release.v1x2.remote", "elsewhere")  # a dot is no wildcard
+    with Workspace.local(path) as ws:
+        assert (ws.branch, ws.remote_name, ws.remote_branch) == (
+            "release.v1.2",
+            "upstream",
+            "stable",
+        )
+        assert ws.url == "https://git.example.com/fleet.git"
+        assert ws.git_dir == (path / ".git").resolve()
+
+
+def test_an_untracked_branch_pushes_to_origin_only_when_there_is_one(tmp_path: Path) -> None:
+    path = _alone(tmp_path)
+    git(path, "config", "remote.origin.x.url", "https://git.example.com/other.git")
+    with Workspace.local(path) as ws:  # a remote named "origin.x" is not origin
+        assert ws.remote_name is None
+    git(path, "config", "remote.origin.url", "https://git.example.com/fleet.git")
+    with Workspace.local(path) as ws:
+        assert (ws.remote_name, ws.remote_branch) == ("origin", "main")
+
+
+def test_a_bare_repository_is_refused(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "--bare", str(tmp_path / "bare.git"))
+    with pytest.raises(GitError, match="not inside a Git checkout"):
+        Workspace.local(tmp_path / "bare.git")
+
+
 def test_behind_checkout_is_fast_forwarded_before_computing(
     remote: Remote, checkout: Path, writer: Writer
 ) -> None:
