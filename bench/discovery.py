@@ -124,7 +124,7 @@ def rows(argv: list[str]) -> list[Row]:
     parser = argparse.ArgumentParser(prog="python -m bench discovery")
     parser.add_argument("--sizes", default="1000,10000", help="replicated-corpus sizes")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="200 files, 1 round, no realworld")
     args, _ = parser.parse_known_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
