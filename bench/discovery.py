@@ -143,7 +143,7 @@ def rows(argv: list[str]) -> list[Row]:
                 "discovery (realworld)", f"{count:,} files", REALWORLD, args.rounds, args.repeats
             )
         )
-    if len(out) >= 2 and not args.quick:
+    if len(sizes) >= 2 and not args.quick:
         small, large = out[0], out[1]
         growth = (large.imagebot / small.imagebot) / (sizes[1] / sizes[0])
         out[1] = Row(
