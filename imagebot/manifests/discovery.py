@@ -315,7 +315,7 @@ class DiscoveryCache:
     unchanged without reading it; only what the latest discovery saw is kept.
     ``files_parsed`` counts the files the latest discovery composed."""
 
-    entries: dict[tuple[str, str, bool], _FileResult] = field(default_factory=dict)
+    entries: dict[tuple[str, str, int], _FileResult] = field(default_factory=dict)
     files_parsed: int = 0
     #: The latest discovery's answer and what it was made from: every file's key in walk
     #: order, the walk's own issues and the default namespace. A discovery that finds all of
@@ -326,7 +326,7 @@ class DiscoveryCache:
     #: Hook for a cache read from the store (:mod:`imagebot.update.cyclecache`): there,
     #: ``entries`` may map each key to an empty stand-in (enough for ``last`` to answer) and
     #: this builds the real results; a discovery that needs them calls it first.
-    unread: Callable[[], dict[tuple[str, str, bool], _FileResult]] | None = field(
+    unread: Callable[[], dict[tuple[str, str, int], _FileResult]] | None = field(
         default=None, repr=False, compare=False
     )
 
@@ -372,7 +372,7 @@ def discover(
     result.skipped.extend(walk.skipped)
     index = PolicyIndex()
     pending: list[_Draft] = []
-    kept: dict[tuple[str, str, bool], _FileResult] = {}
+    kept: dict[tuple[str, str, int], _FileResult] = {}
     kustomizations: dict[str, Kustomization] = {}
     argo: list[ArgoDoc] = []
     parsed = 0
@@ -383,11 +383,11 @@ def discover(
     if cache is not None and cache.unread is not None:
         cache.entries, cache.unread = cache.unread(), None
     for rel, path in walk.files:
-        chart_values = _chart_values(rel, walk.charts)
+        role = _chart_role(rel, walk.charts)
         known = blobs.get(rel) if blobs is not None else None
-        cached = cache.entries.get((rel, known, chart_values)) if cache and known else None
+        cached = cache.entries.get((rel, known, role)) if cache and known else None
         if cached is not None:
-            kept[(rel, known, chart_values)] = cached  # type: ignore[index]
+            kept[(rel, known, role)] = cached  # type: ignore[index]
             _merge(result, index, pending, rel, cached, kustomizations)
             argo.extend(cached.argo)
             continue
@@ -401,10 +401,10 @@ def discover(
             continue
         blob = blob_id(data)
         with ys.collector_paused:  # the file's nodes die with it: nothing to collect
-            found, composed = _read_file(rel, data, walk.charts, chart_values, blob)
+            found, composed = _read_file(rel, data, role, blob)
         parsed += composed
         if cache is not None:
-            kept[(rel, blob, chart_values)] = found
+            kept[(rel, blob, role)] = found
         _merge(result, index, pending, rel, found, kustomizations)
         argo.extend(found.argo)
     made_from = _made_from(kept, walk, default_namespace, repo_urls)
@@ -456,7 +456,7 @@ def _last_answer(
         known = blobs.get(rel)
         if known is None:
             return None
-        key = (rel, known, _chart_values(rel, walk.charts))
+        key = (rel, known, _chart_role(rel, walk.charts))
         found = cache.entries.get(key)
         if found is None or found.argo:
             return None
@@ -468,14 +468,25 @@ def _last_answer(
     return _copy(cache.last[1])
 
 
-def _chart_values(rel: str, charts: set[str]) -> bool:
-    """Whether *rel* is a ``values*`` file of a chart (read as chart values)."""
+#: What a file is to the Helm charts around it (:func:`_chart_role`), bits of an int.
+_VALUES, _TEMPLATE = 1, 2
+
+
+def _chart_role(rel: str, charts: set[str]) -> int:
+    """Whether *rel* is a ``values*`` file of a chart (read as chart values) and whether it
+    sits in a chart's ``templates/`` (not YAML until Helm renders it). Part of a file's cache
+    key: a Chart.yaml added or removed changes what the same bytes give."""
+    if not charts:
+        return 0
     folder, _, basename = rel.rpartition("/")
-    return folder in charts and basename.startswith("values")
+    role = _VALUES if folder in charts and basename.startswith("values") else 0
+    if "templates/" in rel and _chart_template(rel, charts):
+        role |= _TEMPLATE
+    return role
 
 
 def _made_from(
-    keys: Iterable[tuple[str, str, bool]],
+    keys: Iterable[tuple[str, str, int]],
     walk: _Walk,
     default_namespace: str | None,
     repo_urls: Sequence[str],
@@ -532,11 +543,9 @@ def _read_bounded(path: Path, limit: int) -> bytes:
     return data
 
 
-def _read_file(
-    rel: str, data: bytes, charts: set[str], chart_values: bool, blob: str
-) -> tuple[_FileResult, int]:
+def _read_file(rel: str, data: bytes, role: int, blob: str) -> tuple[_FileResult, int]:
     """One file's result, and 1 when it had to be composed."""
-    found, composed, source = _read_sites(rel, data, charts, chart_values, blob)
+    found, composed, source = _read_sites(rel, data, role, blob)
     if found.read and is_kustomization_file(rel):
         # the documents just scanned when the file was composed, else composed here
         if source is not None:
@@ -547,10 +556,10 @@ def _read_file(
 
 
 def _read_sites(
-    rel: str, data: bytes, charts: set[str], chart_values: bool, blob: str
+    rel: str, data: bytes, role: int, blob: str
 ) -> tuple[_FileResult, int, ys.Source | None]:
     """One file's result, 1 when it had to be composed, and what it composed (if it did)."""
-    if b"{{" in data and _chart_template(rel, charts):
+    if b"{{" in data and role & _TEMPLATE:
         # Even when a template happens to parse, its values are Helm's to fill in.
         line = _first_template_line(data.decode("utf-8", "replace"))
         issue = FileIssue(rel, line, "Helm chart template: not YAML until Helm renders it")
@@ -567,7 +576,7 @@ def _read_sites(
         return _FileResult([], PolicyIndex(), [issue], read=False), 1, None
     local = PolicyIndex()
     argo = read_docs(rel, source.docs) if b"argoproj.io" in data else []
-    scanner = _FileScanner(rel, source, local, chart_values=chart_values, blob=blob)
+    scanner = _FileScanner(rel, source, local, chart_values=bool(role & _VALUES), blob=blob)
     # the drafts keep their scalars' spans and values, not the node graph
     drafts = scanner.scan()
     found = _FileResult(drafts, local, scanner.issues, notes=scanner.notes, argo=argo)

@@ -293,7 +293,7 @@ class _Entries:
     None when a file holds Argo CD documents (the last answer is then never reused, so
     they are read with the rest)."""
 
-    keys: list[tuple[str, str, bool]] | None
+    keys: list[tuple[str, str, int]] | None
     data: bytes
 
 
@@ -310,7 +310,7 @@ def _dumps(discovery: DiscoveryCache, rewrites: RewriteCache) -> bytes:
     return pickle.dumps((FORMAT, head, rewrites, part), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _entries(checkout: str, data: bytes) -> dict[tuple[str, str, bool], _FileResult]:
+def _entries(checkout: str, data: bytes) -> dict[tuple[str, str, int], _FileResult]:
     """The per-file results kept for *checkout*; none (every file is read) when they do not
     load."""
     try:

@@ -283,3 +283,24 @@ def _without_timings(text: str) -> dict[str, object]:
     for key in ("duration", "registry_seconds", "cpu_seconds"):
         data.pop(key)
     return data
+
+
+def test_a_chart_yaml_added_makes_a_kept_file_a_helm_template(bot: Bot, fleet, tmp_path: Path):
+    """What a file gives depends on the charts around it, not only on its bytes: a new
+    Chart.yaml beside ``templates/`` turns a kept file's sites into a skipped template."""
+    app, remote = fleet
+    template = b"# {{- if .Values.on }} (a comment to YAML, a directive to Helm)\n" + deployment(
+        "tpl", bot.image(app, "1.0.0"), annotations=automated("semver:~1.0")
+    )
+    writer = Writer(remote, tmp_path / "writer")
+    writer.commit_and_push("chart/templates/deploy.yaml", template)
+    first = bot.run(remote, dry_run=True)
+    assert "chart/templates/deploy.yaml" in {r.site.file for r in first.applied}
+    writer.commit_and_push("chart/Chart.yaml", b"apiVersion: v2\nname: chart\nversion: 1.0.0\n")
+    new_process(bot)
+
+    again = bot.run(remote, dry_run=True)
+
+    assert "chart/templates/deploy.yaml" not in {r.site.file for r in again.applied}
+    assert len(again.applied) == FILES
+    assert [s.file for s in again.skipped] == ["chart/templates/deploy.yaml"]
