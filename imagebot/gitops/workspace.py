@@ -669,8 +669,9 @@ def _upstream(git: Git, branch: str) -> tuple[str | None, str]:
     merge = found.get(f"branch.{branch}.merge", "")
     if remote and remote != "." and merge.startswith("refs/heads/"):
         return remote, merge.removeprefix("refs/heads/")
-    # `git remote` lists the remotes that have any remote.<name>.* key
-    if any(key.startswith("remote.origin.") and "." not in key[14:] for key in found):
+    # `git remote` lists the remotes that have any remote.<name>.* key ("origin.x" is another)
+    origin = "remote.origin."
+    if any(key.startswith(origin) and "." not in key[len(origin) :] for key in found):
         return "origin", branch
     return None, branch
 

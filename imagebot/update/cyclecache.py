@@ -25,7 +25,7 @@ serialized form over :data:`MAX_BYTES` is not kept (said in the log).
 Why pickle. The values are discovery's own dataclasses (drafts, policy indexes, sites,
 parts, a few ruamel nodes), many of them private to the module that makes them and
 changing with it; pickle stores them as they are, keeps the objects they share shared,
-and builds them in C: discovery's last answer and 1,000 rewrites load in about 15-20 ms
+and builds them in C: discovery's last answer and 1,000 rewrites load in about 10-15 ms
 with the collector paused, the per-file results (as many objects again, kept serialized
 apart: :class:`_Entries`) only when a file changed. A format of our own would have to
 follow every one of those types and build each object in Python. It is safe here because:

@@ -121,3 +121,18 @@ def checkout(remote: Remote, where: Path) -> Path:
 
 
 __all__ = ["Config", "deployment"]
+
+
+def counting_composes(monkeypatch: Any) -> list[str]:
+    """The texts imagebot composes from now on (``yamlsource.compose`` counted, not changed)."""
+    from imagebot.manifests import yamlsource
+
+    texts: list[str] = []
+    real = yamlsource.compose
+
+    def counting(text: str):  # type: ignore[no-untyped-def]
+        texts.append(text)
+        return real(text)
+
+    monkeypatch.setattr(yamlsource, "compose", counting)
+    return texts

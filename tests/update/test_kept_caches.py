@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from imagebot.manifests import yamlsource
 from imagebot.update import CycleReport, cyclecache
 from tests.gitops.helpers import Writer
-from tests.update.helpers import Bot, automated, checkout, deployment, run_cli
+from tests.update.helpers import Bot, automated, checkout, counting_composes, deployment, run_cli
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FILES = 12
@@ -36,18 +35,6 @@ def fleet(bot: Bot, repo_name: str):
         for i in range(FILES)
     }
     return app, bot.remote(files)
-
-
-def _composed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    texts: list[str] = []
-    real = yamlsource.compose
-
-    def counting(text: str):  # type: ignore[no-untyped-def]
-        texts.append(text)
-        return real(text)
-
-    monkeypatch.setattr(yamlsource, "compose", counting)
-    return texts
 
 
 def new_process(bot: Bot) -> None:
@@ -72,7 +59,7 @@ def test_a_new_process_over_an_unchanged_repository_composes_no_file(bot: Bot, f
     _, remote = fleet
     first = bot.run(remote, dry_run=True)
     new_process(bot)
-    composed = _composed(monkeypatch)
+    composed = counting_composes(monkeypatch)
 
     again = bot.run(remote, dry_run=True)
 
@@ -93,7 +80,7 @@ def test_a_new_process_reads_only_the_file_that_changed(
         deployment("web-07", bot.image(app, "1.0.1"), annotations=automated("semver:~1.0")),
     )
     new_process(bot)
-    composed = _composed(monkeypatch)
+    composed = counting_composes(monkeypatch)
 
     report = bot.run(remote, dry_run=True)
 
@@ -148,7 +135,7 @@ def test_caches_written_by_another_version_are_ignored(
             (made_with.replace(f"format {cyclecache.FORMAT}", "format 0"),),
         )
     new_process(bot)
-    composed = _composed(monkeypatch)
+    composed = counting_composes(monkeypatch)
 
     with caplog.at_level(logging.DEBUG, logger="imagebot.update.cyclecache"):
         again = bot.run(remote, dry_run=True)
@@ -163,7 +150,7 @@ def test_caches_for_another_max_file_bytes_are_ignored(bot: Bot, fleet, monkeypa
     _, remote = fleet
     bot.run(remote, dry_run=True)
     new_process(bot)
-    composed = _composed(monkeypatch)
+    composed = counting_composes(monkeypatch)
 
     report = bot.run(remote, dry_run=True, max_file_bytes=100)
 
@@ -191,7 +178,7 @@ def test_a_damaged_cache_row_is_ignored_and_the_cycle_reads_the_files(
     with bot.store.transaction() as db:
         db.execute("UPDATE cycle_caches SET data = ?", (damage(data),))
     new_process(bot)
-    composed = _composed(monkeypatch)
+    composed = counting_composes(monkeypatch)
 
     with caplog.at_level(logging.DEBUG, logger="imagebot.update.cyclecache"):
         again = bot.run(remote, dry_run=True)
@@ -252,7 +239,7 @@ def test_a_commit_made_by_one_process_is_seen_by_the_next(bot: Bot, fleet, monke
     assert len(first.applied) == FILES
     assert first.commit
     new_process(bot)
-    composed = _composed(monkeypatch)
+    composed = counting_composes(monkeypatch)
 
     again = bot.run(remote)
 

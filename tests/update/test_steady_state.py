@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from imagebot.manifests import yamlsource
 from tests.gitops.helpers import Writer
-from tests.update.helpers import Bot, automated, deployment
+from tests.update.helpers import Bot, automated, counting_composes, deployment
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -27,23 +26,11 @@ def fleet(bot: Bot, repo_name: str):
     return app, bot.remote(files)
 
 
-def _composed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    texts: list[str] = []
-    real = yamlsource.compose
-
-    def counting(text: str):  # type: ignore[no-untyped-def]
-        texts.append(text)
-        return real(text)
-
-    monkeypatch.setattr(yamlsource, "compose", counting)
-    return texts
-
-
 def test_a_cycle_over_an_unchanged_repository_parses_no_manifest(bot: Bot, fleet, monkeypatch):
     _, remote = fleet
     first = bot.run(remote)
     assert first.exit_code == 0
-    composed = _composed(monkeypatch)
+    composed = counting_composes(monkeypatch)
 
     again = bot.run(remote)
 
@@ -61,7 +48,7 @@ def test_a_cycle_after_one_file_changed_parses_only_that_file(
         "apps/web-07.yaml",
         deployment("web-07", bot.image(app, "1.0.0"), annotations=automated("semver:~1.0")),
     )
-    composed = _composed(monkeypatch)
+    composed = counting_composes(monkeypatch)
 
     report = bot.run(remote)
 
@@ -81,7 +68,7 @@ def test_a_cycle_that_computes_the_same_rewrites_again_parses_nothing(
         deployment("web-03", bot.image(app, "1.0.0"), annotations=automated("semver:~1.0")),
     )
     first = bot.run(remote, dry_run=True)
-    composed = _composed(monkeypatch)
+    composed = counting_composes(monkeypatch)
 
     again = bot.run(remote, dry_run=True)  # as when a pull request with it is still open
 
