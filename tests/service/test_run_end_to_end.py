@@ -526,7 +526,7 @@ def test_sigterm_while_cycles_run_repeatedly_leaves_the_remote_consistent(
             time.sleep(chance.uniform(0.0, 0.4))
             assert bot.terminate(timeout=10) == 0, bot.logs()
             assert_consistent(remote)
-        newest = stream.latest
+    newest = stream.latest  # once the stream has stopped: no tag pushed after it is read
 
     bot = launcher.start(config, port)
     bot.wait_ready()
